@@ -1,0 +1,290 @@
+//! From parsed flags to a finished run: validate every input first (so a
+//! bad one stops the run before any work or output), then run, render and
+//! write the report atomically, and map the outcome to an exit code.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::audit::{AuditRequest, Engine};
+use crate::checks;
+use crate::cli::{AuditArgs, Cli, Command, DnsArgs, FailOn};
+use crate::dns::server::{Zone, ZoneError, ZoneServer};
+use crate::dns::{Dns, DnsConfig};
+use crate::input::{self, InputError};
+use crate::report::{self, Format};
+use crate::rules::{Rules, RulesError};
+
+/// Process exit codes (also in `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The audit ran.
+    Ok = 0,
+    /// A finding reached the --fail-on severity.
+    Findings = 1,
+    /// Usage or input error.
+    Input = 2,
+    /// Runtime failure (cannot write the output, cannot start DNS).
+    Runtime = 3,
+}
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl AppError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            AppError::Input(_) | AppError::Rules(_) => Exit::Input,
+            AppError::Zone(ZoneError::Start(_)) => Exit::Runtime,
+            AppError::Zone(_) => Exit::Input,
+            AppError::Runtime(_) => Exit::Runtime,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<Exit, AppError> {
+    match cli.command {
+        Command::Audit(args) => run_audit(args),
+    }
+}
+
+/// DNS set-up, validated.
+pub struct DnsPlan {
+    config: DnsConfig,
+    zones: Vec<Zone>,
+}
+
+impl DnsPlan {
+    pub fn from_args(args: &DnsArgs) -> Result<DnsPlan, AppError> {
+        if !args.zones.is_empty() && !args.nameservers.is_empty() {
+            return Err(InputError(
+                "--zone and --nameserver exclude each other: --zone audits offline against the embedded server".into(),
+            )
+            .into());
+        }
+        if args.timeout == 0 {
+            return Err(InputError("--timeout 0: must be at least 1 millisecond".into()).into());
+        }
+        if args.concurrency == 0 {
+            return Err(InputError("--concurrency 0: must be at least 1".into()).into());
+        }
+        let nameservers = args
+            .nameservers
+            .iter()
+            .map(|n| input::nameserver(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut zones: Vec<Zone> = Vec::new();
+        for path in zone_files(&args.zones)? {
+            let zone = Zone::load(&path)?;
+            if zones.iter().any(|z| z.origin == zone.origin) {
+                return Err(InputError(format!(
+                    "--zone {}: a second zone for {}",
+                    path.display(),
+                    zone.origin
+                ))
+                .into());
+            }
+            zones.push(zone);
+        }
+        Ok(DnsPlan {
+            config: DnsConfig {
+                nameservers,
+                timeout: Duration::from_millis(args.timeout),
+                retries: args.retries,
+                concurrency: args.concurrency,
+                scope: None,
+            },
+            zones,
+        })
+    }
+
+    /// Starts the embedded server if zones were given, and the resolver.
+    /// The server lives as long as the returned guard.
+    pub async fn start(self) -> Result<(Dns, Option<ZoneServer>), AppError> {
+        let mut config = self.config;
+        let server = if self.zones.is_empty() {
+            None
+        } else {
+            let server = ZoneServer::start(self.zones).await?;
+            config.nameservers = vec![server.addr()];
+            config.scope = Some(server.origins().to_vec());
+            Some(server)
+        };
+        let dns = Dns::new(config).map_err(|e| AppError::Runtime(e.to_string()))?;
+        Ok((dns, server))
+    }
+}
+
+/// The zone files named: files as given, directories as their `*.zone`
+/// files in name order.
+fn zone_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AppError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| InputError(format!("--zone {}: {e}", path.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "zone"))
+                .collect();
+            if found.is_empty() {
+                return Err(InputError(format!(
+                    "--zone {}: no *.zone files in this directory",
+                    path.display()
+                ))
+                .into());
+            }
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Where and how the report goes.
+pub struct OutputPlan {
+    pub format: Format,
+    pub path: Option<PathBuf>,
+    pub fail_on: FailOn,
+}
+
+impl OutputPlan {
+    pub fn from_args(args: &crate::cli::OutputArgs) -> OutputPlan {
+        let format = args
+            .format
+            .or_else(|| args.output.as_deref().and_then(Format::from_path))
+            .unwrap_or(Format::Text);
+        OutputPlan {
+            format,
+            path: args.output.clone(),
+            fail_on: args.fail_on,
+        }
+    }
+
+    /// Writes the report, atomically when to a file: a reader never sees a
+    /// half-written report, and a failed run leaves no file behind.
+    pub fn write(&self, text: &str) -> Result<(), AppError> {
+        match &self.path {
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())
+                    .and_then(|_| out.flush())
+                    .map_err(|e| {
+                        AppError::Runtime(format!(
+                            "cannot write the report to standard output: {e}"
+                        ))
+                    })
+            }
+            Some(path) => write_atomic(path, text.as_bytes()).map_err(|e| {
+                AppError::Runtime(format!(
+                    "cannot write the report to {}: {e}",
+                    path.display()
+                ))
+            }),
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
+    let domain = input::domain("domain", &args.domain)?;
+    let nets = args
+        .ips
+        .iter()
+        .map(|v| input::ip_or_cidr("--ip", v).map(|n| (v.clone(), n)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ips = if nets.is_empty() {
+        Vec::new()
+    } else {
+        input::expand("--ip", &nets, args.max_addresses)?
+    };
+    let helo = args
+        .helo
+        .as_deref()
+        .map(|h| input::domain("--helo", h))
+        .transpose()?;
+    let mail_from = args
+        .mail_from
+        .as_deref()
+        .map(|m| input::mailbox("--mail-from", m))
+        .transpose()?;
+    let checks = if args.checks.is_empty() {
+        None
+    } else {
+        let mut set = BTreeSet::new();
+        for c in &args.checks {
+            let c = c.trim().to_ascii_lowercase();
+            if checks::info(&c).is_none() {
+                let known: Vec<&str> = checks::REGISTRY.iter().map(|c| c.id).collect();
+                return Err(InputError(format!(
+                    "--checks {c:?}: unknown check (known: {})",
+                    known.join(", ")
+                ))
+                .into());
+            }
+            set.insert(c);
+        }
+        Some(set)
+    };
+    let rules = Rules::load(args.rules.as_deref())?;
+    let dns_plan = DnsPlan::from_args(&args.dns)?;
+    let output = OutputPlan::from_args(&args.output);
+    let request = AuditRequest {
+        domain,
+        ips,
+        helo,
+        mail_from,
+        checks,
+    };
+
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let (dns, _server) = dns_plan.start().await?;
+        let engine = Engine::new(dns, rules);
+        Ok::<_, AppError>(engine.audit(&request).await)
+    })?;
+    output.write(&report::render(&report, output.format))?;
+    Ok(match (output.fail_on.threshold(), report.worst()) {
+        (Some(threshold), Some(worst)) if worst >= threshold => Exit::Findings,
+        _ => Exit::Ok,
+    })
+}

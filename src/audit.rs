@@ -1,0 +1,298 @@
+//! Runs an audit: works out the sending IPs, runs the selected checks
+//! concurrently over one shared resolver, and assembles the report model.
+//!
+//! Every check starts at once; the ones that need the sending IPs (SPF
+//! evaluation, PTR) wait on one shared future that infers them when none
+//! were given. So wall time follows the longest chain of dependent lookups.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::checks::{self, Context};
+use crate::dns::{Dns, StatsSnapshot};
+use crate::findings::{Finding, Severity, Status};
+use crate::records::spf::{Mechanism, SpfRecord, TermKind, is_spf};
+use crate::rules::{Advice, Rules};
+
+/// Where a sending IP came from.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SendingIp {
+    pub ip: IpAddr,
+    /// "argument", "mx" or "spf".
+    pub source: &'static str,
+    /// The MX host or SPF term it was found through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct AuditRequest {
+    pub domain: String,
+    /// Sending IPs given by the user (ranges already expanded).
+    pub ips: Vec<IpAddr>,
+    pub helo: Option<String>,
+    pub mail_from: Option<String>,
+    /// Checks to run (registry IDs); all when `None`.
+    pub checks: Option<BTreeSet<String>>,
+}
+
+/// A finding with its severity settled and its advice attached.
+#[derive(Debug, Clone)]
+pub struct ResolvedFinding {
+    pub finding: Finding,
+    pub severity: Severity,
+    pub advice: Advice,
+}
+
+/// One check's verdict and data.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub id: &'static str,
+    pub status: Status,
+    /// The check's own data (an object); empty when skipped.
+    pub data: Map<String, Value>,
+}
+
+/// The report model every renderer reads.
+#[derive(Debug, Clone)]
+pub struct AuditReport {
+    pub generated_at: time::OffsetDateTime,
+    pub duration: Duration,
+    pub domain: String,
+    pub ips: Vec<SendingIp>,
+    pub messages: Vec<String>,
+    pub checks: Vec<CheckResult>,
+    pub findings: Vec<ResolvedFinding>,
+    pub stats: StatsSnapshot,
+}
+
+impl AuditReport {
+    /// The overall verdict: the worst check status (skipped ones aside).
+    pub fn status(&self) -> Status {
+        self.checks
+            .iter()
+            .map(|c| c.status)
+            .filter(|s| *s != Status::Skipped)
+            .max()
+            .unwrap_or(Status::Pass)
+    }
+
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// The worst finding severity, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// One resolver and one set of rules, shared by every audit in a process.
+#[derive(Clone)]
+pub struct Engine {
+    pub dns: Dns,
+    pub rules: Arc<Rules>,
+}
+
+impl Engine {
+    pub fn new(dns: Dns, rules: Rules) -> Engine {
+        Engine {
+            dns,
+            rules: Arc::new(rules),
+        }
+    }
+
+    pub async fn audit(&self, req: &AuditRequest) -> AuditReport {
+        let started = Instant::now();
+        let generated_at = time::OffsetDateTime::now_utc();
+        let ctx = Context {
+            dns: self.dns.clone(),
+            rules: self.rules.clone(),
+            domain: req.domain.clone(),
+            helo: req.helo.clone(),
+            mail_from: req.mail_from.clone(),
+        };
+        let wants = |id: &str| req.checks.as_ref().is_none_or(|set| set.contains(id));
+
+        let ips = {
+            let ctx = ctx.clone();
+            let given = req.ips.clone();
+            async move {
+                if given.is_empty() {
+                    infer_ips(&ctx).await
+                } else {
+                    given
+                        .into_iter()
+                        .map(|ip| SendingIp {
+                            ip,
+                            source: "argument",
+                            via: None,
+                        })
+                        .collect::<Vec<_>>()
+                }
+            }
+            .boxed()
+            .shared()
+        };
+
+        let spf = async {
+            if !wants("spf") {
+                return None;
+            }
+            let (tree, ips) = futures::join!(checks::spf::walk(&ctx), ips.clone());
+            let addrs: Vec<IpAddr> = ips.iter().map(|s| s.ip).collect();
+            Some(checks::spf::finish(&ctx, tree, &addrs).await)
+        };
+        let dmarc = async {
+            if wants("dmarc") {
+                Some(checks::dmarc::run(&ctx).await)
+            } else {
+                None
+            }
+        };
+        let mx = async {
+            if wants("mx") {
+                Some(checks::mx::run(&ctx).await)
+            } else {
+                None
+            }
+        };
+        let ptr = async {
+            if !wants("ptr") {
+                return None;
+            }
+            let ips = ips.clone().await;
+            if ips.is_empty() {
+                return None;
+            }
+            let addrs: Vec<IpAddr> = ips.iter().map(|s| s.ip).collect();
+            Some(checks::ptr::run(&ctx, &addrs).await)
+        };
+        let (spf, dmarc, mx, ptr, ips) = futures::join!(spf, dmarc, mx, ptr, ips.clone());
+
+        let mut assembler = Assembler::new(&self.rules);
+        assembler.add("spf", spf);
+        assembler.add("dmarc", dmarc);
+        assembler.add("mx", mx);
+        assembler.add("ptr", ptr);
+
+        AuditReport {
+            generated_at,
+            duration: started.elapsed(),
+            domain: req.domain.clone(),
+            ips,
+            messages: Vec::new(),
+            checks: assembler.checks,
+            findings: assembler.findings,
+            stats: self.dns.stats(),
+        }
+    }
+}
+
+/// Collects check results in registry order, settling severities.
+pub(crate) struct Assembler<'r> {
+    rules: &'r Rules,
+    pub checks: Vec<CheckResult>,
+    pub findings: Vec<ResolvedFinding>,
+}
+
+impl<'r> Assembler<'r> {
+    pub fn new(rules: &'r Rules) -> Self {
+        Assembler {
+            rules,
+            checks: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    pub fn resolve(&self, finding: Finding) -> ResolvedFinding {
+        let advice = self.rules.advice(finding.id).clone();
+        ResolvedFinding {
+            severity: finding.severity.unwrap_or(advice.severity),
+            finding,
+            advice,
+        }
+    }
+
+    /// Adds one check's output (`None`: skipped).
+    pub fn add<T: Serialize>(&mut self, id: &'static str, output: Option<(T, Vec<Finding>)>) {
+        debug_assert!(checks::info(id).is_some(), "unregistered check {id}");
+        let Some((data, findings)) = output else {
+            self.checks.push(CheckResult {
+                id,
+                status: Status::Skipped,
+                data: Map::new(),
+            });
+            return;
+        };
+        let resolved: Vec<ResolvedFinding> =
+            findings.into_iter().map(|f| self.resolve(f)).collect();
+        let status =
+            Status::from_findings(resolved.iter().map(|f| (f.severity, f.finding.unknown)));
+        let data = match serde_json::to_value(data) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        self.checks.push(CheckResult { id, status, data });
+        self.findings.extend(resolved);
+    }
+}
+
+/// Sending IPs when none were given: the MX hosts' addresses, then the
+/// single-address ip4:/ip6: terms of the domain's own SPF record.
+pub async fn infer_ips(ctx: &Context) -> Vec<SendingIp> {
+    let domain = ctx.domain.as_str();
+    let (mx, txt) = futures::join!(ctx.dns.mx(domain), ctx.dns.txt(domain));
+    let mut hosts = mx.mx();
+    hosts.sort();
+    hosts.retain(|(_, h)| !h.is_empty());
+    let lookups = futures::future::join_all(hosts.iter().map(|(_, h)| ctx.dns.a_and_aaaa(h))).await;
+    let mut out: Vec<SendingIp> = Vec::new();
+    let mut push = |ip: IpAddr, source: &'static str, via: String| {
+        if !out.iter().any(|s| s.ip == ip) {
+            out.push(SendingIp {
+                ip,
+                source,
+                via: Some(via),
+            });
+        }
+    };
+    for ((_, host), (a, aaaa)) in hosts.iter().zip(&lookups) {
+        for ip in a.ips().into_iter().chain(aaaa.ips()) {
+            push(ip, "mx", host.clone());
+        }
+    }
+    let records: Vec<Vec<u8>> = txt.txt().into_iter().filter(|t| is_spf(t)).collect();
+    if let [only] = records.as_slice()
+        && let Ok(rec) = SpfRecord::parse(&String::from_utf8_lossy(only))
+    {
+        for term in &rec.terms {
+            match &term.kind {
+                TermKind::Directive {
+                    mechanism: Mechanism::Ip4(net),
+                    ..
+                } if net.prefix_len() == 32 => {
+                    push(IpAddr::V4(net.addr()), "spf", term.raw.clone())
+                }
+                TermKind::Directive {
+                    mechanism: Mechanism::Ip6(net),
+                    ..
+                } if net.prefix_len() == 128 => {
+                    push(IpAddr::V6(net.addr()), "spf", term.raw.clone())
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}

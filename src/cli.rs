@@ -1,0 +1,124 @@
+//! The command line, as raw flags (STYLE §12). `app` turns them into a
+//! validated plan.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::findings::Severity;
+use crate::report::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailaudit",
+    version,
+    about = "Email deliverability auditor: SPF, DMARC, MX and reverse DNS, with advice for every finding",
+    after_help = "Exit codes: 0 the audit ran; 1 a finding at or above --fail-on; 2 usage or input error; 3 runtime failure."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit a domain and its sending IPs.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The domain to audit (example.com).
+    pub domain: String,
+
+    /// A sending IP or range (repeatable). Without it, the IPs are taken
+    /// from the MX hosts and the domain's own SPF record.
+    #[arg(long = "ip", value_name = "IP|CIDR")]
+    pub ips: Vec<String>,
+
+    /// The HELO/EHLO name the sending server announces.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// The envelope sender used for SPF evaluation (default postmaster@DOMAIN).
+    #[arg(long = "mail-from", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+
+    /// Run only these checks (comma-separated: spf,dmarc,mx,ptr).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub checks: Vec<String>,
+
+    /// Refuse address ranges larger than this many addresses.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_addresses: u64,
+
+    /// Directory whose rules files (advice.toml, ptr-generic.toml) replace
+    /// the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "DNS")]
+pub struct DnsArgs {
+    /// Name server to ask (repeatable; default: the system's resolv.conf).
+    #[arg(long = "nameserver", value_name = "IP[:PORT]")]
+    pub nameservers: Vec<String>,
+
+    /// Audit offline: serve these zone files (or the *.zone files of a
+    /// directory) from an embedded DNS server and ask nothing else
+    /// (repeatable).
+    #[arg(long = "zone", value_name = "FILE|DIR")]
+    pub zones: Vec<PathBuf>,
+
+    /// Time allowed for one DNS attempt, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub timeout: u64,
+
+    /// Further attempts after a DNS query times out or fails.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retries: u32,
+
+    /// DNS queries in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Report format (default: from the -o file name, else text).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit with code 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Never)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Never,
+    Warning,
+    Error,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Never => None,
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Error => Some(Severity::Error),
+        }
+    }
+}

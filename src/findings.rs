@@ -1,0 +1,214 @@
+//! Findings: what a check found, as plain data (STYLE §3).
+//!
+//! Every ID a check can emit is declared once, below, in [`ALL`]; the advice
+//! catalogue (`rules/advice.toml`) and `docs/findings.md` must cover exactly
+//! that list, which a test enforces.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// How bad a finding is. Ordered, so `--fail-on` is a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+macro_rules! finding_ids {
+    ($($konst:ident = $id:literal,)*) => {
+        $(pub const $konst: &str = $id;)*
+        /// Every finding ID the code can emit.
+        pub const ALL: &[&str] = &[$($id),*];
+    };
+}
+
+finding_ids! {
+    SPF_MISSING = "spf.missing",
+    SPF_MULTIPLE_RECORDS = "spf.multiple-records",
+    SPF_SYNTAX = "spf.syntax",
+    SPF_LOOKUP_LIMIT = "spf.lookup-limit",
+    SPF_VOID_LOOKUP_LIMIT = "spf.void-lookup-limit",
+    SPF_INCLUDE_NO_SPF = "spf.include-no-spf",
+    SPF_LOOP = "spf.loop",
+    SPF_ALL_PASS = "spf.all-pass",
+    SPF_ALL_NEUTRAL = "spf.all-neutral",
+    SPF_NO_ALL = "spf.no-all",
+    SPF_PTR_MECHANISM = "spf.ptr-mechanism",
+    SPF_MX_TOO_MANY_HOSTS = "spf.mx-too-many-hosts",
+    SPF_RECORD_TOO_LONG = "spf.record-too-long",
+    SPF_IP_NOT_AUTHORIZED = "spf.ip-not-authorized",
+    SPF_DNS_ERROR = "spf.dns-error",
+    DMARC_MISSING = "dmarc.missing",
+    DMARC_MULTIPLE_RECORDS = "dmarc.multiple-records",
+    DMARC_SYNTAX = "dmarc.syntax",
+    DMARC_POLICY_NONE = "dmarc.policy-none",
+    DMARC_SUBDOMAIN_POLICY_NONE = "dmarc.subdomain-policy-none",
+    DMARC_TESTING = "dmarc.testing",
+    DMARC_NO_RUA = "dmarc.no-rua",
+    DMARC_RUA_INVALID_URI = "dmarc.rua-invalid-uri",
+    DMARC_RUA_UNAUTHORIZED = "dmarc.rua-unauthorized",
+    DMARC_INHERITED = "dmarc.inherited",
+    DMARC_DNS_ERROR = "dmarc.dns-error",
+    MX_MISSING = "mx.missing",
+    MX_NULL = "mx.null",
+    MX_NO_ADDRESS = "mx.no-address",
+    MX_CNAME = "mx.cname",
+    MX_IP_LITERAL = "mx.ip-literal",
+    MX_PRIVATE_ADDRESS = "mx.private-address",
+    MX_DNS_ERROR = "mx.dns-error",
+    PTR_MISSING = "ptr.missing",
+    PTR_NOT_FORWARD_CONFIRMED = "ptr.not-forward-confirmed",
+    PTR_GENERIC = "ptr.generic",
+    PTR_HELO_MISMATCH = "ptr.helo-mismatch",
+    PTR_DNS_ERROR = "ptr.dns-error",
+}
+
+/// What a check found. Severity and advice come from the rules when the
+/// report is assembled, unless the check set a severity of its own (a
+/// blocklist's tier, say).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Option<Severity>,
+    /// What the finding is about: a domain, an address, a host, a file.
+    pub subject: String,
+    /// One sentence, specific to this subject.
+    pub summary: String,
+    pub evidence: Map<String, Value>,
+    /// The finding records that something could not be determined (a DNS
+    /// failure); the check it belongs to is then `unknown`, not `pass`.
+    pub unknown: bool,
+}
+
+impl Finding {
+    pub fn new(id: &'static str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
+        debug_assert!(ALL.contains(&id), "undeclared finding id {id}");
+        Finding {
+            id,
+            severity: None,
+            subject: subject.into(),
+            summary: summary.into(),
+            evidence: Map::new(),
+            unknown: false,
+        }
+    }
+
+    /// A finding that means "could not be determined".
+    pub fn unknown(mut self) -> Self {
+        self.unknown = true;
+        self
+    }
+
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = Some(severity);
+        self
+    }
+
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        self.evidence.insert(
+            key.to_string(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+
+    /// The check an ID belongs to: the part before the first dot.
+    pub fn check(&self) -> &'static str {
+        check_of(self.id)
+    }
+}
+
+pub fn check_of(id: &'static str) -> &'static str {
+    id.split_once('.').map_or(id, |(check, _)| check)
+}
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Unknown,
+    Fail,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Unknown => "unknown",
+            Status::Fail => "fail",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// A check's status from its findings (with severities resolved): an
+    /// error fails it; otherwise anything it could not determine makes it
+    /// unknown (it never passes on a failed lookup); otherwise a warning
+    /// makes it warn.
+    pub fn from_findings<'a>(findings: impl IntoIterator<Item = (Severity, bool)> + 'a) -> Status {
+        let mut status = Status::Pass;
+        for (severity, unknown) in findings {
+            let s = if unknown {
+                Status::Unknown
+            } else {
+                match severity {
+                    Severity::Error => Status::Fail,
+                    Severity::Warning => Status::Warn,
+                    Severity::Info => Status::Pass,
+                }
+            };
+            status = status.max(s);
+        }
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_precedence() {
+        use Severity::*;
+        assert_eq!(Status::from_findings([]), Status::Pass);
+        assert_eq!(Status::from_findings([(Info, false)]), Status::Pass);
+        assert_eq!(Status::from_findings([(Warning, false)]), Status::Warn);
+        assert_eq!(
+            Status::from_findings([(Warning, false), (Warning, true)]),
+            Status::Unknown
+        );
+        assert_eq!(
+            Status::from_findings([(Error, false), (Warning, true)]),
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for id in ALL {
+            assert!(seen.insert(id), "duplicate {id}");
+            let (check, rest) = id.split_once('.').expect("check.name");
+            assert!(!check.is_empty() && !rest.is_empty());
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '-' || c.is_ascii_digit())
+            );
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Turning command-line text into validated values. Every error names the
+//! input and the problem, in one line.
+
+use std::net::{IpAddr, SocketAddr};
+
+use thiserror::Error;
+
+use crate::dns::name;
+
+/// A bad input: the run stops with exit code 2.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+fn bad(what: &str, value: &str, problem: impl std::fmt::Display) -> InputError {
+    InputError(format!("{what} {value:?}: {problem}"))
+}
+
+pub fn domain(what: &str, value: &str) -> Result<String, InputError> {
+    let d = name::normalize_domain(value).map_err(|e| bad(what, value, e))?;
+    if !d.contains('.') {
+        return Err(bad(what, value, "is not a fully qualified domain name"));
+    }
+    Ok(d)
+}
+
+/// An address or a prefix: "192.0.2.1", "192.0.2.0/24", "2001:db8::/120".
+pub fn ip_or_cidr(what: &str, value: &str) -> Result<ipnet::IpNet, InputError> {
+    let (addr, len) = match value.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (value, None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        bad(
+            what,
+            value,
+            format!("{addr:?} is not an IPv4 or IPv6 address"),
+        )
+    })?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        None => max,
+        Some(l) => match l.parse::<u8>() {
+            Ok(n) if n <= max && !l.starts_with('+') => n,
+            _ => {
+                return Err(bad(
+                    what,
+                    value,
+                    format!("prefix length {l:?} is not a number from 0 to {max}"),
+                ));
+            }
+        },
+    };
+    Ok(ipnet::IpNet::new(ip, len)
+        .expect("prefix length checked")
+        .trunc())
+}
+
+/// Number of addresses in a prefix, saturating.
+pub fn prefix_size(net: &ipnet::IpNet) -> u128 {
+    let host_bits = (net.max_prefix_len() - net.prefix_len()) as u32;
+    if host_bits >= 128 {
+        u128::MAX
+    } else {
+        1u128 << host_bits
+    }
+}
+
+/// Every address of the prefixes, in order, refusing more than `cap`.
+pub fn expand(
+    what: &str,
+    nets: &[(String, ipnet::IpNet)],
+    cap: u64,
+) -> Result<Vec<IpAddr>, InputError> {
+    let total: u128 = nets
+        .iter()
+        .map(|(_, n)| prefix_size(n))
+        .fold(0u128, |a, b| a.saturating_add(b));
+    if total > cap as u128 {
+        let biggest = nets
+            .iter()
+            .max_by_key(|(_, n)| prefix_size(n))
+            .expect("non-empty");
+        return Err(bad(
+            what,
+            &biggest.0,
+            format!(
+                "{} addresses in all, more than the limit of {cap}; raise it with --max-addresses N",
+                if total == u128::MAX {
+                    "2^128".to_string()
+                } else {
+                    total.to_string()
+                }
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(total as usize);
+    for (_, net) in nets {
+        match net {
+            ipnet::IpNet::V4(n) => {
+                let start = u32::from(n.network());
+                for i in 0..prefix_size(net) as u32 {
+                    out.push(IpAddr::V4(std::net::Ipv4Addr::from(start + i)));
+                }
+            }
+            ipnet::IpNet::V6(n) => {
+                let start = u128::from(n.network());
+                for i in 0..prefix_size(net) {
+                    out.push(IpAddr::V6(std::net::Ipv6Addr::from(start + i)));
+                }
+            }
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// "IP" or "IP:PORT" ("[v6]:PORT" for IPv6 with a port).
+pub fn nameserver(value: &str) -> Result<SocketAddr, InputError> {
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    value.parse::<SocketAddr>().map_err(|_| {
+        bad(
+            "--nameserver",
+            value,
+            "is not IP or IP:PORT (write IPv6 with a port as [2001:db8::1]:5353)",
+        )
+    })
+}
+
+/// local@domain, as given to --mail-from.
+pub fn mailbox(what: &str, value: &str) -> Result<String, InputError> {
+    let (local, dom) = value
+        .rsplit_once('@')
+        .ok_or_else(|| bad(what, value, "is not an address of the form local@domain"))?;
+    if local.is_empty() || local.contains(char::is_whitespace) {
+        return Err(bad(what, value, "has an empty or invalid local part"));
+    }
+    let dom = domain(what, dom)?;
+    Ok(format!("{local}@{dom}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        assert!(
+            ip_or_cidr("--ip", "10.0.0.0/33")
+                .unwrap_err()
+                .0
+                .contains("prefix length \"33\"")
+        );
+        assert!(
+            ip_or_cidr("--ip", "300.1.1.1")
+                .unwrap_err()
+                .0
+                .contains("not an IPv4 or IPv6")
+        );
+        assert_eq!(
+            ip_or_cidr("--ip", "192.0.2.7/24").unwrap().to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(ip_or_cidr("--ip", "2001:db8::1").unwrap().prefix_len(), 128);
+    }
+
+    #[test]
+    fn expansion_and_cap() {
+        let nets = vec![(
+            "192.0.2.0/30".to_string(),
+            ip_or_cidr("--ip", "192.0.2.0/30").unwrap(),
+        )];
+        assert_eq!(expand("--ip", &nets, 10).unwrap().len(), 4);
+        let big = vec![(
+            "10.0.0.0/8".to_string(),
+            ip_or_cidr("--ip", "10.0.0.0/8").unwrap(),
+        )];
+        let e = expand("--ip", &big, 4096).unwrap_err();
+        assert!(e.0.contains("16777216 addresses"), "{e}");
+        let huge = vec![("::/0".to_string(), ip_or_cidr("--ip", "::/0").unwrap())];
+        assert!(expand("--ip", &huge, 4096).is_err());
+    }
+
+    #[test]
+    fn nameservers() {
+        assert_eq!(nameserver("127.0.0.1").unwrap().port(), 53);
+        assert_eq!(nameserver("127.0.0.1:5353").unwrap().port(), 5353);
+        assert_eq!(nameserver("[::1]:5353").unwrap().port(), 5353);
+        assert!(nameserver("localhost").is_err());
+    }
+
+    #[test]
+    fn domains_and_mailboxes() {
+        assert!(
+            domain("domain", "exa mple..com")
+                .unwrap_err()
+                .0
+                .starts_with("domain \"exa mple..com\"")
+        );
+        assert!(domain("domain", "localhost").is_err());
+        assert_eq!(
+            mailbox("--mail-from", "Bounce@Example.COM").unwrap(),
+            "Bounce@example.com"
+        );
+        assert!(mailbox("--mail-from", "nobody").is_err());
+    }
+}

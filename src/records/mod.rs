@@ -1,0 +1,4 @@
+//! Syntaxes of the DNS records the checks read, as pure parsers.
+
+pub mod dmarc;
+pub mod spf;

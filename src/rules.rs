@@ -1,0 +1,328 @@
+//! Data people edit: advice texts, generic-PTR patterns, DKIM selectors and
+//! the blocklist catalogue, as TOML under `rules/`.
+//!
+//! The shipped files are embedded in the binary (STYLE §11); `--rules DIR`
+//! replaces any of them with a file of the same name from DIR. Every file is
+//! read with unknown fields rejected, and validated as a whole, so a typo in
+//! a rules file is an input error at start-up, not a silent gap in a report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::findings::{self, Severity};
+
+const ADVICE_TOML: &str = include_str!("../rules/advice.toml");
+const PTR_GENERIC_TOML: &str = include_str!("../rules/ptr-generic.toml");
+
+#[derive(Debug, Error)]
+pub enum RulesError {
+    #[error("rules directory {path}: {message}")]
+    Dir { path: String, message: String },
+    #[error("rules file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// The prevention topic a finding belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topic {
+    DnsRecords,
+    Unsubscribe,
+    Consent,
+    Delisting,
+}
+
+/// What to tell the reader about one finding ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Advice {
+    pub title: String,
+    pub severity: Severity,
+    pub topic: Topic,
+    pub text: String,
+    pub steps: Vec<String>,
+    pub references: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PtrGenericFile {
+    patterns: Vec<String>,
+    ip_forms: Vec<String>,
+}
+
+/// How to recognise a generic (dynamic, end-user) reverse name.
+#[derive(Debug, Clone)]
+pub struct PtrGeneric {
+    pub patterns: Vec<Regex>,
+    /// Templates of an IPv4 address written into a host name: `{a}`..`{d}`
+    /// are the octets, `{A}`..`{D}` the octets zero-padded to three digits,
+    /// `{hex}` the address as eight hex digits.
+    pub ip_forms: Vec<String>,
+}
+
+impl PtrGeneric {
+    /// The pattern or address form that makes `name` look generic.
+    pub fn matches(&self, name: &str, ip: std::net::IpAddr) -> Option<String> {
+        let name = name.to_ascii_lowercase();
+        if let std::net::IpAddr::V4(v4) = ip {
+            let o = v4.octets();
+            for form in &self.ip_forms {
+                let needle = form
+                    .replace("{a}", &o[0].to_string())
+                    .replace("{b}", &o[1].to_string())
+                    .replace("{c}", &o[2].to_string())
+                    .replace("{d}", &o[3].to_string())
+                    .replace("{A}", &format!("{:03}", o[0]))
+                    .replace("{B}", &format!("{:03}", o[1]))
+                    .replace("{C}", &format!("{:03}", o[2]))
+                    .replace("{D}", &format!("{:03}", o[3]))
+                    .replace(
+                        "{hex}",
+                        &format!("{:02x}{:02x}{:02x}{:02x}", o[0], o[1], o[2], o[3]),
+                    );
+                if contains_bounded(&name, &needle) {
+                    return Some(format!("the address written into the name ({form})"));
+                }
+            }
+        }
+        self.patterns
+            .iter()
+            .find(|re| re.is_match(&name))
+            .map(|re| format!("the pattern {}", re.as_str()))
+    }
+}
+
+/// `needle` occurs in `hay` not glued to further digits on either side.
+fn contains_bounded(hay: &str, needle: &str) -> bool {
+    let bytes = hay.as_bytes();
+    let mut from = 0;
+    while let Some(i) = hay[from..].find(needle) {
+        let start = from + i;
+        let end = start + needle.len();
+        let before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        let after = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
+        if before && after {
+            return true;
+        }
+        from = start + 1;
+    }
+    false
+}
+
+/// Every rules file, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub advice: BTreeMap<String, Advice>,
+    pub ptr_generic: PtrGeneric,
+}
+
+impl Rules {
+    /// The rules shipped in the binary.
+    pub fn embedded() -> Rules {
+        Rules::load(None).expect("the embedded rules are valid (tested)")
+    }
+
+    /// The shipped rules, with files in `dir` taking the place of theirs.
+    pub fn load(dir: Option<&Path>) -> Result<Rules, RulesError> {
+        if let Some(dir) = dir {
+            let shown = dir.display().to_string();
+            let meta = std::fs::metadata(dir).map_err(|e| RulesError::Dir {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+            if !meta.is_dir() {
+                return Err(RulesError::Dir {
+                    path: shown,
+                    message: "is not a directory".into(),
+                });
+            }
+            std::fs::read_dir(dir).map_err(|e| RulesError::Dir {
+                path: shown,
+                message: e.to_string(),
+            })?;
+        }
+        let advice_src = Source::pick(dir, "advice.toml", ADVICE_TOML)?;
+        let advice = parse_advice(&advice_src)?;
+        let ptr_src = Source::pick(dir, "ptr-generic.toml", PTR_GENERIC_TOML)?;
+        let ptr_generic = parse_ptr_generic(&ptr_src)?;
+        Ok(Rules {
+            advice,
+            ptr_generic,
+        })
+    }
+
+    pub fn advice(&self, id: &str) -> &Advice {
+        self.advice
+            .get(id)
+            .expect("every finding id has advice (checked when the rules load)")
+    }
+}
+
+/// One rules file's text and where it came from.
+pub(crate) struct Source {
+    pub path: String,
+    pub text: String,
+}
+
+impl Source {
+    /// The file from `dir` if it has one, else the embedded text.
+    pub(crate) fn pick(
+        dir: Option<&Path>,
+        file: &str,
+        embedded: &str,
+    ) -> Result<Source, RulesError> {
+        if let Some(dir) = dir {
+            let path: PathBuf = dir.join(file);
+            if path.exists() {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(&path).map_err(|e| RulesError::File {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                })?;
+                return Ok(Source { path: shown, text });
+            }
+        }
+        Ok(Source {
+            path: format!("(built-in) rules/{file}"),
+            text: embedded.to_string(),
+        })
+    }
+
+    pub(crate) fn error(&self, message: impl Into<String>) -> RulesError {
+        RulesError::File {
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Deserialises, with TOML's multi-line message folded to one line.
+    pub(crate) fn toml<T: for<'de> Deserialize<'de>>(&self) -> Result<T, RulesError> {
+        toml::from_str(&self.text).map_err(|e| {
+            let line = e.span().map(|s| {
+                self.text[..s.start.min(self.text.len())]
+                    .lines()
+                    .count()
+                    .max(1)
+            });
+            let msg = e.message().replace('\n', " ");
+            self.error(match line {
+                Some(l) => format!("line {l}: {msg}"),
+                None => msg,
+            })
+        })
+    }
+}
+
+fn parse_advice(src: &Source) -> Result<BTreeMap<String, Advice>, RulesError> {
+    let advice: BTreeMap<String, Advice> = src.toml()?;
+    for id in findings::ALL {
+        let Some(a) = advice.get(*id) else {
+            return Err(src.error(format!("no advice for the finding {id}")));
+        };
+        if a.title.trim().is_empty() || a.text.trim().is_empty() || a.steps.is_empty() {
+            return Err(src.error(format!("advice for {id} needs a title, a text and steps")));
+        }
+    }
+    if let Some(unknown) = advice.keys().find(|k| !findings::ALL.contains(&k.as_str())) {
+        return Err(src.error(format!(
+            "advice for {unknown:?}, which is not a finding mailaudit emits"
+        )));
+    }
+    Ok(advice)
+}
+
+fn parse_ptr_generic(src: &Source) -> Result<PtrGeneric, RulesError> {
+    let file: PtrGenericFile = src.toml()?;
+    let patterns = file
+        .patterns
+        .iter()
+        .map(|p| {
+            Regex::new(&format!("(?i){p}")).map_err(|e| src.error(format!("pattern {p:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for form in &file.ip_forms {
+        let known = [
+            "{a}", "{b}", "{c}", "{d}", "{A}", "{B}", "{C}", "{D}", "{hex}",
+        ];
+        let mut rest = form.clone();
+        for k in known {
+            rest = rest.replace(k, "");
+        }
+        if rest.contains('{') || rest.contains('}') || rest.len() == form.len() {
+            return Err(src.error(format!(
+                "ip form {form:?}: use {{a}}..{{d}}, {{A}}..{{D}} or {{hex}}"
+            )));
+        }
+    }
+    Ok(PtrGeneric {
+        patterns,
+        ip_forms: file.ip_forms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_rules_load() {
+        let rules = Rules::embedded();
+        assert_eq!(rules.advice.len(), findings::ALL.len());
+    }
+
+    #[test]
+    fn every_finding_has_a_line_in_the_docs() {
+        let docs = include_str!("../docs/findings.md");
+        let listed: Vec<&str> = docs
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        for id in findings::ALL {
+            assert!(listed.contains(id), "docs/findings.md has no line for {id}");
+        }
+        for id in &listed {
+            assert!(findings::ALL.contains(id), "docs/findings.md lists {id}, which is not emitted");
+        }
+    }
+
+    #[test]
+    fn generic_ptr_names() {
+        let g = Rules::embedded().ptr_generic;
+        let ip = "203.0.113.45".parse().unwrap();
+        for name in [
+            "203-0-113-45.dyn.example.net",
+            "45.113.0.203.broadband.example.net",
+            "host-203-0-113-45.example.net",
+            "cb00712d.example.net",
+            "dhcp-12.pool.example.net",
+            "adsl-7.example.net",
+            "ppp-203-0-113-45.example.net",
+        ] {
+            assert!(g.matches(name, ip).is_some(), "{name}");
+        }
+        for name in [
+            "mail.example.com",
+            "mx1.example.net",
+            "smtp-out.example.org",
+            "outbound.example.com",
+        ] {
+            assert_eq!(g.matches(name, ip), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn override_dir_errors_name_the_input() {
+        let e = Rules::load(Some(Path::new("/nonexistent/rules"))).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("rules directory /nonexistent/rules:"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! The binary: exit codes, one-line input errors, and no half-written
+//! output. Every run is offline (--zone) or stops before any lookup.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::common::fixture;
+
+fn mailaudit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .args(args)
+        .output()
+        .expect("run mailaudit")
+}
+
+fn examples() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/zones")
+        .display()
+        .to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mailaudit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Exit code 2, exactly one line on stderr that contains `needle`, and no
+/// output file.
+fn assert_input_error(args: &[&str], needle: &str) {
+    let out_file = tmp(&format!("report-{}.json", needle.len()));
+    let mut full: Vec<&str> = args.to_vec();
+    let out_str = out_file.display().to_string();
+    full.extend(["-o", &out_str]);
+    let out = mailaudit(&full);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(!out_file.exists(), "{args:?} left {out_file:?}");
+}
+
+#[test]
+fn malformed_inputs_exit_2_with_one_line() {
+    let zones = examples();
+    assert_input_error(
+        &["audit", "exa mple..com", "--zone", &zones],
+        "exa mple..com",
+    );
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--ip",
+            "300.1.1.1",
+            "--zone",
+            &zones,
+        ],
+        "300.1.1.1",
+    );
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--ip",
+            "10.0.0.0/33",
+            "--zone",
+            &zones,
+        ],
+        "10.0.0.0/33",
+    );
+    let bad_zone = fixture("bad/broken.zone").display().to_string();
+    assert_input_error(
+        &["audit", "broken.test", "--zone", &bad_zone],
+        "broken.zone: line 6",
+    );
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &zones,
+            "--rules",
+            "/nonexistent/rules-dir",
+        ],
+        "/nonexistent/rules-dir",
+    );
+    let bad_rules = fixture("bad/rules-bad").display().to_string();
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &zones,
+            "--rules",
+            &bad_rules,
+        ],
+        "advice.toml",
+    );
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &zones,
+            "--checks",
+            "spf,dkimm",
+        ],
+        "dkimm",
+    );
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &zones,
+            "--mail-from",
+            "nobody",
+        ],
+        "nobody",
+    );
+    assert_input_error(
+        &["audit", "example.com", "--nameserver", "localhost"],
+        "localhost",
+    );
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--ip",
+            "10.0.0.0/8",
+            "--zone",
+            &zones,
+        ],
+        "--max-addresses",
+    );
+}
+
+#[test]
+fn offline_example_audit_writes_json() {
+    let out_file = tmp("example.json");
+    let out = mailaudit(&[
+        "audit",
+        "example.com",
+        "--zone",
+        &examples(),
+        "--ip",
+        "192.0.2.10",
+        "--ip",
+        "192.0.2.11",
+        "--ip",
+        "192.0.2.12",
+        "--helo",
+        "mail.example.com",
+        "-o",
+        &out_file.display().to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["target"]["domain"], "example.com");
+    assert_eq!(doc["summary"]["unknown"], 0, "{:#}", doc["findings"]);
+    assert_eq!(doc["stats"]["by_outcome"].get("not_checked"), None);
+}
+
+#[test]
+fn fail_on_sets_exit_code_1() {
+    let out = mailaudit(&[
+        "audit",
+        "example.com",
+        "--zone",
+        &examples(),
+        "--ip",
+        "192.0.2.12",
+        "--fail-on",
+        "error",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["status"], "fail");
+    let out = mailaudit(&[
+        "audit",
+        "example.com",
+        "--zone",
+        &examples(),
+        "--ip",
+        "192.0.2.10",
+        "--checks",
+        "spf",
+        "--fail-on",
+        "warning",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn unwritable_output_exits_3_without_a_file() {
+    let out = mailaudit(&[
+        "audit",
+        "example.com",
+        "--zone",
+        &examples(),
+        "-o",
+        "/nonexistent-dir/report.json",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent-dir/report.json"), "{stderr}");
+    assert!(!PathBuf::from("/nonexistent-dir/report.json").exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = mailaudit(&["audit"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = mailaudit(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
