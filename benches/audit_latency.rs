@@ -20,12 +20,16 @@ const DEPTH: u32 = 5;
 const RUNS: usize = 15;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/zones");
-        let server = ZoneServer::from_files(&[dir.join("bench.test.zone"), dir.join("reverse.zone")])
-            .await
-            .expect("bench zones");
+        let server =
+            ZoneServer::from_files(&[dir.join("bench.test.zone"), dir.join("reverse.zone")])
+                .await
+                .expect("bench zones");
         server.set_latency(LATENCY);
         let req = AuditRequest {
             domain: "bench.test".into(),
@@ -56,10 +60,21 @@ fn main() {
         times.sort();
         let median = times[RUNS / 2];
         let bound = LATENCY * DEPTH;
-        println!("audit_latency: {RUNS} runs, {} ms latency per answer", LATENCY.as_millis());
+        println!(
+            "audit_latency: {RUNS} runs, {} ms latency per answer",
+            LATENCY.as_millis()
+        );
         println!("  queries per audit:      {queries}");
-        println!("  critical-path bound:    {} ms ({DEPTH} x {} ms)", bound.as_millis(), LATENCY.as_millis());
-        println!("  sequential cost:        {} ms ({queries} x {} ms)", (LATENCY * queries as u32).as_millis(), LATENCY.as_millis());
+        println!(
+            "  critical-path bound:    {} ms ({DEPTH} x {} ms)",
+            bound.as_millis(),
+            LATENCY.as_millis()
+        );
+        println!(
+            "  sequential cost:        {} ms ({queries} x {} ms)",
+            (LATENCY * queries as u32).as_millis(),
+            LATENCY.as_millis()
+        );
         println!(
             "  wall time: median {} ms, min {} ms, max {} ms",
             median.as_millis(),

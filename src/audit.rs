@@ -15,7 +15,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::checks::{self, Context};
+use crate::dns::bulk::BulkClient;
 use crate::dns::{Dns, StatsSnapshot};
+use crate::dnsbl::{Dnsbl, ListLookup, Subject};
 use crate::findings::{Finding, Severity, Status};
 use crate::records::spf::{Mechanism, SpfRecord, TermKind, is_spf};
 use crate::rules::{Advice, Rules};
@@ -65,7 +67,10 @@ pub struct CheckResult {
 pub struct AuditReport {
     pub generated_at: time::OffsetDateTime,
     pub duration: Duration,
-    pub domain: String,
+    /// The audited domain (`None` for a blocklist check of loose subjects).
+    pub domain: Option<String>,
+    /// The targets as given to `mailaudit blacklist`.
+    pub subjects: Vec<String>,
     pub ips: Vec<SendingIp>,
     pub messages: Vec<String>,
     pub checks: Vec<CheckResult>,
@@ -97,19 +102,29 @@ impl AuditReport {
     }
 }
 
-/// One resolver and one set of rules, shared by every audit in a process.
+/// One resolver, one set of rules and one blocklist engine (with its list
+/// health cache), shared by every audit in a process.
 #[derive(Clone)]
 pub struct Engine {
     pub dns: Dns,
     pub rules: Arc<Rules>,
+    /// `None`: the blocklist check is skipped.
+    pub dnsbl: Option<Arc<Dnsbl>>,
 }
 
 impl Engine {
+    /// An engine without blocklists; see [`Engine::with_dnsbl`].
     pub fn new(dns: Dns, rules: Rules) -> Engine {
         Engine {
             dns,
             rules: Arc::new(rules),
+            dnsbl: None,
         }
+    }
+
+    pub fn with_dnsbl(mut self, dnsbl: Dnsbl) -> Engine {
+        self.dnsbl = Some(Arc::new(dnsbl));
+        self
     }
 
     pub async fn audit(&self, req: &AuditRequest) -> AuditReport {
@@ -178,24 +193,92 @@ impl Engine {
             let addrs: Vec<IpAddr> = ips.iter().map(|s| s.ip).collect();
             Some(checks::ptr::run(&ctx, &addrs).await)
         };
-        let (spf, dmarc, mx, ptr, ips) = futures::join!(spf, dmarc, mx, ptr, ips.clone());
+        let dnsbl = async {
+            let engine = self.dnsbl.as_ref().filter(|_| wants("dnsbl"))?;
+            let ips = ips.clone().await;
+            let addrs: Vec<IpAddr> = ips.iter().map(|s| s.ip).collect();
+            Some(checks::dnsbl::run(&ctx, engine, &addrs, &[]).await)
+        };
+        let (spf, dmarc, mx, ptr, dnsbl, ips) =
+            futures::join!(spf, dmarc, mx, ptr, dnsbl, ips.clone());
 
         let mut assembler = Assembler::new(&self.rules);
         assembler.add("spf", spf);
         assembler.add("dmarc", dmarc);
         assembler.add("mx", mx);
         assembler.add("ptr", ptr);
+        let nothing_checked = dnsbl
+            .as_ref()
+            .is_some_and(|(r, _)| r.lists_checked == 0 && r.counts.unknown == 0);
+        assembler.add("dnsbl", dnsbl);
+        if nothing_checked {
+            assembler.force_status("dnsbl", Status::Skipped);
+        }
 
         AuditReport {
             generated_at,
             duration: started.elapsed(),
-            domain: req.domain.clone(),
+            domain: Some(req.domain.clone()),
+            subjects: Vec::new(),
             ips,
             messages: Vec::new(),
             checks: assembler.checks,
             findings: assembler.findings,
             stats: self.dns.stats(),
         }
+    }
+}
+
+impl Engine {
+    /// Checks loose subjects (addresses, ranges, domains) on the blocklists:
+    /// `mailaudit blacklist`. With `ranges`, the questions go through the
+    /// bulk client and only results worth reporting are kept.
+    pub async fn blacklist(
+        &self,
+        inputs: Vec<String>,
+        subjects: &[Subject],
+        ranges: bool,
+    ) -> Result<AuditReport, std::io::Error> {
+        let started = Instant::now();
+        let generated_at = time::OffsetDateTime::now_utc();
+        let engine = self
+            .dnsbl
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no blocklist engine configured"))?;
+        let lookup = if ranges {
+            ListLookup::Bulk(Arc::new(BulkClient::new(&self.dns, 4).await?))
+        } else {
+            ListLookup::Resolver(self.dns.clone())
+        };
+        let (report, mut findings) = engine
+            .check(
+                &self.dns,
+                &lookup,
+                subjects,
+                self.dns.config().concurrency,
+                !ranges,
+            )
+            .await;
+        if report.lists_checked > 0 {
+            findings.splice(0..0, engine.resolver_findings(&self.dns));
+        }
+        let nothing_checked = report.lists_checked == 0 && report.counts.unknown == 0;
+        let mut assembler = Assembler::new(&self.rules);
+        assembler.add("dnsbl", Some((report, findings)));
+        if nothing_checked {
+            assembler.force_status("dnsbl", Status::Skipped);
+        }
+        Ok(AuditReport {
+            generated_at,
+            duration: started.elapsed(),
+            domain: None,
+            subjects: inputs,
+            ips: Vec::new(),
+            messages: Vec::new(),
+            checks: assembler.checks,
+            findings: assembler.findings,
+            stats: self.dns.stats(),
+        })
     }
 }
 
@@ -221,6 +304,14 @@ impl<'r> Assembler<'r> {
             severity: finding.severity.unwrap_or(advice.severity),
             finding,
             advice,
+        }
+    }
+
+    /// Overrides a check's status (a check that asked nothing is skipped,
+    /// whatever its findings say).
+    pub fn force_status(&mut self, id: &str, status: Status) {
+        if let Some(c) = self.checks.iter_mut().find(|c| c.id == id) {
+            c.status = status;
         }
     }
 

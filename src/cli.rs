@@ -24,6 +24,60 @@ pub struct Cli {
 pub enum Command {
     /// Audit a domain and its sending IPs.
     Audit(AuditArgs),
+    /// Check addresses, ranges and domains on DNS blocklists.
+    Blacklist(BlacklistArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BlacklistArgs {
+    /// What to check: IP addresses, CIDR ranges (203.0.113.0/24) and
+    /// domains.
+    #[arg(required = true, value_name = "IP|CIDR|DOMAIN")]
+    pub targets: Vec<String>,
+
+    /// Refuse address ranges larger than this many addresses in all.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_addresses: u64,
+
+    /// Directory whose rules files replace the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub dnsbl: DnsblArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Blocklists")]
+pub struct DnsblArgs {
+    /// Query this list (repeatable) instead of the catalogue's default
+    /// selection; zones not in the catalogue are read with RFC 5782
+    /// generic semantics.
+    #[arg(long = "dnsbl", value_name = "ZONE")]
+    pub lists: Vec<String>,
+
+    /// Read the list catalogue from FILE (same format as rules/dnsbl.toml).
+    #[arg(long = "dnsbl-catalog", value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    /// Questions in flight on one list at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub per_list_concurrency: usize,
+
+    /// Questions per second sent to one list (default: no limit).
+    #[arg(long, value_name = "QPS")]
+    pub per_list_qps: Option<f64>,
+
+    /// The date the addresses came into your service (YYYY-MM-DD), for
+    /// delisting requests.
+    #[arg(long, value_name = "DATE")]
+    pub in_service_since: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -44,7 +98,7 @@ pub struct AuditArgs {
     #[arg(long = "mail-from", value_name = "ADDRESS")]
     pub mail_from: Option<String>,
 
-    /// Run only these checks (comma-separated: spf,dmarc,mx,ptr).
+    /// Run only these checks (comma-separated: spf,dmarc,mx,ptr,dnsbl).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub checks: Vec<String>,
 
@@ -52,10 +106,17 @@ pub struct AuditArgs {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_addresses: u64,
 
-    /// Directory whose rules files (advice.toml, ptr-generic.toml) replace
-    /// the built-in ones.
+    /// Directory whose rules files (advice.toml, ptr-generic.toml,
+    /// dnsbl.toml) replace the built-in ones.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+
+    /// Skip the blocklist check.
+    #[arg(long = "no-dnsbl")]
+    pub no_dnsbl: bool,
+
+    #[command(flatten)]
+    pub dnsbl: DnsblArgs,
 
     #[command(flatten)]
     pub dns: DnsArgs,
@@ -120,5 +181,15 @@ impl FailOn {
             FailOn::Warning => Some(Severity::Warning),
             FailOn::Error => Some(Severity::Error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -73,6 +73,11 @@ finding_ids! {
     PTR_GENERIC = "ptr.generic",
     PTR_HELO_MISMATCH = "ptr.helo-mismatch",
     PTR_DNS_ERROR = "ptr.dns-error",
+    DNSBL_LISTED = "dnsbl.listed",
+    DNSBL_UNKNOWN = "dnsbl.unknown",
+    DNSBL_LIST_UNHEALTHY = "dnsbl.list-unhealthy",
+    DNSBL_PUBLIC_RESOLVER = "dnsbl.public-resolver",
+    DNSBL_DEAD_LIST = "dnsbl.dead-list",
 }
 
 /// What a check found. Severity and advice come from the rules when the

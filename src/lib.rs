@@ -12,6 +12,7 @@ pub mod audit;
 pub mod checks;
 pub mod cli;
 pub mod dns;
+pub mod dnsbl;
 pub mod findings;
 pub mod input;
 pub mod records;

@@ -287,7 +287,10 @@ mod tests {
             assert!(listed.contains(id), "docs/findings.md has no line for {id}");
         }
         for id in &listed {
-            assert!(findings::ALL.contains(id), "docs/findings.md lists {id}, which is not emitted");
+            assert!(
+                findings::ALL.contains(id),
+                "docs/findings.md lists {id}, which is not emitted"
+            );
         }
     }
 

@@ -2,6 +2,7 @@
 //! (STYLE §2).
 
 pub mod dmarc;
+pub mod dnsbl;
 pub mod mx;
 pub mod ptr;
 pub mod spf;
@@ -51,6 +52,11 @@ pub const REGISTRY: &[CheckInfo] = &[
         id: "ptr",
         title: "Reverse DNS",
         description: "PTR records of the sending IPs, forward confirmation, generic names and HELO",
+    },
+    CheckInfo {
+        id: "dnsbl",
+        title: "Blocklists",
+        description: "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details",
     },
 ];
 

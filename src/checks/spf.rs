@@ -849,10 +849,7 @@ pub async fn finish(ctx: &Context, tree: SpfNode, ips: &[IpAddr]) -> (SpfReport,
 
     let over_limit = tree.lookups > LOOKUP_LIMIT;
     let over_void = tree.void_lookups > VOID_LIMIT;
-    let too_many_mx = tree
-        .nodes()
-        .iter()
-        .any(|n| n.terms.iter().any(mx_over));
+    let too_many_mx = tree.nodes().iter().any(|n| n.terms.iter().any(mx_over));
     let evaluator_inputs: Vec<IpAddr> = ips.iter().map(|ip| ip.to_canonical()).collect();
     let evaluations = join_all(evaluator_inputs.iter().map(|&ip| {
         let walker = walker.clone_config();

@@ -11,6 +11,7 @@
 //! its *scope*: names outside them are never asked and come back as
 //! [`Outcome::NotChecked`], which checks report as unknown.
 
+pub mod bulk;
 pub mod name;
 pub mod outcome;
 pub mod server;

@@ -34,9 +34,11 @@ struct Tool {
 
 #[derive(Serialize)]
 struct Target<'a> {
-    domain: &'a str,
+    domain: Option<&'a str>,
     ips: &'a [SendingIp],
     messages: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    subjects: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -95,9 +97,10 @@ pub fn to_value(report: &AuditReport) -> Value {
             .unwrap_or_default(),
         duration_ms: report.duration.as_millis() as u64,
         target: Target {
-            domain: &report.domain,
+            domain: report.domain.as_deref(),
             ips: &report.ips,
             messages: &report.messages,
+            subjects: &report.subjects,
         },
         summary: Summary {
             status: report.status(),

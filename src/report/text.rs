@@ -18,11 +18,24 @@ pub fn render(doc: &Value) -> String {
     let mut out = String::new();
     let summary = &doc["summary"];
     let target = &doc["target"];
+    let what = match target.get("domain").and_then(Value::as_str) {
+        Some(d) => format!("audit of {d}"),
+        None => format!(
+            "blocklist check of {}",
+            target["subjects"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+    };
     let _ = writeln!(
         out,
-        "mailaudit {} audit of {}: {} ({} error(s), {} warning(s), {} info; {} check(s) unknown)",
+        "mailaudit {} {what}: {} ({} error(s), {} warning(s), {} info; {} check(s) unknown)",
         s(&doc["tool"], "version"),
-        s(target, "domain"),
         s(summary, "status").to_uppercase(),
         n(summary, "errors"),
         n(summary, "warnings"),
@@ -40,15 +53,17 @@ pub fn render(doc: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "Sending IPs: {}",
-        if ips.is_empty() {
-            "none found".to_string()
-        } else {
-            ips.join(", ")
-        }
-    );
+    if target.get("domain").and_then(Value::as_str).is_some() {
+        let _ = writeln!(
+            out,
+            "Sending IPs: {}",
+            if ips.is_empty() {
+                "none found".to_string()
+            } else {
+                ips.join(", ")
+            }
+        );
+    }
     out.push('\n');
 
     if let Some(checks) = doc["checks"].as_object() {
@@ -85,6 +100,13 @@ pub fn render(doc: &Value) -> String {
                 );
             }
         }
+    }
+
+    if let Some(dnsbl) = doc["checks"]
+        .get("dnsbl")
+        .filter(|d| d.get("results").is_some())
+    {
+        dnsbl_section(&mut out, dnsbl);
     }
 
     if let Some(findings) = doc["findings"].as_array()
@@ -149,6 +171,19 @@ fn check_line(id: &str, c: &Value) -> String {
             } else {
                 hosts.join(", ")
             }
+        }
+        "dnsbl" => {
+            let counts = &c["counts"];
+            format!(
+                "{} list(s), {} subject(s): {} listed, {} unknown, {} clear, {} allowlisted, {} skipped",
+                n(c, "lists_checked"),
+                n(c, "subjects_checked"),
+                n(counts, "listed"),
+                n(counts, "unknown"),
+                n(counts, "clear"),
+                n(counts, "allowlisted"),
+                n(counts, "skipped")
+            )
         }
         "ptr" => c["ips"]
             .as_array()
@@ -217,6 +252,83 @@ fn spf_tree(out: &mut String, node: &Value, depth: usize) {
             if let Some(child) = t.get("child") {
                 spf_tree(out, child, depth + 2);
             }
+        }
+    }
+}
+
+/// Listed, unknown and allowlisted results, and lists not believed.
+fn dnsbl_section(out: &mut String, c: &Value) {
+    const SHOWN: usize = 50;
+    let results: Vec<&Value> = c["results"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| matches!(s(r, "status"), "listed" | "unknown" | "allowlisted"))
+                // Results of lists not believed are summed up per list below.
+                .filter(|r| !s(r, "reason").starts_with("list unhealthy"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !results.is_empty() {
+        out.push_str("\nBlocklist results:\n");
+        for r in results.iter().take(SHOWN) {
+            let detail = match s(r, "status") {
+                "listed" => format!(
+                    "{}{}",
+                    r.get("meaning").and_then(Value::as_str).unwrap_or(""),
+                    r.get("reason")
+                        .and_then(Value::as_str)
+                        .map(|t| format!(" - \"{t}\""))
+                        .unwrap_or_default()
+                ),
+                "allowlisted" => r
+                    .get("meaning")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                _ => r
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<11} {:<40} {:<32} {detail}",
+                s(r, "status"),
+                s(r, "subject"),
+                s(r, "zone")
+            );
+        }
+        if results.len() > SHOWN {
+            let _ = writeln!(
+                out,
+                "  ... and {} more (see the JSON report)",
+                results.len() - SHOWN
+            );
+        }
+    }
+    let odd: Vec<String> = c["lists"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|l| matches!(s(l, "state"), "unhealthy" | "dead"))
+                .map(|l| {
+                    format!(
+                        "  {:<11} {:<32} {}",
+                        s(l, "state"),
+                        s(l, "zone"),
+                        s(l, "reason")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !odd.is_empty() {
+        out.push_str("\nLists not believed or not asked:\n");
+        for line in odd {
+            out.push_str(&line);
+            out.push('\n');
         }
     }
 }

@@ -232,3 +232,147 @@ fn usage_errors_exit_2() {
     let out = mailaudit(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blacklist_command_over_a_local_server() {
+    let server = mailaudit::dns::server::ZoneServer::from_files(&[fixture("dnsbl/bl.test.zone")])
+        .await
+        .unwrap();
+    let ns = server.addr().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        mailaudit(&[
+            "blacklist",
+            "127.0.0.2",
+            "127.0.0.1",
+            "--dnsbl",
+            "bl.test",
+            "--nameserver",
+            &ns,
+            "--format",
+            "json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["target"]["subjects"],
+        serde_json::json!(["127.0.0.2", "127.0.0.1"])
+    );
+    assert_eq!(doc["target"]["domain"], serde_json::Value::Null);
+    let results = doc["checks"]["dnsbl"]["results"].as_array().unwrap();
+    assert_eq!(results[0]["subject"], "127.0.0.2");
+    assert_eq!(results[0]["status"], "listed");
+    assert_eq!(results[1]["subject"], "127.0.0.1");
+    assert_eq!(results[1]["status"], "clear");
+
+    // Text output, a range (bulk client), and --fail-on.
+    let ns = server.addr().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        mailaudit(&[
+            "blacklist",
+            "198.51.100.0/28",
+            "--dnsbl",
+            "bl.test",
+            "--nameserver",
+            &ns,
+            "--fail-on",
+            "error",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("198.51.100.3") && text.contains("listed"),
+        "{text}"
+    );
+    drop(server);
+}
+
+#[test]
+fn blacklist_inputs_are_validated() {
+    assert_input_error(
+        &[
+            "blacklist",
+            "300.1.1.1",
+            "--dnsbl",
+            "bl.test",
+            "--zone",
+            &examples(),
+        ],
+        "300.1.1.1",
+    );
+    assert_input_error(
+        &[
+            "blacklist",
+            "10.0.0.0/8",
+            "--dnsbl",
+            "bl.test",
+            "--zone",
+            &examples(),
+        ],
+        "--max-addresses",
+    );
+    assert_input_error(
+        &["blacklist", "exa mple.com", "--zone", &examples()],
+        "exa mple.com",
+    );
+    assert_input_error(
+        &[
+            "blacklist",
+            "192.0.2.1",
+            "--dnsbl",
+            "bad zone",
+            "--zone",
+            &examples(),
+        ],
+        "bad zone",
+    );
+    assert_input_error(
+        &[
+            "blacklist",
+            "192.0.2.1",
+            "--in-service-since",
+            "last year",
+            "--zone",
+            &examples(),
+        ],
+        "last year",
+    );
+    assert_input_error(
+        &[
+            "blacklist",
+            "192.0.2.1",
+            "--per-list-qps",
+            "0",
+            "--zone",
+            &examples(),
+        ],
+        "--per-list-qps",
+    );
+    let bad = fixture("bad/broken.zone").display().to_string();
+    assert_input_error(
+        &[
+            "blacklist",
+            "192.0.2.1",
+            "--dnsbl-catalog",
+            &bad,
+            "--zone",
+            &examples(),
+        ],
+        "broken.zone",
+    );
+}

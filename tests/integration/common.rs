@@ -8,6 +8,8 @@ use std::time::Duration;
 use mailaudit::audit::{AuditRequest, Engine};
 use mailaudit::dns::server::ZoneServer;
 use mailaudit::dns::{Dns, DnsConfig};
+use mailaudit::dnsbl::catalog::Catalog;
+use mailaudit::dnsbl::{Dnsbl, DnsblConfig, Subject};
 use mailaudit::report::json;
 use mailaudit::rules::Rules;
 use serde_json::Value;
@@ -57,6 +59,36 @@ impl Env {
         Env::new(WORLD).await
     }
 
+    /// Uses these blocklists (zones of the fixtures, or catalogue zones).
+    pub fn lists(mut self, zones: &[&str]) -> Env {
+        let mut config = DnsblConfig::new(Catalog::embedded());
+        config.explicit = zones.iter().map(|z| z.to_string()).collect();
+        self.engine = self.engine.clone().with_dnsbl(Dnsbl::new(config));
+        self
+    }
+
+    /// `mailaudit blacklist` on these targets (IPs or domains; `ranges`
+    /// selects the bulk client and the compact results).
+    pub async fn blacklist(&self, targets: &[&str], ranges: bool) -> Value {
+        let subjects: Vec<Subject> = targets
+            .iter()
+            .map(|t| match t.parse::<IpAddr>() {
+                Ok(ip) => Subject::Ip(ip),
+                Err(_) => Subject::Domain(t.to_string()),
+            })
+            .collect();
+        let report = self
+            .engine
+            .blacklist(
+                targets.iter().map(|t| t.to_string()).collect(),
+                &subjects,
+                ranges,
+            )
+            .await
+            .expect("blacklist");
+        json::to_value(&report)
+    }
+
     /// Audits `domain` with the given sending IPs (and HELO), returning the
     /// JSON document (schema v1).
     pub async fn audit(&self, domain: &str, ips: &[&str], helo: Option<&str>) -> Value {
@@ -95,4 +127,32 @@ pub fn finding<'a>(doc: &'a Value, id: &str) -> &'a Value {
 
 pub fn status<'a>(doc: &'a Value, check: &str) -> &'a str {
     doc["checks"][check]["status"].as_str().expect("status")
+}
+
+/// The world plus the blocklist fixtures.
+pub const LISTS: &[&str] = &[
+    "zones/test.zone",
+    "zones/reverse.zone",
+    "zones/reverse6.zone",
+    "dnsbl/bl.test.zone",
+    "dnsbl/wild.test.zone",
+    "dnsbl/empty.test.zone",
+    "dnsbl/zen.spamhaus.org.zone",
+    "dnsbl/multi.surbl.org.zone",
+    "dnsbl/list.dnswl.org.zone",
+];
+
+/// The result of `subject` on `zone` in a report.
+pub fn result<'a>(doc: &'a Value, subject: &str, zone: &str) -> &'a Value {
+    doc["checks"]["dnsbl"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["subject"] == subject && r["zone"] == zone)
+        .unwrap_or_else(|| {
+            panic!(
+                "no result for {subject} on {zone}: {:#}",
+                doc["checks"]["dnsbl"]
+            )
+        })
 }

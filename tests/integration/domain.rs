@@ -4,7 +4,7 @@
 use crate::common::{Env, finding, ids, status};
 
 /// (domain, sending IPs, HELO, the finding it must produce)
-const TRIGGERS: &[(&str, &[&str], Option<&str>, &str)] = &[
+pub const TRIGGERS: &[(&str, &[&str], Option<&str>, &str)] = &[
     ("nospf.test", &["192.0.2.1"], None, "spf.missing"),
     ("multi.test", &["192.0.2.1"], None, "spf.multiple-records"),
     ("syntax.test", &["192.0.2.1"], None, "spf.syntax"),
@@ -69,21 +69,12 @@ const TRIGGERS: &[(&str, &[&str], Option<&str>, &str)] = &[
 ];
 
 /// Findings triggered by the fault tests (faults.rs) rather than a fixture.
-pub const FAULT_TRIGGERED: &[&str] = &["spf.dns-error", "dmarc.dns-error", "mx.dns-error", "ptr.dns-error"];
-
-#[test]
-fn every_domain_finding_has_a_trigger_test() {
-    for id in mailaudit::findings::ALL {
-        let check = id.split('.').next().unwrap();
-        if !["spf", "dmarc", "mx", "ptr"].contains(&check) {
-            continue;
-        }
-        assert!(
-            TRIGGERS.iter().any(|t| t.3 == *id) || FAULT_TRIGGERED.contains(id),
-            "no test triggers {id}"
-        );
-    }
-}
+pub const FAULT_TRIGGERED: &[&str] = &[
+    "spf.dns-error",
+    "dmarc.dns-error",
+    "mx.dns-error",
+    "ptr.dns-error",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_finding_is_triggered_by_its_fixture() {

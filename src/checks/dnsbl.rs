@@ -1,0 +1,67 @@
+//! Blocklists in an audit: the sending IPs, the MX hosts' addresses and
+//! the domain itself (plus, with messages, the domains their links point
+//! to), checked on the configured lists through the shared resolver.
+
+use std::net::IpAddr;
+
+use futures::future::join_all;
+
+use crate::checks::Context;
+use crate::dnsbl::{Dnsbl, DnsblReport, ListLookup, Subject};
+use crate::findings::Finding;
+
+/// The subjects of an audit, in report order, without repeats.
+pub async fn subjects(ctx: &Context, sending: &[IpAddr], link_domains: &[String]) -> Vec<Subject> {
+    let mut out: Vec<Subject> = Vec::new();
+    let mut push = |s: Subject| {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    for ip in sending {
+        push(Subject::Ip(*ip));
+    }
+    let mx = ctx.dns.mx(&ctx.domain).await;
+    let mut hosts = mx.mx();
+    hosts.sort();
+    let addrs = join_all(
+        hosts
+            .iter()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(_, h)| ctx.dns.a_and_aaaa(h)),
+    )
+    .await;
+    for (a, aaaa) in addrs {
+        for ip in a.ips().into_iter().chain(aaaa.ips()) {
+            push(Subject::Ip(ip));
+        }
+    }
+    push(Subject::Domain(ctx.domain.clone()));
+    for d in link_domains {
+        push(Subject::Domain(d.clone()));
+    }
+    out
+}
+
+pub async fn run(
+    ctx: &Context,
+    engine: &Dnsbl,
+    sending: &[IpAddr],
+    link_domains: &[String],
+) -> (DnsblReport, Vec<Finding>) {
+    let subjects = subjects(ctx, sending, link_domains).await;
+    let lookup = ListLookup::Resolver(ctx.dns.clone());
+    let (report, mut findings) = engine
+        .check(
+            &ctx.dns,
+            &lookup,
+            &subjects,
+            ctx.dns.config().concurrency,
+            true,
+        )
+        .await;
+    if report.lists_checked > 0 {
+        findings.splice(0..0, engine.resolver_findings(&ctx.dns));
+    }
+    (report, findings)
+}

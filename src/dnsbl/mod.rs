@@ -1,0 +1,833 @@
+//! Blocklist (DNSBL/RHSBL) checks: which lists to ask, whether each list
+//! can be believed today, what its answers mean, and what to do about a
+//! listing.
+//!
+//! Verdicts, per (subject, list): `listed` only for an answer in
+//! 127.0.0.0/8 that the catalogue does not call an error, good or neutral
+//! code; `unknown` for timeouts, SERVFAIL, REFUSED, refusal codes and
+//! answers outside 127.0.0.0/8; `clear` only for NXDOMAIN (or NODATA) from
+//! a list that passed its RFC 5782 §5 health test in this run;
+//! `allowlisted` for a hit on an allowlist or a good code of a mixed list;
+//! `skipped` when the list was not asked (offline, or a kind the list does
+//! not answer).
+//!
+//! A sweep streams its (subject, list) questions through a bounded pool,
+//! with a limit and an optional rate per list, and keeps only the results
+//! worth reporting when asked to: memory does not grow with clear results.
+
+pub mod catalog;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, Shared, join_all};
+use futures::{FutureExt, StreamExt};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::dns::bulk::BulkClient;
+use crate::dns::{Dns, Outcome, name};
+use crate::findings::{self as ids, Finding, Severity};
+use catalog::{Catalog, Kind, List, ListStatus, Reading, Requires, TestMode, Tier};
+
+/// Something looked up on blocklists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Ip(IpAddr),
+    Domain(String),
+}
+
+impl Subject {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Subject::Ip(IpAddr::V4(_)) => Kind::Ip4,
+            Subject::Ip(IpAddr::V6(_)) => Kind::Ip6,
+            Subject::Domain(_) => Kind::Domain,
+        }
+    }
+
+    /// The name asked on `zone` (RFC 5782 §2).
+    pub fn query_name(&self, zone: &str) -> String {
+        match self {
+            Subject::Ip(ip) => format!("{}.{zone}", name::reversed_labels(*ip)),
+            Subject::Domain(d) => format!("{d}.{zone}"),
+        }
+    }
+
+    pub fn display(&self) -> String {
+        match self {
+            Subject::Ip(ip) => ip.to_string(),
+            Subject::Domain(d) => d.clone(),
+        }
+    }
+}
+
+/// RFC 5782 §5 test entries for a kind: (listed, not listed).
+fn test_subjects(kind: Kind) -> (Subject, Subject) {
+    match kind {
+        Kind::Ip4 => (
+            Subject::Ip(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))),
+            Subject::Ip(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
+        ),
+        Kind::Ip6 => (
+            Subject::Ip(IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x7f00, 2))),
+            Subject::Ip(IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x7f00, 1))),
+        ),
+        Kind::Domain => (
+            Subject::Domain("test".into()),
+            Subject::Domain("invalid".into()),
+        ),
+    }
+}
+
+/// How the DNSBL check is set up.
+#[derive(Debug, Clone)]
+pub struct DnsblConfig {
+    pub catalog: Arc<Catalog>,
+    /// `--dnsbl` zones: replace the catalogue's default selection.
+    pub explicit: Vec<String>,
+    /// Questions in flight on one list at once.
+    pub per_list_concurrency: usize,
+    /// Questions per second on one list, if limited.
+    pub per_list_qps: Option<f64>,
+    /// The date the audited addresses came into the sender's service.
+    pub in_service_since: Option<time::Date>,
+}
+
+impl DnsblConfig {
+    pub fn new(catalog: Catalog) -> DnsblConfig {
+        DnsblConfig {
+            catalog: Arc::new(catalog),
+            explicit: Vec::new(),
+            per_list_concurrency: 64,
+            per_list_qps: None,
+            in_service_since: None,
+        }
+    }
+}
+
+/// Why a list was not asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListState {
+    Checked,
+    Unhealthy,
+    Dead,
+    NotQueried,
+    NotCheckedOffline,
+}
+
+/// One list as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListReport {
+    pub zone: String,
+    pub name: String,
+    pub tier: Tier,
+    pub state: ListState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    Listed,
+    Clear,
+    Unknown,
+    Skipped,
+    Allowlisted,
+}
+
+/// One (subject, list) verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsblResult {
+    pub subject: String,
+    pub zone: String,
+    pub status: ResultStatus,
+    pub codes: Vec<Ipv4Addr>,
+    pub meaning: Option<String>,
+    /// The list's TXT text for a listing; why, for an unknown result.
+    pub reason: Option<String>,
+    pub delist_url: Option<String>,
+    #[serde(skip)]
+    sublists: Vec<String>,
+    #[serde(skip)]
+    order: (usize, usize),
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub listed: u64,
+    pub clear: u64,
+    pub unknown: u64,
+    pub skipped: u64,
+    pub allowlisted: u64,
+}
+
+impl Counts {
+    fn add(&mut self, s: ResultStatus) {
+        match s {
+            ResultStatus::Listed => self.listed += 1,
+            ResultStatus::Clear => self.clear += 1,
+            ResultStatus::Unknown => self.unknown += 1,
+            ResultStatus::Skipped => self.skipped += 1,
+            ResultStatus::Allowlisted => self.allowlisted += 1,
+        }
+    }
+}
+
+/// The DNSBL part of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsblReport {
+    pub lists_checked: usize,
+    pub subjects_checked: usize,
+    /// Every result for small inputs; listed, unknown and allowlisted ones
+    /// for ranges (see `counts` for the rest).
+    pub results: Vec<DnsblResult>,
+    /// Unknown results counted but not listed in `results` (ranges only:
+    /// those of unhealthy lists, and those beyond 1,000 per list).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub omitted: u64,
+    pub counts: Counts,
+    pub lists: Vec<ListReport>,
+}
+
+/// Unknown results kept per list when sweeping ranges.
+const MAX_UNKNOWN_KEPT: u64 = 1000;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A health verdict for one (list, kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Health {
+    Healthy,
+    /// A generic list whose positive test entry is not listed: it does not
+    /// answer this kind.
+    Unsupported(String),
+    Unhealthy(String),
+}
+
+type PendingHealth = Shared<BoxFuture<'static, Health>>;
+
+/// How the sweep asks its A questions.
+#[derive(Clone)]
+pub enum ListLookup {
+    /// The shared resolver (cache, single flight): for audits.
+    Resolver(Dns),
+    /// The lean UDP client: for sweeps of ranges.
+    Bulk(Arc<BulkClient>),
+}
+
+impl ListLookup {
+    async fn a(&self, name: &str) -> Arc<Outcome> {
+        match self {
+            ListLookup::Resolver(dns) => dns.addrs(name, true).await,
+            ListLookup::Bulk(b) => Arc::new(b.a(name).await),
+        }
+    }
+}
+
+/// A list of the configuration, whether it will be asked, and why not.
+type Planned = (List, ListState, Option<String>);
+
+/// A list as one sweep uses it.
+struct Active {
+    list: List,
+    state: ListState,
+    reason: Option<String>,
+    /// Kinds this sweep may ask it about.
+    kinds: BTreeSet<Kind>,
+    permits: Semaphore,
+    next_slot: Mutex<Instant>,
+}
+
+/// The blocklist engine. Keep one per process: list health is cached in it.
+pub struct Dnsbl {
+    pub config: DnsblConfig,
+    health: Mutex<HashMap<(String, Kind), PendingHealth>>,
+}
+
+impl Dnsbl {
+    pub fn new(config: DnsblConfig) -> Dnsbl {
+        Dnsbl {
+            config,
+            health: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The lists of this configuration, with the reason for those not asked,
+    /// and findings about the configuration itself (dead lists named
+    /// explicitly).
+    fn plan(&self, dns: &Dns) -> (Vec<Planned>, Vec<Finding>) {
+        let cat = &self.config.catalog;
+        let mut out = Vec::new();
+        let mut findings = Vec::new();
+        if self.config.explicit.is_empty() {
+            for l in &cat.lists {
+                let (state, reason) = if l.status == ListStatus::Dead {
+                    (ListState::Dead, Some(dead_reason(l)))
+                } else if !l.default {
+                    (ListState::NotQueried, Some(not_default_reason(l)))
+                } else {
+                    (ListState::Checked, None)
+                };
+                out.push((l.clone(), state, reason));
+            }
+        } else {
+            for zone in &self.config.explicit {
+                let list = cat
+                    .find(zone)
+                    .cloned()
+                    .unwrap_or_else(|| List::generic(zone));
+                if list.status == ListStatus::Dead {
+                    let reason = dead_reason(&list);
+                    findings.push(
+                        Finding::new(
+                            ids::DNSBL_DEAD_LIST,
+                            &list.zone,
+                            format!(
+                                "{} ({}) is a dead list and was not queried: {reason}.",
+                                list.name, list.zone
+                            ),
+                        )
+                        .with("zone", &list.zone)
+                        .with("dead_since", &list.dead_since)
+                        .with("note", &list.note),
+                    );
+                    out.push((list, ListState::Dead, Some(reason)));
+                } else {
+                    out.push((list, ListState::Checked, None));
+                }
+            }
+        }
+        for (list, state, reason) in out.iter_mut() {
+            if *state == ListState::Checked && !dns.in_scope(&list.zone) {
+                *state = ListState::NotCheckedOffline;
+                *reason = Some("not checked offline: the list's zone is not loaded".into());
+            }
+        }
+        (out, findings)
+    }
+
+    /// Health of `list` for `kind`, asked once per engine.
+    fn health(&self, lookup: &ListLookup, list: &List, kind: Kind) -> PendingHealth {
+        let key = (list.zone.clone(), kind);
+        let mut cache = self.health.lock().expect("health lock");
+        if let Some(p) = cache.get(&key) {
+            return p.clone();
+        }
+        let lookup = lookup.clone();
+        let list = list.clone();
+        let p = async move { test_health(&lookup, &list, kind).await }
+            .boxed()
+            .shared();
+        cache.insert(key, p.clone());
+        p
+    }
+
+    /// Checks `subjects` on the configured lists. `keep_all`: keep clear and
+    /// skipped results too (small inputs); otherwise only results worth
+    /// reporting are kept, the rest counted.
+    pub async fn check(
+        &self,
+        dns: &Dns,
+        lookup: &ListLookup,
+        subjects: &[Subject],
+        concurrency: usize,
+        keep_all: bool,
+    ) -> (DnsblReport, Vec<Finding>) {
+        let (plan, mut findings) = self.plan(dns);
+        let needed: BTreeSet<Kind> = subjects.iter().map(Subject::kind).collect();
+
+        // Health tests of every list and kind this sweep needs, all at once.
+        let mut actives: Vec<Active> = Vec::new();
+        let mut tests = Vec::new();
+        for (i, (list, state, reason)) in plan.iter().enumerate() {
+            if *state == ListState::Checked {
+                for kind in needed.iter().filter(|k| list.accepts(**k)) {
+                    tests.push((i, *kind, self.health(lookup, list, *kind)));
+                }
+            }
+            actives.push(Active {
+                list: list.clone(),
+                state: state.clone(),
+                reason: reason.clone(),
+                kinds: BTreeSet::new(),
+                permits: Semaphore::new(self.config.per_list_concurrency.max(1)),
+                next_slot: Mutex::new(Instant::now()),
+            });
+        }
+        let verdicts = join_all(tests.iter().map(|(_, _, p)| p.clone())).await;
+        let mut unsupported: HashMap<usize, Vec<String>> = HashMap::new();
+        for ((i, kind, _), health) in tests.iter().zip(verdicts) {
+            let a = &mut actives[*i];
+            match health {
+                Health::Healthy => {
+                    a.kinds.insert(*kind);
+                }
+                Health::Unsupported(why) => unsupported.entry(*i).or_default().push(why),
+                Health::Unhealthy(why) => {
+                    if a.state == ListState::Checked {
+                        a.state = ListState::Unhealthy;
+                        a.reason = Some(why);
+                    }
+                }
+            }
+        }
+        for (i, whys) in unsupported {
+            let a = &mut actives[i];
+            if a.state == ListState::Checked && a.kinds.is_empty() {
+                a.state = ListState::Unhealthy;
+                a.reason = Some(whys.join("; "));
+            }
+        }
+        for a in &actives {
+            if a.state == ListState::Unhealthy {
+                let reason = a.reason.clone().unwrap_or_default();
+                findings.push(
+                    Finding::new(
+                        ids::DNSBL_LIST_UNHEALTHY,
+                        &a.list.zone,
+                        format!("{} ({}) failed its health test, so its answers are not believed: {reason}.", a.list.name, a.list.zone),
+                    )
+                    .with("zone", &a.list.zone)
+                    .with("reason", &reason)
+                    .unknown(),
+                );
+            }
+        }
+
+        // The sweep.
+        let jobs = subjects.iter().enumerate().flat_map(|(si, s)| {
+            let kind = s.kind();
+            actives
+                .iter()
+                .enumerate()
+                .filter(move |(_, a)| {
+                    a.list.accepts(kind)
+                        && matches!(
+                            a.state,
+                            ListState::Checked
+                                | ListState::Unhealthy
+                                | ListState::NotCheckedOffline
+                        )
+                })
+                .map(move |(li, _)| (si, li))
+        });
+        let mut counts = Counts::default();
+        let mut kept: Vec<DnsblResult> = Vec::new();
+        let mut omitted = 0u64;
+        let mut unknown_per_list = vec![0u64; actives.len()];
+        let mut results = futures::stream::iter(jobs)
+            .map(|(si, li)| self.one(dns, lookup, &subjects[si], &actives[li], (si, li)))
+            .buffer_unordered(concurrency.max(1));
+        while let Some(r) = results.next().await {
+            counts.add(r.status);
+            let li = r.order.1;
+            let unhealthy = actives[li].state == ListState::Unhealthy;
+            if r.status == ResultStatus::Unknown && !unhealthy {
+                unknown_per_list[li] += 1;
+            }
+            // For ranges: listings are always kept; unknown results up to a
+            // cap per list (a list that times out on a /16 must not fill
+            // memory), none for a list that failed its health test (the
+            // list entry says why); clear and skipped ones only counted.
+            let keep = keep_all
+                || match r.status {
+                    ResultStatus::Listed | ResultStatus::Allowlisted => true,
+                    ResultStatus::Unknown => !unhealthy && unknown_per_list[li] <= MAX_UNKNOWN_KEPT,
+                    ResultStatus::Clear | ResultStatus::Skipped => false,
+                };
+            if keep {
+                kept.push(r);
+            } else if r.status == ResultStatus::Unknown {
+                omitted += 1;
+            }
+        }
+        drop(results);
+        kept.sort_by_key(|r| r.order);
+
+        findings.extend(self.result_findings(&kept, &actives, &unknown_per_list));
+        let lists_checked = actives
+            .iter()
+            .filter(|a| matches!(a.state, ListState::Checked))
+            .count();
+        let report = DnsblReport {
+            lists_checked,
+            subjects_checked: subjects.len(),
+            results: kept,
+            omitted,
+            counts,
+            lists: actives
+                .iter()
+                .map(|a| ListReport {
+                    zone: a.list.zone.clone(),
+                    name: a.list.name.clone(),
+                    tier: a.list.tier,
+                    state: a.state.clone(),
+                    reason: a.reason.clone(),
+                })
+                .collect(),
+        };
+        (report, findings)
+    }
+
+    /// One (subject, list) question.
+    async fn one(
+        &self,
+        dns: &Dns,
+        lookup: &ListLookup,
+        subject: &Subject,
+        a: &Active,
+        order: (usize, usize),
+    ) -> DnsblResult {
+        let mut r = DnsblResult {
+            subject: subject.display(),
+            zone: a.list.zone.clone(),
+            status: ResultStatus::Unknown,
+            codes: Vec::new(),
+            meaning: None,
+            reason: None,
+            delist_url: a.list.delist_url.clone(),
+            sublists: Vec::new(),
+            order,
+        };
+        match a.state {
+            ListState::Unhealthy => {
+                r.reason = Some(format!(
+                    "list unhealthy: {}",
+                    a.reason.clone().unwrap_or_default()
+                ));
+                return r;
+            }
+            ListState::NotCheckedOffline => {
+                r.status = ResultStatus::Skipped;
+                r.reason = a.reason.clone();
+                return r;
+            }
+            _ => {}
+        }
+        if !a.kinds.contains(&subject.kind()) {
+            r.status = ResultStatus::Skipped;
+            r.reason = Some(
+                format!("the list does not answer {:?} queries", subject.kind()).to_lowercase(),
+            );
+            return r;
+        }
+        let qname = subject.query_name(&a.list.zone);
+        let outcome = {
+            let _permit = a.permits.acquire().await.expect("semaphore open");
+            if let Some(qps) = self.config.per_list_qps {
+                let wait = {
+                    let mut next = a.next_slot.lock().expect("rate lock");
+                    let now = Instant::now();
+                    let slot = (*next).max(now);
+                    *next = slot + Duration::from_secs_f64(1.0 / qps);
+                    slot - now
+                };
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            lookup.a(&qname).await
+        };
+        match &*outcome {
+            Outcome::Records(_) => {
+                let answers: Vec<Ipv4Addr> = outcome
+                    .ips()
+                    .into_iter()
+                    .filter_map(|ip| match ip {
+                        IpAddr::V4(v4) => Some(v4),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                r.codes = answers.clone();
+                match a.list.read(&answers) {
+                    Reading::Listed { sublists, meanings } => {
+                        r.status = ResultStatus::Listed;
+                        r.meaning = Some(meanings.join("; "));
+                        r.sublists = sublists;
+                        let txt = dns.txt(&qname).await;
+                        let texts: Vec<String> = txt
+                            .txt()
+                            .iter()
+                            .map(|t| String::from_utf8_lossy(t).into_owned())
+                            .collect();
+                        if !texts.is_empty() {
+                            r.reason = Some(texts.join(" "));
+                        }
+                    }
+                    Reading::Good(m) => {
+                        r.status = ResultStatus::Allowlisted;
+                        r.meaning = Some(m);
+                    }
+                    Reading::Neutral(m) => {
+                        r.status = ResultStatus::Clear;
+                        r.meaning = Some(m);
+                    }
+                    Reading::Error(m) => {
+                        r.status = ResultStatus::Unknown;
+                        r.reason = Some(m);
+                    }
+                }
+            }
+            Outcome::NxDomain | Outcome::NoData => r.status = ResultStatus::Clear,
+            Outcome::NotChecked => {
+                r.status = ResultStatus::Skipped;
+                r.reason = Some(outcome.describe());
+            }
+            other => {
+                r.status = ResultStatus::Unknown;
+                r.reason = Some(format!("{qname}: {other}"));
+            }
+        }
+        r
+    }
+
+    fn result_findings(
+        &self,
+        results: &[DnsblResult],
+        actives: &[Active],
+        unknown_per_list: &[u64],
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut unknown: Vec<(usize, Vec<&DnsblResult>)> = Vec::new();
+        for r in results {
+            let a = &actives[r.order.1];
+            match r.status {
+                ResultStatus::Listed => out.push(self.listed_finding(r, &a.list)),
+                ResultStatus::Unknown if a.state != ListState::Unhealthy => {
+                    match unknown.iter_mut().find(|(li, _)| *li == r.order.1) {
+                        Some((_, v)) => v.push(r),
+                        None => unknown.push((r.order.1, vec![r])),
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (li, rs) in unknown {
+            let list = &actives[li].list;
+            let reasons: BTreeSet<String> = rs
+                .iter()
+                .filter_map(|r| r.reason.clone())
+                .map(|s| strip_qname(&s))
+                .collect();
+            let subjects: Vec<&str> = rs.iter().take(20).map(|r| r.subject.as_str()).collect();
+            let count = unknown_per_list[li];
+            out.push(
+                Finding::new(
+                    ids::DNSBL_UNKNOWN,
+                    &list.zone,
+                    format!(
+                        "{} could not be checked on {} ({}): {}.",
+                        if count == 1 {
+                            rs[0].subject.clone()
+                        } else {
+                            format!("{count} subjects")
+                        },
+                        list.name,
+                        list.zone,
+                        reasons.iter().cloned().collect::<Vec<_>>().join("; ")
+                    ),
+                )
+                .with("zone", &list.zone)
+                .with("count", count)
+                .with("subjects", subjects)
+                .with("reasons", reasons)
+                .unknown(),
+            );
+        }
+        out
+    }
+
+    fn listed_finding(&self, r: &DnsblResult, list: &List) -> Finding {
+        let severity = match list.tier {
+            Tier::Major => Severity::Error,
+            Tier::Minor => Severity::Warning,
+            Tier::Informational | Tier::Allowlist => Severity::Info,
+        };
+        let since = match self.config.in_service_since {
+            Some(d) => format!("the address has been in your service since {d}"),
+            None => "the date the address came into your service (--in-service-since)".into(),
+        };
+        let mut steps = vec![
+            format!(
+                "Find and fix the cause first: {}.",
+                r.meaning.as_deref().unwrap_or("see the list's explanation")
+            ),
+            match &list.delist_url {
+                Some(url) => format!(
+                    "Then request removal at {url}: say what caused the listing, what you changed, and {since}."
+                ),
+                None => format!(
+                    "Then contact {} about the listing: say what caused it, what you changed, and {since}.",
+                    list.operator
+                ),
+            },
+            format!(
+                "Wait for the list to act (many lists expire entries on their own once the abuse stops), then re-check: mailaudit blacklist {} --dnsbl {}",
+                r.subject, list.zone
+            ),
+        ];
+        if let Some(note) = &list.note {
+            steps.push(format!("About this list: {note}"));
+        }
+        Finding::new(
+            ids::DNSBL_LISTED,
+            &r.subject,
+            format!(
+                "{} is listed on {} ({}){}.",
+                r.subject,
+                list.name,
+                list.zone,
+                if r.sublists.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", r.sublists.join(", "))
+                }
+            ),
+        )
+        .severity(severity)
+        .with("list", &list.name)
+        .with("operator", &list.operator)
+        .with("zone", &list.zone)
+        .with("tier", list.tier)
+        .with("codes", &r.codes)
+        .with("sublists", &r.sublists)
+        .with("meaning", &r.meaning)
+        .with("reason", &r.reason)
+        .with("delist_url", &list.delist_url)
+        .with("usage", &list.usage)
+        .with(
+            "in_service_since",
+            self.config.in_service_since.map(|d| d.to_string()),
+        )
+        .with("delisting_steps", steps)
+    }
+
+    /// `dnsbl.public-resolver` when the resolver is a well-known public one.
+    pub fn resolver_findings(&self, dns: &Dns) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for server in dns.servers() {
+            if let Some(p) = self
+                .config
+                .catalog
+                .public_resolvers
+                .iter()
+                .find(|p| p.address == *server)
+            {
+                out.push(
+                    Finding::new(
+                        ids::DNSBL_PUBLIC_RESOLVER,
+                        server.to_string(),
+                        format!("The resolver {server} is {} public DNS; major blocklists refuse queries from it, so their answers are unknown.", p.operator),
+                    )
+                    .with("resolver", server)
+                    .with("operator", &p.operator),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Runs the RFC 5782 §5 test for one (list, kind).
+async fn test_health(lookup: &ListLookup, list: &List, kind: Kind) -> Health {
+    let (pos, neg) = test_subjects(kind);
+    let (pos_name, neg_name) = (pos.query_name(&list.zone), neg.query_name(&list.zone));
+    let (p, n) = futures::join!(lookup.a(&pos_name), lookup.a(&neg_name));
+    let kind_name = format!("{kind:?}").to_lowercase();
+    if list.test != TestMode::NegativeOnly {
+        match &*p {
+            Outcome::Records(_) => {
+                let answers: Vec<Ipv4Addr> = p
+                    .ips()
+                    .into_iter()
+                    .filter_map(|i| if let IpAddr::V4(v) = i { Some(v) } else { None })
+                    .collect();
+                if let Reading::Error(why) = list.read(&answers) {
+                    return Health::Unhealthy(format!(
+                        "its test entry {} answers an error: {why}",
+                        pos.display()
+                    ));
+                }
+            }
+            o if o.is_void() => {
+                let why = format!(
+                    "its test entry {} is not listed ({}): the list is not serving {kind_name} data",
+                    pos.display(),
+                    o.describe()
+                );
+                return if list.generic {
+                    Health::Unsupported(why)
+                } else {
+                    Health::Unhealthy(why)
+                };
+            }
+            o => {
+                return Health::Unhealthy(format!(
+                    "its test entry {} did not answer: {o}",
+                    pos.display()
+                ));
+            }
+        }
+    }
+    if list.test != TestMode::PositiveOnly {
+        match &*n {
+            Outcome::Records(_) => {
+                return Health::Unhealthy(format!(
+                    "it lists its negative test entry {} ({}): a wildcard or dead list that answers every query",
+                    neg.display(),
+                    n.ips()
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            o if o.is_void() => {}
+            o => {
+                return Health::Unhealthy(format!(
+                    "its negative test entry {} did not answer: {o}",
+                    neg.display()
+                ));
+            }
+        }
+    }
+    Health::Healthy
+}
+
+fn dead_reason(l: &List) -> String {
+    format!(
+        "dead since {}{}",
+        l.dead_since.as_deref().unwrap_or("an unknown date"),
+        l.note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    )
+}
+
+fn not_default_reason(l: &List) -> String {
+    let mut why = match l.requires {
+        Some(Requires::Key) => "not queried by default: needs an account key".to_string(),
+        Some(Requires::Registration) => "not queried by default: needs registration".to_string(),
+        None => "not queried by default".to_string(),
+    };
+    if let Some(n) = &l.note {
+        why.push_str(&format!(" ({n})"));
+    }
+    why
+}
+
+/// "name.zone: timed out" -> "timed out", to group reasons across subjects.
+fn strip_qname(reason: &str) -> String {
+    match reason.split_once(": ") {
+        Some((head, rest)) if head.contains('.') && !head.contains(' ') => rest.to_string(),
+        _ => reason.to_string(),
+    }
+}
