@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::audit::{AuditReport, AuditRequest, Engine};
 use crate::checks;
-use crate::cli::{AuditArgs, BlacklistArgs, Cli, Command, DnsArgs, DnsblArgs, FailOn};
+use crate::cli::{AuditArgs, BlacklistArgs, Cli, Command, DnsArgs, DnsblArgs, FailOn, MessageArgs};
 use crate::dns::name;
 use crate::dns::server::{Zone, ZoneError, ZoneServer};
 use crate::dns::{Dns, DnsConfig};
@@ -61,6 +61,7 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
     match cli.command {
         Command::Audit(args) => run_audit(args),
         Command::Blacklist(args) => run_blacklist(args),
+        Command::Message(args) => run_message(args),
     }
 }
 
@@ -330,12 +331,20 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     };
     let dns_plan = DnsPlan::from_args(&args.dns)?;
     let output = OutputPlan::from_args(&args.output);
+    let selectors = args
+        .selectors
+        .iter()
+        .map(|s| selector(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let messages = load_messages(&args.messages, args.max_message_size)?;
     let request = AuditRequest {
         domain,
         ips,
         helo,
         mail_from,
         checks,
+        selectors,
+        messages,
     };
 
     let rt = runtime()?;
@@ -346,6 +355,75 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             engine = engine.with_dnsbl(Dnsbl::new(config));
         }
         Ok::<_, AppError>(engine.audit(&request).await)
+    })?;
+    output.finish(&report)
+}
+
+/// A DKIM selector given with --selector.
+fn selector(value: &str) -> Result<String, InputError> {
+    let s = value.trim().to_ascii_lowercase();
+    let ok = !s.is_empty()
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if ok {
+        Ok(s)
+    } else {
+        Err(InputError(format!(
+            "--selector {value:?}: not a valid selector (DNS labels of letters, digits, '-' and '_')"
+        )))
+    }
+}
+
+fn load_messages(paths: &[PathBuf], max: u64) -> Result<Vec<crate::message::Loaded>, InputError> {
+    if max == 0 {
+        return Err(InputError(
+            "--max-message-size 0: must be at least 1 byte".into(),
+        ));
+    }
+    paths.iter().map(|p| crate::message::load(p, max)).collect()
+}
+
+fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
+    let ip = args
+        .ip
+        .as_deref()
+        .map(|v| {
+            v.parse::<std::net::IpAddr>()
+                .map_err(|_| InputError(format!("--ip {v:?}: not an IPv4 or IPv6 address")))
+        })
+        .transpose()?;
+    let helo = args
+        .helo
+        .as_deref()
+        .map(|h| input::domain("--helo", h))
+        .transpose()?;
+    let mail_from = args
+        .mail_from
+        .as_deref()
+        .map(|m| input::mailbox("--mail-from", m))
+        .transpose()?;
+    let messages = load_messages(&args.files, args.max_message_size)?;
+    let rules = Rules::load(args.rules.as_deref())?;
+    let dnsbl = if args.no_dnsbl {
+        None
+    } else {
+        Some(dnsbl_config(&args.dnsbl, args.rules.as_deref())?)
+    };
+    let dns_plan = DnsPlan::from_args(&args.dns)?;
+    let output = OutputPlan::from_args(&args.output);
+
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let (dns, _server) = dns_plan.start().await?;
+        let mut engine = Engine::new(dns, rules);
+        if let Some(config) = dnsbl {
+            engine = engine.with_dnsbl(Dnsbl::new(config));
+        }
+        Ok::<_, AppError>(engine.scan_messages(&messages, ip, mail_from, helo).await)
     })?;
     output.finish(&report)
 }

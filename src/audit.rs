@@ -19,6 +19,7 @@ use crate::dns::bulk::BulkClient;
 use crate::dns::{Dns, StatsSnapshot};
 use crate::dnsbl::{Dnsbl, ListLookup, Subject};
 use crate::findings::{Finding, Severity, Status};
+use crate::message::Loaded;
 use crate::records::spf::{Mechanism, SpfRecord, TermKind, is_spf};
 use crate::rules::{Advice, Rules};
 
@@ -43,6 +44,10 @@ pub struct AuditRequest {
     pub mail_from: Option<String>,
     /// Checks to run (registry IDs); all when `None`.
     pub checks: Option<BTreeSet<String>>,
+    /// DKIM selectors named by the user.
+    pub selectors: Vec<String>,
+    /// Message files to scan, already read.
+    pub messages: Vec<Loaded>,
 }
 
 /// A finding with its severity settled and its advice attached.
@@ -58,8 +63,9 @@ pub struct ResolvedFinding {
 pub struct CheckResult {
     pub id: &'static str,
     pub status: Status,
-    /// The check's own data (an object); empty when skipped.
-    pub data: Map<String, Value>,
+    /// The check's own data: an object (empty when skipped), or for the
+    /// message scan an array with one entry (and status) per message.
+    pub data: Value,
 }
 
 /// The report model every renderer reads.
@@ -138,6 +144,12 @@ impl Engine {
             mail_from: req.mail_from.clone(),
         };
         let wants = |id: &str| req.checks.as_ref().is_none_or(|set| set.contains(id));
+        let prepared: Vec<checks::message::Prepared<'_>> = req
+            .messages
+            .iter()
+            .map(|m| checks::message::prepare(m, &self.rules))
+            .collect();
+        let link_domains = checks::message::link_domains(&prepared);
 
         let ips = {
             let ctx = ctx.clone();
@@ -193,20 +205,42 @@ impl Engine {
             let addrs: Vec<IpAddr> = ips.iter().map(|s| s.ip).collect();
             Some(checks::ptr::run(&ctx, &addrs).await)
         };
+        let dkim = async {
+            if !wants("dkim") {
+                return None;
+            }
+            let from_messages = checks::message::selectors_for(&prepared, &req.domain);
+            Some(checks::dkim::run(&ctx, &req.selectors, &from_messages).await)
+        };
+        let message = async {
+            if !wants("message") || prepared.is_empty() {
+                return None;
+            }
+            let mctx = checks::message::MessageContext {
+                dns: self.dns.clone(),
+                rules: self.rules.clone(),
+                sending_ip: req.ips.first().copied(),
+                mail_from: req.mail_from.clone(),
+                helo: req.helo.clone(),
+            };
+            Some(checks::message::run(&prepared, &mctx).await)
+        };
         let dnsbl = async {
             let engine = self.dnsbl.as_ref().filter(|_| wants("dnsbl"))?;
             let ips = ips.clone().await;
             let addrs: Vec<IpAddr> = ips.iter().map(|s| s.ip).collect();
-            Some(checks::dnsbl::run(&ctx, engine, &addrs, &[]).await)
+            Some(checks::dnsbl::run(&ctx, engine, &addrs, &link_domains).await)
         };
-        let (spf, dmarc, mx, ptr, dnsbl, ips) =
-            futures::join!(spf, dmarc, mx, ptr, dnsbl, ips.clone());
+        let (spf, dmarc, mx, ptr, dkim, message, dnsbl, ips) =
+            futures::join!(spf, dmarc, mx, ptr, dkim, message, dnsbl, ips.clone());
 
         let mut assembler = Assembler::new(&self.rules);
         assembler.add("spf", spf);
         assembler.add("dmarc", dmarc);
         assembler.add("mx", mx);
         assembler.add("ptr", ptr);
+        assembler.add("dkim", dkim);
+        assembler.add("message", message);
         let nothing_checked = dnsbl
             .as_ref()
             .is_some_and(|(r, _)| r.lists_checked == 0 && r.counts.unknown == 0);
@@ -221,7 +255,7 @@ impl Engine {
             domain: Some(req.domain.clone()),
             subjects: Vec::new(),
             ips,
-            messages: Vec::new(),
+            messages: req.messages.iter().map(|m| m.path.clone()).collect(),
             checks: assembler.checks,
             findings: assembler.findings,
             stats: self.dns.stats(),
@@ -230,6 +264,80 @@ impl Engine {
 }
 
 impl Engine {
+    /// Scans messages on their own (`mailaudit message`): the message check,
+    /// and the domains of their links on the domain blocklists.
+    pub async fn scan_messages(
+        &self,
+        messages: &[Loaded],
+        sending_ip: Option<IpAddr>,
+        mail_from: Option<String>,
+        helo: Option<String>,
+    ) -> AuditReport {
+        let started = Instant::now();
+        let generated_at = time::OffsetDateTime::now_utc();
+        let prepared: Vec<checks::message::Prepared<'_>> = messages
+            .iter()
+            .map(|m| checks::message::prepare(m, &self.rules))
+            .collect();
+        let links: Vec<Subject> = checks::message::link_domains(&prepared)
+            .into_iter()
+            .map(Subject::Domain)
+            .collect();
+        let mctx = checks::message::MessageContext {
+            dns: self.dns.clone(),
+            rules: self.rules.clone(),
+            sending_ip,
+            mail_from,
+            helo,
+        };
+        let dnsbl = async {
+            let engine = self.dnsbl.as_ref()?;
+            if links.is_empty() {
+                return None;
+            }
+            let lookup = ListLookup::Resolver(self.dns.clone());
+            Some(
+                engine
+                    .check(
+                        &self.dns,
+                        &lookup,
+                        &links,
+                        self.dns.config().concurrency,
+                        true,
+                    )
+                    .await,
+            )
+        };
+        let (message, dnsbl) = futures::join!(checks::message::run(&prepared, &mctx), dnsbl);
+        let mut assembler = Assembler::new(&self.rules);
+        assembler.add("message", Some(message));
+        if let Some(d) = dnsbl {
+            let nothing_checked = d.0.lists_checked == 0 && d.0.counts.unknown == 0;
+            assembler.add("dnsbl", Some(d));
+            if nothing_checked {
+                assembler.force_status("dnsbl", Status::Skipped);
+            }
+        }
+        AuditReport {
+            generated_at,
+            duration: started.elapsed(),
+            domain: None,
+            subjects: Vec::new(),
+            ips: sending_ip
+                .map(|ip| SendingIp {
+                    ip,
+                    source: "argument",
+                    via: None,
+                })
+                .into_iter()
+                .collect(),
+            messages: messages.iter().map(|m| m.path.clone()).collect(),
+            checks: assembler.checks,
+            findings: assembler.findings,
+            stats: self.dns.stats(),
+        }
+    }
+
     /// Checks loose subjects (addresses, ranges, domains) on the blocklists:
     /// `mailaudit blacklist`. With `ranges`, the questions go through the
     /// bulk client and only results worth reporting are kept.
@@ -322,7 +430,7 @@ impl<'r> Assembler<'r> {
             self.checks.push(CheckResult {
                 id,
                 status: Status::Skipped,
-                data: Map::new(),
+                data: Value::Object(Map::new()),
             });
             return;
         };
@@ -330,10 +438,7 @@ impl<'r> Assembler<'r> {
             findings.into_iter().map(|f| self.resolve(f)).collect();
         let status =
             Status::from_findings(resolved.iter().map(|f| (f.severity, f.finding.unknown)));
-        let data = match serde_json::to_value(data) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
+        let data = serde_json::to_value(data).unwrap_or(Value::Null);
         self.checks.push(CheckResult { id, status, data });
         self.findings.extend(resolved);
     }

@@ -12,7 +12,7 @@ use crate::report::Format;
 #[command(
     name = "mailaudit",
     version,
-    about = "Email deliverability auditor: SPF, DMARC, MX and reverse DNS, with advice for every finding",
+    about = "Email deliverability auditor: SPF, DKIM, DMARC, MX, reverse DNS, blocklists and messages, with advice for every finding",
     after_help = "Exit codes: 0 the audit ran; 1 a finding at or above --fail-on; 2 usage or input error; 3 runtime failure."
 )]
 pub struct Cli {
@@ -26,6 +26,50 @@ pub enum Command {
     Audit(AuditArgs),
     /// Check addresses, ranges and domains on DNS blocklists.
     Blacklist(BlacklistArgs),
+    /// Scan messages (.eml): DKIM, DMARC alignment, unsubscribe headers and
+    /// link, RFC 5322 basics; the domains of their links on blocklists.
+    Message(MessageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    /// The message files (.eml, RFC 5322).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// The IP the message is sent from, for SPF (default: the client
+    /// address in the topmost Received header, if any).
+    #[arg(long = "ip", value_name = "IP")]
+    pub ip: Option<String>,
+
+    /// The envelope sender, for SPF (default: the Return-Path header).
+    #[arg(long = "mail-from", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+
+    /// The HELO/EHLO name of the sending server.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Read at most this many bytes of each message.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::message::DEFAULT_MAX_SIZE)]
+    pub max_message_size: u64,
+
+    /// Directory whose rules files replace the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
+    /// Skip the blocklist check of the domains the messages link to.
+    #[arg(long = "no-dnsbl")]
+    pub no_dnsbl: bool,
+
+    #[command(flatten)]
+    pub dnsbl: DnsblArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -98,9 +142,24 @@ pub struct AuditArgs {
     #[arg(long = "mail-from", value_name = "ADDRESS")]
     pub mail_from: Option<String>,
 
-    /// Run only these checks (comma-separated: spf,dmarc,mx,ptr,dnsbl).
+    /// Run only these checks (comma-separated: spf,dmarc,mx,ptr,dkim,
+    /// message,dnsbl).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub checks: Vec<String>,
+
+    /// A DKIM selector of the domain to check (repeatable); common ones
+    /// are probed anyway.
+    #[arg(long = "selector", value_name = "SELECTOR")]
+    pub selectors: Vec<String>,
+
+    /// A message to scan (repeatable): DKIM, DMARC alignment, unsubscribe
+    /// headers and link, RFC 5322 basics.
+    #[arg(long = "message", value_name = "FILE.eml")]
+    pub messages: Vec<PathBuf>,
+
+    /// Read at most this many bytes of each message.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::message::DEFAULT_MAX_SIZE)]
+    pub max_message_size: u64,
 
     /// Refuse address ranges larger than this many addresses.
     #[arg(long, value_name = "N", default_value_t = 4096)]

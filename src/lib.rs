@@ -15,6 +15,7 @@ pub mod dns;
 pub mod dnsbl;
 pub mod findings;
 pub mod input;
+pub mod message;
 pub mod records;
 pub mod report;
 pub mod rules;

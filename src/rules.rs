@@ -17,6 +17,8 @@ use crate::findings::{self, Severity};
 
 const ADVICE_TOML: &str = include_str!("../rules/advice.toml");
 const PTR_GENERIC_TOML: &str = include_str!("../rules/ptr-generic.toml");
+const DKIM_SELECTORS_TOML: &str = include_str!("../rules/dkim-selectors.toml");
+const UNSUBSCRIBE_TOML: &str = include_str!("../rules/unsubscribe.toml");
 
 #[derive(Debug, Error)]
 pub enum RulesError {
@@ -114,11 +116,27 @@ fn contains_bounded(hay: &str, needle: &str) -> bool {
     false
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelectorsFile {
+    selectors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsubscribeFile {
+    keywords: BTreeMap<String, Vec<String>>,
+}
+
 /// Every rules file, loaded and checked.
 #[derive(Debug, Clone)]
 pub struct Rules {
     pub advice: BTreeMap<String, Advice>,
     pub ptr_generic: PtrGeneric,
+    /// DKIM selectors to probe.
+    pub dkim_selectors: Vec<String>,
+    /// Unsubscribe keywords, lower case, every language together.
+    pub unsubscribe_keywords: Vec<String>,
 }
 
 impl Rules {
@@ -150,9 +168,30 @@ impl Rules {
         let advice = parse_advice(&advice_src)?;
         let ptr_src = Source::pick(dir, "ptr-generic.toml", PTR_GENERIC_TOML)?;
         let ptr_generic = parse_ptr_generic(&ptr_src)?;
+        let sel_src = Source::pick(dir, "dkim-selectors.toml", DKIM_SELECTORS_TOML)?;
+        let dkim_selectors = parse_selectors(&sel_src)?;
+        let unsub_src = Source::pick(dir, "unsubscribe.toml", UNSUBSCRIBE_TOML)?;
+        let file: UnsubscribeFile = unsub_src.toml()?;
+        let mut unsubscribe_keywords: Vec<String> = Vec::new();
+        for (lang, words) in file.keywords {
+            if words.is_empty() {
+                return Err(unsub_src.error(format!("keywords.{lang} is empty")));
+            }
+            for w in words {
+                let w = w.trim().to_lowercase();
+                if w.is_empty() {
+                    return Err(unsub_src.error(format!("keywords.{lang} has an empty keyword")));
+                }
+                if !unsubscribe_keywords.contains(&w) {
+                    unsubscribe_keywords.push(w);
+                }
+            }
+        }
         Ok(Rules {
             advice,
             ptr_generic,
+            dkim_selectors,
+            unsubscribe_keywords,
         })
     }
 
@@ -236,6 +275,28 @@ fn parse_advice(src: &Source) -> Result<BTreeMap<String, Advice>, RulesError> {
     Ok(advice)
 }
 
+fn parse_selectors(src: &Source) -> Result<Vec<String>, RulesError> {
+    let file: SelectorsFile = src.toml()?;
+    let mut out: Vec<String> = Vec::new();
+    for s in file.selectors {
+        let lc = s.trim().to_ascii_lowercase();
+        let valid = !lc.is_empty()
+            && lc.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
+        if !valid {
+            return Err(src.error(format!("selector {s:?} is not a valid DNS label sequence")));
+        }
+        if !out.contains(&lc) {
+            out.push(lc);
+        }
+    }
+    Ok(out)
+}
+
 fn parse_ptr_generic(src: &Source) -> Result<PtrGeneric, RulesError> {
     let file: PtrGenericFile = src.toml()?;
     let patterns = file
@@ -291,6 +352,37 @@ mod tests {
                 findings::ALL.contains(id),
                 "docs/findings.md lists {id}, which is not emitted"
             );
+        }
+    }
+
+    #[test]
+    fn selectors_and_keywords_load() {
+        let rules = Rules::embedded();
+        assert!(rules.dkim_selectors.len() >= 30);
+        for s in [
+            "google",
+            "selector1",
+            "selector2",
+            "default",
+            "dkim",
+            "mail",
+            "k1",
+            "s1",
+            "s2",
+        ] {
+            assert!(rules.dkim_selectors.contains(&s.to_string()), "{s}");
+        }
+        for w in [
+            "unsubscribe",
+            "abmelden",
+            "désabonner",
+            "darse de baja",
+            "afmelden",
+            "disiscriviti",
+            "descadastrar",
+            "отписаться",
+        ] {
+            assert!(rules.unsubscribe_keywords.contains(&w.to_string()), "{w}");
         }
     }
 

@@ -1,8 +1,10 @@
 //! The checks, one file each, and the registry that lists them once
 //! (STYLE §2).
 
+pub mod dkim;
 pub mod dmarc;
 pub mod dnsbl;
+pub mod message;
 pub mod mx;
 pub mod ptr;
 pub mod spf;
@@ -52,6 +54,16 @@ pub const REGISTRY: &[CheckInfo] = &[
         id: "ptr",
         title: "Reverse DNS",
         description: "PTR records of the sending IPs, forward confirmation, generic names and HELO",
+    },
+    CheckInfo {
+        id: "dkim",
+        title: "DKIM keys",
+        description: "the domain's DKIM keys: named selectors, selectors of scanned messages and a probe of common ones; type, size, flags",
+    },
+    CheckInfo {
+        id: "message",
+        title: "Messages",
+        description: "each scanned message: DKIM signatures, DMARC alignment, List-Unsubscribe and one-click, unsubscribe link, RFC 5322 basics",
     },
     CheckInfo {
         id: "dnsbl",

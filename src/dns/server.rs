@@ -129,6 +129,9 @@ struct Faults {
     latency: Duration,
     /// Questions received, per (name, type).
     log: HashMap<(String, RecordType), u32>,
+    /// Questions being handled now, and the most at any one time.
+    in_flight: u32,
+    max_in_flight: u32,
 }
 
 impl Faults {
@@ -160,7 +163,7 @@ impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        mut response_handle: R,
+        response_handle: R,
     ) -> ResponseInfo {
         let (name, rtype) = match request.request_info() {
             Ok(info) => {
@@ -177,8 +180,26 @@ impl RequestHandler for Handler {
         let (fault, latency) = {
             let mut faults = self.faults.write().expect("faults lock");
             *faults.log.entry((name.clone(), rtype)).or_default() += 1;
+            faults.in_flight += 1;
+            faults.max_in_flight = faults.max_in_flight.max(faults.in_flight);
             (faults.find(&name, rtype), faults.latency)
         };
+        let info = self
+            .answer::<R, T>(request, response_handle, fault, latency)
+            .await;
+        self.faults.write().expect("faults lock").in_flight -= 1;
+        info
+    }
+}
+
+impl Handler {
+    async fn answer<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+        fault: Option<Fault>,
+        latency: Duration,
+    ) -> ResponseInfo {
         let delay = latency
             + match fault {
                 Some(Fault::Delay(d)) => d,
@@ -353,6 +374,11 @@ impl ZoneServer {
             .get(&key)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The most questions the server was handling at one time.
+    pub fn max_in_flight(&self) -> u32 {
+        self.faults.read().expect("faults lock").max_in_flight
     }
 
     /// Questions received in all.

@@ -1,4 +1,5 @@
 //! Syntaxes of the DNS records the checks read, as pure parsers.
 
+pub mod dkim;
 pub mod dmarc;
 pub mod spf;

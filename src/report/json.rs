@@ -77,12 +77,21 @@ pub fn to_value(report: &AuditReport) -> Value {
         .checks
         .iter()
         .map(|c| {
-            let mut obj = Map::new();
-            obj.insert("status".into(), Value::from(c.status.as_str()));
-            for (k, v) in &c.data {
-                obj.insert(k.clone(), v.clone());
-            }
-            (c.id.to_string(), Value::Object(obj))
+            let value = match &c.data {
+                // One entry per message, each with its own status.
+                Value::Array(items) => Value::Array(items.clone()),
+                data => {
+                    let mut obj = Map::new();
+                    obj.insert("status".into(), Value::from(c.status.as_str()));
+                    if let Value::Object(fields) = data {
+                        for (k, v) in fields {
+                            obj.insert(k.clone(), v.clone());
+                        }
+                    }
+                    Value::Object(obj)
+                }
+            };
+            (c.id.to_string(), value)
         })
         .collect();
     let doc = ReportV1 {

@@ -18,19 +18,23 @@ pub fn render(doc: &Value) -> String {
     let mut out = String::new();
     let summary = &doc["summary"];
     let target = &doc["target"];
-    let what = match target.get("domain").and_then(Value::as_str) {
-        Some(d) => format!("audit of {d}"),
-        None => format!(
-            "blocklist check of {}",
-            target["subjects"]
-                .as_array()
-                .map(|a| a
-                    .iter()
+    let list = |key: &str| -> String {
+        target[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
                     .filter_map(Value::as_str)
                     .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
-        ),
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let what = match target.get("domain").and_then(Value::as_str) {
+        Some(d) => format!("audit of {d}"),
+        None if target.get("subjects").is_some() => {
+            format!("blocklist check of {}", list("subjects"))
+        }
+        None => format!("message scan of {}", list("messages")),
     };
     let _ = writeln!(
         out,
@@ -68,6 +72,18 @@ pub fn render(doc: &Value) -> String {
 
     if let Some(checks) = doc["checks"].as_object() {
         for (id, check) in checks {
+            if let Some(messages) = check.as_array() {
+                for m in messages {
+                    let _ = writeln!(
+                        out,
+                        "{:<8} {:<8} {}",
+                        id.to_uppercase(),
+                        s(m, "status"),
+                        message_line(m)
+                    );
+                }
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "{:<8} {:<8} {}",
@@ -143,6 +159,44 @@ pub fn render(doc: &Value) -> String {
     out
 }
 
+/// One line per scanned message.
+fn message_line(m: &Value) -> String {
+    let dkim: Vec<String> = m["dkim"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|sig| format!("{}={}", s(sig, "domain"), s(sig, "result")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let yes = |v: &Value| {
+        if v.as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        }
+    };
+    if m.get("from_domain").is_none_or(Value::is_null) && dkim.is_empty() {
+        return s(m, "file").to_string();
+    }
+    format!(
+        "{}: DKIM {}; DMARC {}; one-click {} (signed {}); unsubscribe link {}",
+        s(m, "file"),
+        if dkim.is_empty() {
+            "none".to_string()
+        } else {
+            dkim.join(", ")
+        },
+        m["dmarc"]
+            .get("result")
+            .and_then(Value::as_str)
+            .unwrap_or("none"),
+        yes(&m["list_unsubscribe"]["one_click"]),
+        yes(&m["list_unsubscribe"]["signed"]),
+        yes(&m["unsubscribe_link"]["found"]),
+    )
+}
+
 fn check_line(id: &str, c: &Value) -> String {
     match id {
         "spf" => match c.get("record").and_then(Value::as_str) {
@@ -171,6 +225,33 @@ fn check_line(id: &str, c: &Value) -> String {
             } else {
                 hosts.join(", ")
             }
+        }
+        "dkim" => {
+            let sels: Vec<String> = c["selectors"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|k| match k.get("key_bits").and_then(Value::as_u64) {
+                            Some(bits) => format!(
+                                "{} ({} {bits}, {})",
+                                s(k, "selector"),
+                                s(k, "key_type"),
+                                s(k, "status")
+                            ),
+                            None => format!("{} ({})", s(k, "selector"), s(k, "status")),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "{} [{} selectors tried]",
+                if sels.is_empty() {
+                    "no key found".to_string()
+                } else {
+                    sels.join(", ")
+                },
+                n(c, "selectors_tried")
+            )
         }
         "dnsbl" => {
             let counts = &c["counts"];

@@ -142,11 +142,18 @@ fn malformed_inputs_exit_2_with_one_line() {
 #[test]
 fn offline_example_audit_writes_json() {
     let out_file = tmp("example.json");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let catalog = root.join("examples/dnsbl.toml").display().to_string();
+    let campaign = root.join("examples/campaign.eml").display().to_string();
     let out = mailaudit(&[
         "audit",
         "example.com",
         "--zone",
         &examples(),
+        "--dnsbl-catalog",
+        &catalog,
+        "--message",
+        &campaign,
         "--ip",
         "192.0.2.10",
         "--ip",
@@ -168,8 +175,41 @@ fn offline_example_audit_writes_json() {
         serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["target"]["domain"], "example.com");
-    assert_eq!(doc["summary"]["unknown"], 0, "{:#}", doc["findings"]);
-    assert_eq!(doc["stats"]["by_outcome"].get("not_checked"), None);
+    // Every check ran, offline, with nothing left unasked.
+    for check in ["spf", "dmarc", "mx", "ptr", "dkim", "dnsbl"] {
+        assert_ne!(doc["checks"][check]["status"], "skipped", "{check}");
+    }
+    assert_eq!(
+        doc["stats"]["by_outcome"].get("not_checked"),
+        None,
+        "{:#}",
+        doc["stats"]
+    );
+    // The campaign is signed and passes; one sending IP is listed on the
+    // demo list; the lapsed wildcard list is found out.
+    assert_eq!(
+        doc["checks"]["message"][0]["status"], "pass",
+        "{:#}",
+        doc["checks"]["message"]
+    );
+    assert_eq!(doc["checks"]["message"][0]["dkim"][0]["result"], "pass");
+    let ids: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"dnsbl.listed") && ids.contains(&"dnsbl.list-unhealthy"),
+        "{ids:?}"
+    );
+    let dead = doc["checks"]["dnsbl"]["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["state"] == "dead")
+        .unwrap();
+    assert_eq!(dead["zone"], "old-bl.example.org");
 }
 
 #[test]
@@ -375,4 +415,102 @@ fn blacklist_inputs_are_validated() {
         ],
         "broken.zone",
     );
+}
+
+#[test]
+fn message_command_reports_non_messages_without_crashing() {
+    let zone = fixture("zones/test.zone").display().to_string();
+    for (file, needle) in [
+        ("/dev/null".to_string(), "empty"),
+        (
+            fixture("messages/image.png.eml").display().to_string(),
+            "PNG",
+        ),
+        (
+            fixture("messages/no-separator.eml").display().to_string(),
+            "no blank line",
+        ),
+    ] {
+        let out = mailaudit(&[
+            "message",
+            &file,
+            "--zone",
+            &zone,
+            "--no-dnsbl",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let f = &doc["findings"][0];
+        assert_eq!(f["id"], "message.unparseable", "{file}");
+        assert!(
+            f["summary"].as_str().unwrap().contains(needle),
+            "{file}: {f}"
+        );
+        assert_eq!(doc["checks"]["message"][0]["status"], "fail");
+        assert_eq!(doc["target"]["messages"][0], file.as_str());
+    }
+    assert_input_error(
+        &["message", "/nonexistent/campaign.eml", "--zone", &zone],
+        "/nonexistent/campaign.eml",
+    );
+    assert_input_error(&["message", "/tmp", "--zone", &zone], "directory");
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &examples(),
+            "--selector",
+            "bad selector",
+        ],
+        "bad selector",
+    );
+}
+
+#[test]
+fn large_messages_are_read_up_to_the_cap() {
+    // 6 MB of attachment, read with a 1 MB cap: bounded, stated, no crash.
+    let path = tmp("large.eml");
+    let mut text = String::from(
+        "From: a@shop.test\r\nTo: b@example.net\r\nSubject: big\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <big@shop.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee the attachment.\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+    );
+    let line = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n";
+    while text.len() < 6_000_000 {
+        text.push_str(line);
+    }
+    text.push_str("--b--\r\n");
+    std::fs::write(&path, &text).unwrap();
+    let zone = fixture("zones/test.zone").display().to_string();
+    let out = mailaudit(&[
+        "message",
+        &path.display().to_string(),
+        "--zone",
+        &zone,
+        "--no-dnsbl",
+        "--max-message-size",
+        "1000000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &doc["checks"]["message"][0];
+    assert_eq!(m["read_limit"], 1_000_000);
+    assert_eq!(m["size"], text.len() as u64);
+    assert_eq!(m["from_domain"], "shop.test");
 }

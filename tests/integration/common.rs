@@ -101,6 +101,8 @@ impl Env {
             helo: helo.map(str::to_string),
             mail_from: None,
             checks: None,
+            selectors: Vec::new(),
+            messages: Vec::new(),
         };
         json::to_value(&self.engine.audit(&req).await)
     }

@@ -6,6 +6,7 @@ mod common;
 mod dnsbl;
 mod domain;
 mod faults;
+mod messages;
 
 /// Every finding ID has a test that triggers it (and the clean fixtures
 /// show it absent).
@@ -14,7 +15,8 @@ fn every_finding_has_a_trigger_test() {
     for id in mailaudit::findings::ALL {
         let covered = domain::TRIGGERS.iter().any(|t| t.3 == *id)
             || domain::FAULT_TRIGGERED.contains(id)
-            || dnsbl::TRIGGERED.contains(id);
+            || dnsbl::TRIGGERED.contains(id)
+            || messages::TRIGGERED.contains(id);
         assert!(covered, "no test triggers {id}");
     }
 }
