@@ -102,6 +102,8 @@ pub fn to_value(report: &AuditReport) -> Value {
         },
         generated_at: report
             .generated_at
+            .replace_nanosecond(0)
+            .unwrap_or(report.generated_at)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         duration_ms: report.duration.as_millis() as u64,

@@ -1,6 +1,8 @@
 //! Renderers, apart from the checks (STYLE §6): one format enum, one
-//! renderer each. JSON is the contract; the others render the JSON document.
+//! renderer each. JSON is the contract; text and HTML render the JSON
+//! document, so every format says the same.
 
+pub mod html;
 pub mod json;
 pub mod text;
 
@@ -12,6 +14,7 @@ use crate::audit::AuditReport;
 pub enum Format {
     Text,
     Json,
+    Html,
 }
 
 impl Format {
@@ -19,6 +22,7 @@ impl Format {
     pub fn from_path(path: &Path) -> Option<Format> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "json" => Some(Format::Json),
+            "html" | "htm" => Some(Format::Html),
             "txt" | "text" => Some(Format::Text),
             _ => None,
         }
@@ -29,5 +33,6 @@ pub fn render(report: &AuditReport, format: Format) -> String {
     match format {
         Format::Json => json::render(report),
         Format::Text => text::render(&json::to_value(report)),
+        Format::Html => html::render(&json::to_value(report)),
     }
 }

@@ -514,3 +514,47 @@ fn large_messages_are_read_up_to_the_cap() {
     assert_eq!(m["size"], text.len() as u64);
     assert_eq!(m["from_domain"], "shop.test");
 }
+
+#[test]
+fn html_report_of_the_example() {
+    let out_file = tmp("example.html");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let catalog = root.join("examples/dnsbl.toml").display().to_string();
+    let campaign = root.join("examples/campaign.eml").display().to_string();
+    let out = mailaudit(&[
+        "audit",
+        "example.com",
+        "--zone",
+        &examples(),
+        "--dnsbl-catalog",
+        &catalog,
+        "--message",
+        &campaign,
+        "--ip",
+        "192.0.2.11",
+        "-o",
+        &out_file.display().to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&out_file).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for needle in [
+        "audit of example.com",
+        "Findings and how to fix them",
+        "dnsbl.listed",
+        "bl.example.net",
+        "campaign.eml",
+        "lapsed-bl.example.org",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    assert!(
+        !html.contains("http://") || !html.contains("<script"),
+        "no scripts"
+    );
+}
