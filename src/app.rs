@@ -273,14 +273,39 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// One thread is enough for this I/O-bound work, and faster: answers wake
-/// their queries without crossing threads (a blocklist sweep of a /20 runs
-/// about 40% faster than on the multi-threaded scheduler).
-fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))
+/// A running engine: the async runtime, the resolver (and the embedded
+/// server for --zone) and the checks' shared state.
+struct Session {
+    rt: tokio::runtime::Runtime,
+    engine: Engine,
+    /// Keeps the embedded DNS server of an offline run alive.
+    _server: Option<ZoneServer>,
+}
+
+impl Session {
+    /// One thread is enough for this I/O-bound work, and faster: answers
+    /// wake their queries without crossing threads (a blocklist sweep of a
+    /// /20 runs about 40% faster than on the multi-threaded scheduler).
+    fn start(dns: DnsPlan, rules: Rules, dnsbl: Option<DnsblConfig>) -> Result<Session, AppError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
+        let (resolver, server) = rt.block_on(dns.start())?;
+        let mut engine = Engine::new(resolver, rules);
+        if let Some(config) = dnsbl {
+            engine = engine.with_dnsbl(Dnsbl::new(config));
+        }
+        Ok(Session {
+            rt,
+            engine,
+            _server: server,
+        })
+    }
+
+    fn run<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.rt.block_on(work)
+    }
 }
 
 fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
@@ -295,16 +320,8 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     } else {
         input::expand("--ip", &nets, args.max_addresses)?
     };
-    let helo = args
-        .helo
-        .as_deref()
-        .map(|h| input::domain("--helo", h))
-        .transpose()?;
-    let mail_from = args
-        .mail_from
-        .as_deref()
-        .map(|m| input::mailbox("--mail-from", m))
-        .transpose()?;
+    let helo = input::opt_domain("--helo", args.helo.as_deref())?;
+    let mail_from = input::opt_mailbox("--mail-from", args.mail_from.as_deref())?;
     let checks = if args.checks.is_empty() {
         None
     } else {
@@ -324,17 +341,15 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         Some(set)
     };
     let rules = Rules::load(args.rules.as_deref())?;
-    let dnsbl = if args.no_dnsbl {
-        None
-    } else {
-        Some(dnsbl_config(&args.dnsbl, args.rules.as_deref())?)
-    };
+    let dnsbl = (!args.no_dnsbl)
+        .then(|| dnsbl_config(&args.dnsbl, args.rules.as_deref()))
+        .transpose()?;
     let dns_plan = DnsPlan::from_args(&args.dns)?;
     let output = OutputPlan::from_args(&args.output);
     let selectors = args
         .selectors
         .iter()
-        .map(|s| selector(s))
+        .map(|s| input::selector(s))
         .collect::<Result<Vec<_>, _>>()?;
     let messages = load_messages(&args.messages, args.max_message_size)?;
     let request = AuditRequest {
@@ -347,35 +362,9 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         messages,
     };
 
-    let rt = runtime()?;
-    let report = rt.block_on(async {
-        let (dns, _server) = dns_plan.start().await?;
-        let mut engine = Engine::new(dns, rules);
-        if let Some(config) = dnsbl {
-            engine = engine.with_dnsbl(Dnsbl::new(config));
-        }
-        Ok::<_, AppError>(engine.audit(&request).await)
-    })?;
+    let session = Session::start(dns_plan, rules, dnsbl)?;
+    let report = session.run(session.engine.audit(&request));
     output.finish(&report)
-}
-
-/// A DKIM selector given with --selector.
-fn selector(value: &str) -> Result<String, InputError> {
-    let s = value.trim().to_ascii_lowercase();
-    let ok = !s.is_empty()
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if ok {
-        Ok(s)
-    } else {
-        Err(InputError(format!(
-            "--selector {value:?}: not a valid selector (DNS labels of letters, digits, '-' and '_')"
-        )))
-    }
 }
 
 fn load_messages(paths: &[PathBuf], max: u64) -> Result<Vec<crate::message::Loaded>, InputError> {
@@ -396,35 +385,18 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
                 .map_err(|_| InputError(format!("--ip {v:?}: not an IPv4 or IPv6 address")))
         })
         .transpose()?;
-    let helo = args
-        .helo
-        .as_deref()
-        .map(|h| input::domain("--helo", h))
-        .transpose()?;
-    let mail_from = args
-        .mail_from
-        .as_deref()
-        .map(|m| input::mailbox("--mail-from", m))
-        .transpose()?;
+    let helo = input::opt_domain("--helo", args.helo.as_deref())?;
+    let mail_from = input::opt_mailbox("--mail-from", args.mail_from.as_deref())?;
     let messages = load_messages(&args.files, args.max_message_size)?;
     let rules = Rules::load(args.rules.as_deref())?;
-    let dnsbl = if args.no_dnsbl {
-        None
-    } else {
-        Some(dnsbl_config(&args.dnsbl, args.rules.as_deref())?)
-    };
+    let dnsbl = (!args.no_dnsbl)
+        .then(|| dnsbl_config(&args.dnsbl, args.rules.as_deref()))
+        .transpose()?;
     let dns_plan = DnsPlan::from_args(&args.dns)?;
     let output = OutputPlan::from_args(&args.output);
 
-    let rt = runtime()?;
-    let report = rt.block_on(async {
-        let (dns, _server) = dns_plan.start().await?;
-        let mut engine = Engine::new(dns, rules);
-        if let Some(config) = dnsbl {
-            engine = engine.with_dnsbl(Dnsbl::new(config));
-        }
-        Ok::<_, AppError>(engine.scan_messages(&messages, ip, mail_from, helo).await)
-    })?;
+    let session = Session::start(dns_plan, rules, dnsbl)?;
+    let report = session.run(session.engine.scan_messages(&messages, ip, mail_from, helo));
     output.finish(&report)
 }
 
@@ -480,14 +452,13 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
     let dns_plan = DnsPlan::from_args(&args.dns)?;
     let output = OutputPlan::from_args(&args.output);
 
-    let rt = runtime()?;
-    let report = rt.block_on(async {
-        let (dns, _server) = dns_plan.start().await?;
-        let engine = Engine::new(dns, rules).with_dnsbl(Dnsbl::new(config));
-        engine
-            .blacklist(args.targets.clone(), &subjects, ranges)
-            .await
-            .map_err(|e| AppError::Runtime(format!("cannot start the blocklist client: {e}")))
-    })?;
+    let session = Session::start(dns_plan, rules, Some(config))?;
+    let report = session
+        .run(
+            session
+                .engine
+                .blacklist(args.targets.clone(), &subjects, ranges),
+        )
+        .map_err(|e| AppError::Runtime(format!("cannot start the blocklist client: {e}")))?;
     output.finish(&report)
 }

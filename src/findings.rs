@@ -134,6 +134,26 @@ impl Finding {
         }
     }
 
+    /// A `*.dns-error` finding: the `rtype` lookup of `name` got no answer
+    /// to rest a verdict on, so what needed it is unknown.
+    pub fn lookup_failed(
+        id: &'static str,
+        subject: impl Into<String>,
+        name: &str,
+        rtype: &str,
+        outcome: &crate::dns::Outcome,
+    ) -> Self {
+        Finding::new(
+            id,
+            subject,
+            format!("The {rtype} lookup for {name} failed: {outcome}."),
+        )
+        .with("name", name)
+        .with("type", rtype)
+        .with("outcome", outcome.kind())
+        .unknown()
+    }
+
     /// A finding that means "could not be determined".
     pub fn unknown(mut self) -> Self {
         self.unknown = true;

@@ -129,6 +129,30 @@ pub fn nameserver(value: &str) -> Result<SocketAddr, InputError> {
     })
 }
 
+/// An optional domain flag (`--helo`).
+pub fn opt_domain(what: &str, value: Option<&str>) -> Result<Option<String>, InputError> {
+    value.map(|v| domain(what, v)).transpose()
+}
+
+/// An optional mailbox flag (`--mail-from`).
+pub fn opt_mailbox(what: &str, value: Option<&str>) -> Result<Option<String>, InputError> {
+    value.map(|v| mailbox(what, v)).transpose()
+}
+
+/// A DKIM selector given with `--selector`.
+pub fn selector(value: &str) -> Result<String, InputError> {
+    let s = value.trim().to_ascii_lowercase();
+    if name::is_selector(&s) {
+        Ok(s)
+    } else {
+        Err(bad(
+            "--selector",
+            value,
+            "is not a valid selector (DNS labels of letters, digits, '-' and '_')",
+        ))
+    }
+}
+
 /// local@domain, as given to --mail-from.
 pub fn mailbox(what: &str, value: &str) -> Result<String, InputError> {
     let (local, dom) = value

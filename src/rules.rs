@@ -280,13 +280,7 @@ fn parse_selectors(src: &Source) -> Result<Vec<String>, RulesError> {
     let mut out: Vec<String> = Vec::new();
     for s in file.selectors {
         let lc = s.trim().to_ascii_lowercase();
-        let valid = !lc.is_empty()
-            && lc.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            });
+        let valid = crate::dns::name::is_selector(&lc);
         if !valid {
             return Err(src.error(format!("selector {s:?} is not a valid DNS label sequence")));
         }

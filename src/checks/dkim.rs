@@ -97,7 +97,13 @@ pub async fn run(
                 probe_failures.push((name, (*answer).clone()));
                 continue;
             }
-            findings.push(dns_error(&subject, &name, &answer));
+            findings.push(Finding::lookup_failed(
+                ids::DKIM_DNS_ERROR,
+                &subject,
+                &name,
+                "TXT",
+                &answer,
+            ));
             selectors.push(entry(selector, *source, KeyStatus::Unknown, None));
             continue;
         }
@@ -222,7 +228,13 @@ pub async fn run(
     });
     if !any_key {
         if let Some((name, outcome)) = probe_failures.first() {
-            findings.push(dns_error(domain, name, outcome));
+            findings.push(Finding::lookup_failed(
+                ids::DKIM_DNS_ERROR,
+                domain,
+                name,
+                "TXT",
+                outcome,
+            ));
         } else if !selectors.iter().any(|s| s.status == KeyStatus::Unknown) {
             findings.push(
                 Finding::new(
@@ -280,15 +292,4 @@ fn entry(
         flags,
         record: key.map(|k| k.raw.clone()),
     }
-}
-
-fn dns_error(subject: &str, name: &str, outcome: &Outcome) -> Finding {
-    Finding::new(
-        ids::DKIM_DNS_ERROR,
-        subject,
-        format!("The DKIM key lookup {name} failed: {outcome}."),
-    )
-    .with("name", name)
-    .with("outcome", outcome.kind())
-    .unknown()
 }

@@ -190,19 +190,13 @@ pub async fn run(ctx: &Context) -> (DmarcReport, Vec<Finding>) {
 
     if let Some(i) = disc.failed {
         let step = &disc.steps[i];
-        findings.push(
-            Finding::new(
-                ids::DMARC_DNS_ERROR,
-                &step.domain,
-                format!(
-                    "The DMARC lookup for _dmarc.{} failed: {}.",
-                    step.domain, step.answer
-                ),
-            )
-            .with("name", format!("_dmarc.{}", step.domain))
-            .with("outcome", step.answer.kind())
-            .unknown(),
-        );
+        findings.push(Finding::lookup_failed(
+            ids::DMARC_DNS_ERROR,
+            &step.domain,
+            &format!("_dmarc.{}", step.domain),
+            "TXT",
+            &step.answer,
+        ));
         return (report, findings);
     }
     let Some(i) = disc.found else {
@@ -394,16 +388,13 @@ pub async fn run(ctx: &Context) -> (DmarcReport, Vec<Finding>) {
     .await;
     for ((tag, dest), (qname, answer)) in external.iter().zip(checks) {
         if !answer.is_definitive() {
-            findings.push(
-                Finding::new(
-                    ids::DMARC_DNS_ERROR,
-                    dest,
-                    format!("The report authorisation lookup {qname} failed: {answer}."),
-                )
-                .with("name", &qname)
-                .with("outcome", answer.kind())
-                .unknown(),
-            );
+            findings.push(Finding::lookup_failed(
+                ids::DMARC_DNS_ERROR,
+                dest,
+                &qname,
+                "TXT",
+                &answer,
+            ));
         } else if !answer.txt().iter().any(|t| is_dmarc(t)) {
             findings.push(
                 Finding::new(

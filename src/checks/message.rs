@@ -498,19 +498,13 @@ pub async fn verify(p: &Prepared<'_>, ctx: &MessageContext) -> (MessageReport, V
     for (n, a) in names.iter().zip(&answers) {
         cache.insert(n.clone().into_boxed_str(), key_entry(a), now);
         if !a.is_definitive() {
-            findings.push(
-                Finding::new(
-                    ids::MESSAGE_DNS_ERROR,
-                    file,
-                    format!(
-                        "The DKIM key lookup {} failed: {a}.",
-                        n.trim_end_matches('.')
-                    ),
-                )
-                .with("name", n.trim_end_matches('.'))
-                .with("outcome", a.kind())
-                .unknown(),
-            );
+            findings.push(Finding::lookup_failed(
+                ids::MESSAGE_DNS_ERROR,
+                file,
+                n.trim_end_matches('.'),
+                "TXT",
+                a,
+            ));
         }
     }
     for (d, _) in &p.signatures {
@@ -650,19 +644,13 @@ async fn dmarc_for(
     };
     if let Some(i) = disc.failed {
         let step = &disc.steps[i];
-        findings.push(
-            Finding::new(
-                ids::MESSAGE_DNS_ERROR,
-                file,
-                format!(
-                    "The DMARC lookup _dmarc.{} failed: {}.",
-                    step.domain, step.answer
-                ),
-            )
-            .with("name", format!("_dmarc.{}", step.domain))
-            .with("outcome", step.answer.kind())
-            .unknown(),
-        );
+        findings.push(Finding::lookup_failed(
+            ids::MESSAGE_DNS_ERROR,
+            file,
+            &format!("_dmarc.{}", step.domain),
+            "TXT",
+            &step.answer,
+        ));
         out.result = "temperror".into();
         return out;
     }

@@ -85,7 +85,13 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
             return (report, findings);
         }
         o => {
-            findings.push(dns_error(domain, "MX", o));
+            findings.push(Finding::lookup_failed(
+                ids::MX_DNS_ERROR,
+                domain,
+                domain,
+                "MX",
+                o,
+            ));
             return (report, findings);
         }
     }
@@ -151,7 +157,13 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
             .collect();
         if addresses.is_empty() {
             if let Some((rtype, o)) = failed.first() {
-                findings.push(dns_error(&host, rtype, o));
+                findings.push(Finding::lookup_failed(
+                    ids::MX_DNS_ERROR,
+                    &host,
+                    &host,
+                    rtype,
+                    o,
+                ));
             } else {
                 findings.push(
                     Finding::new(
@@ -165,7 +177,13 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
             }
         } else {
             for (rtype, o) in &failed {
-                findings.push(dns_error(&host, rtype, o));
+                findings.push(Finding::lookup_failed(
+                    ids::MX_DNS_ERROR,
+                    &host,
+                    &host,
+                    rtype,
+                    o,
+                ));
             }
         }
         let private: Vec<IpAddr> = addresses
@@ -207,18 +225,6 @@ fn cname_chain(host: &str, a: &Outcome, aaaa: &Outcome) -> Vec<String> {
         }
     }
     chain
-}
-
-fn dns_error(name: &str, rtype: &str, outcome: &Outcome) -> Finding {
-    Finding::new(
-        ids::MX_DNS_ERROR,
-        name,
-        format!("The {rtype} lookup for {name} failed: {outcome}."),
-    )
-    .with("name", name)
-    .with("type", rtype)
-    .with("outcome", outcome.kind())
-    .unknown()
 }
 
 #[cfg(test)]

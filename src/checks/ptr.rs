@@ -58,7 +58,13 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
     let ptr = ctx.dns.ptr(ip).await;
     let rname = name::reverse_name(ip);
     if !ptr.is_definitive() {
-        findings.push(dns_error(&subject, &rname, "PTR", &ptr));
+        findings.push(Finding::lookup_failed(
+            ids::PTR_DNS_ERROR,
+            &subject,
+            &rname,
+            "PTR",
+            &ptr,
+        ));
         return (entry, findings);
     }
     entry.names = ptr.ptr_names();
@@ -86,7 +92,8 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
     entry.forward_confirmed = !confirmed.is_empty();
     if confirmed.is_empty() {
         if let Some((n, o)) = names.iter().zip(&forward).find(|(_, o)| !o.is_definitive()) {
-            findings.push(dns_error(
+            findings.push(Finding::lookup_failed(
+                ids::PTR_DNS_ERROR,
                 &subject,
                 n,
                 if ip.is_ipv4() { "A" } else { "AAAA" },
@@ -155,16 +162,4 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
         }
     }
     (entry, findings)
-}
-
-fn dns_error(subject: &str, qname: &str, rtype: &str, outcome: &Outcome) -> Finding {
-    Finding::new(
-        ids::PTR_DNS_ERROR,
-        subject,
-        format!("The {rtype} lookup for {qname} failed: {outcome}."),
-    )
-    .with("name", qname)
-    .with("type", rtype)
-    .with("outcome", outcome.kind())
-    .unknown()
 }

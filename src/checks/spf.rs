@@ -983,7 +983,13 @@ fn tree_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
                 ),
                 NodeProblem::Dns(outcome) => {
                     if seen_dns.insert(node.domain.clone()) {
-                        out.push(dns_error(&node.domain, "TXT", outcome));
+                        out.push(Finding::lookup_failed(
+                            ids::SPF_DNS_ERROR,
+                            &node.domain,
+                            &node.domain,
+                            "TXT",
+                            outcome,
+                        ));
                     }
                 }
                 NodeProblem::Loop(chain) => out.push(
@@ -1005,7 +1011,13 @@ fn tree_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
                         if !o.is_definitive() {
                             let name = term_target(&t.term, &node.domain);
                             if seen_dns.insert(format!("{name}/{rt}")) {
-                                out.push(dns_error(&name, rt, o));
+                                out.push(Finding::lookup_failed(
+                                    ids::SPF_DNS_ERROR,
+                                    &name,
+                                    &name,
+                                    rt,
+                                    o,
+                                ));
                             }
                         }
                     }
@@ -1013,7 +1025,13 @@ fn tree_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
                 TermData::Mx { mx, hosts } => {
                     let name = term_target(&t.term, &node.domain);
                     if !mx.is_definitive() && seen_dns.insert(format!("{name}/MX")) {
-                        out.push(dns_error(&name, "MX", mx));
+                        out.push(Finding::lookup_failed(
+                            ids::SPF_DNS_ERROR,
+                            &name,
+                            &name,
+                            "MX",
+                            mx,
+                        ));
                     }
                     if mx.mx().len() > MX_HOST_LIMIT {
                         out.push(
@@ -1025,13 +1043,25 @@ fn tree_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
                     for (host, a, aaaa) in hosts {
                         for (o, rt) in [(a, "A"), (aaaa, "AAAA")] {
                             if !o.is_definitive() && seen_dns.insert(format!("{host}/{rt}")) {
-                                out.push(dns_error(host, rt, o));
+                                out.push(Finding::lookup_failed(
+                                    ids::SPF_DNS_ERROR,
+                                    host,
+                                    host,
+                                    rt,
+                                    o,
+                                ));
                             }
                         }
                     }
                 }
                 TermData::Exists(a) if !a.is_definitive() => {
-                    out.push(dns_error(&t.term, "A", a));
+                    out.push(Finding::lookup_failed(
+                        ids::SPF_DNS_ERROR,
+                        &t.term,
+                        &t.term,
+                        "A",
+                        a,
+                    ));
                 }
                 _ => {}
             }
@@ -1163,16 +1193,4 @@ fn term_target(term: &str, domain: &str) -> String {
         Some((_, rest)) => rest.split('/').next().unwrap_or(rest).to_string(),
         None => domain.to_string(),
     }
-}
-
-fn dns_error(name: &str, rtype: &str, outcome: &Outcome) -> Finding {
-    Finding::new(
-        ids::SPF_DNS_ERROR,
-        name,
-        format!("The {rtype} lookup for {name} needed by SPF failed: {outcome}."),
-    )
-    .with("name", name)
-    .with("type", rtype)
-    .with("outcome", outcome.kind())
-    .unknown()
 }

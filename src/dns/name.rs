@@ -74,6 +74,18 @@ pub fn normalize_domain(input: &str) -> Result<String, NameError> {
     Ok(ascii)
 }
 
+/// A DKIM selector: one or more DNS labels of letters, digits, `-` and `_`
+/// (RFC 6376 §3.1), 63 octets each at most.
+pub fn is_selector(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
 /// `name` equals `zone` or lies below it (both normalised).
 pub fn is_within(name: &str, zone: &str) -> bool {
     zone.is_empty()

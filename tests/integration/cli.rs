@@ -20,6 +20,27 @@ fn examples() -> String {
         .to_string()
 }
 
+/// The README's example audit (offline, with the demo blocklists and the
+/// campaign), plus `extra` arguments.
+fn example_audit(extra: &[&str]) -> Output {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let catalog = root.join("examples/dnsbl.toml").display().to_string();
+    let campaign = root.join("examples/campaign.eml").display().to_string();
+    let zones = examples();
+    let mut args = vec![
+        "audit",
+        "example.com",
+        "--zone",
+        &zones,
+        "--dnsbl-catalog",
+        &catalog,
+        "--message",
+        &campaign,
+    ];
+    args.extend_from_slice(extra);
+    mailaudit(&args)
+}
+
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mailaudit-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -142,18 +163,7 @@ fn malformed_inputs_exit_2_with_one_line() {
 #[test]
 fn offline_example_audit_writes_json() {
     let out_file = tmp("example.json");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let catalog = root.join("examples/dnsbl.toml").display().to_string();
-    let campaign = root.join("examples/campaign.eml").display().to_string();
-    let out = mailaudit(&[
-        "audit",
-        "example.com",
-        "--zone",
-        &examples(),
-        "--dnsbl-catalog",
-        &catalog,
-        "--message",
-        &campaign,
+    let out = example_audit(&[
         "--ip",
         "192.0.2.10",
         "--ip",
@@ -518,23 +528,7 @@ fn large_messages_are_read_up_to_the_cap() {
 #[test]
 fn html_report_of_the_example() {
     let out_file = tmp("example.html");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let catalog = root.join("examples/dnsbl.toml").display().to_string();
-    let campaign = root.join("examples/campaign.eml").display().to_string();
-    let out = mailaudit(&[
-        "audit",
-        "example.com",
-        "--zone",
-        &examples(),
-        "--dnsbl-catalog",
-        &catalog,
-        "--message",
-        &campaign,
-        "--ip",
-        "192.0.2.11",
-        "-o",
-        &out_file.display().to_string(),
-    ]);
+    let out = example_audit(&["--ip", "192.0.2.11", "-o", &out_file.display().to_string()]);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -123,22 +123,37 @@ fn loaded(name: &str, text: &str) -> Loaded {
     }
 }
 
-async fn scan(env: &Env, domain: &str, messages: Vec<Loaded>, checks: &[&str]) -> Value {
-    let req = AuditRequest {
+/// An audit of `domain` running only `checks`, with nothing else set.
+fn request(domain: &str, checks: &[&str]) -> AuditRequest {
+    AuditRequest {
         domain: domain.into(),
-        ips: vec!["192.0.2.1".parse::<IpAddr>().unwrap()],
-        helo: Some("mx.clean.test".into()),
-        mail_from: Some("bounces@shop.test".into()),
+        ips: vec![],
+        helo: None,
+        mail_from: None,
         checks: Some(
             checks
                 .iter()
                 .map(|c| c.to_string())
                 .collect::<BTreeSet<_>>(),
         ),
-        selectors: Vec::new(),
-        messages,
-    };
+        selectors: vec![],
+        messages: vec![],
+    }
+}
+
+async fn run(env: &Env, req: AuditRequest) -> Value {
     json::to_value(&env.engine.audit(&req).await)
+}
+
+async fn scan(env: &Env, domain: &str, messages: Vec<Loaded>, checks: &[&str]) -> Value {
+    let req = AuditRequest {
+        ips: vec!["192.0.2.1".parse::<IpAddr>().unwrap()],
+        helo: Some("mx.clean.test".into()),
+        mail_from: Some("bounces@shop.test".into()),
+        messages,
+        ..request(domain, checks)
+    };
+    run(env, req).await
 }
 
 fn message_findings(doc: &Value) -> Vec<String> {
@@ -316,15 +331,10 @@ async fn an_unrelated_signing_domain_fails_dmarc() {
     );
     // No SPF evidence either: the envelope sender is not known to align.
     let req = AuditRequest {
-        domain: "shop.test".into(),
-        ips: vec![],
-        helo: None,
-        mail_from: None,
-        checks: Some(["message".to_string()].into_iter().collect()),
-        selectors: vec![],
         messages: vec![loaded("unrelated", &msg)],
+        ..request("shop.test", &["message"])
     };
-    let doc = json::to_value(&env.engine.audit(&req).await);
+    let doc = run(&env, req).await;
     let m = &doc["checks"]["message"][0];
     assert_eq!(m["dkim"][0]["result"], "pass");
     assert_eq!(m["dkim"][0]["domain"], "unrelated.test");
@@ -479,15 +489,10 @@ async fn the_rfc8463_example_verifies() {
     let env = Env::new(&["zones/test.zone", "dkim/football.example.com.zone"]).await;
     let text = std::fs::read_to_string(fixture("messages/rfc8463.eml")).unwrap();
     let req = AuditRequest {
-        domain: "football.example.com".into(),
-        ips: vec![],
-        helo: None,
-        mail_from: None,
-        checks: Some(["message".to_string()].into_iter().collect()),
-        selectors: vec![],
         messages: vec![loaded("rfc8463", &text)],
+        ..request("football.example.com", &["message"])
     };
-    let doc = json::to_value(&env.engine.audit(&req).await);
+    let doc = run(&env, req).await;
     let sigs = doc["checks"]["message"][0]["dkim"].as_array().unwrap();
     assert_eq!(sigs.len(), 2);
     for s in sigs {
@@ -499,15 +504,10 @@ async fn the_rfc8463_example_verifies() {
 
 async fn keys(env: &Env, domain: &str, selectors: &[&str]) -> Value {
     let req = AuditRequest {
-        domain: domain.into(),
-        ips: vec![],
-        helo: None,
-        mail_from: None,
-        checks: Some(["dkim".to_string()].into_iter().collect()),
         selectors: selectors.iter().map(|s| s.to_string()).collect(),
-        messages: vec![],
+        ..request(domain, &["dkim"])
     };
-    json::to_value(&env.engine.audit(&req).await)
+    run(env, req).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,19 +627,10 @@ async fn link_domains_go_to_the_domain_blocklists() {
         &format!("{FOOTER}<p><a href=\"https://bad.example/promo\">Promo</a></p>"),
     );
     let req = AuditRequest {
-        domain: "shop.test".into(),
-        ips: vec![],
-        helo: None,
-        mail_from: None,
-        checks: Some(
-            ["message".to_string(), "dnsbl".to_string()]
-                .into_iter()
-                .collect(),
-        ),
-        selectors: vec![],
         messages: vec![loaded("links", &msg)],
+        ..request("shop.test", &["message", "dnsbl"])
     };
-    let doc = json::to_value(&env.engine.audit(&req).await);
+    let doc = run(&env, req).await;
     assert_eq!(
         doc["checks"]["message"][0]["link_domains"],
         serde_json::json!(["shop.test", "bad.example"])
