@@ -240,7 +240,13 @@ impl Engine {
         assembler.add("mx", mx);
         assembler.add("ptr", ptr);
         assembler.add("dkim", dkim);
-        assembler.add("message", message);
+        // The message check is an array (one entry per message) even when
+        // it did not run, so consumers always read one shape.
+        let no_messages = message.is_none();
+        assembler.add("message", Some(message.unwrap_or_default()));
+        if no_messages {
+            assembler.force_status("message", Status::Skipped);
+        }
         let nothing_checked = dnsbl
             .as_ref()
             .is_some_and(|(r, _)| r.lists_checked == 0 && r.counts.unknown == 0);
