@@ -16,7 +16,7 @@ use crate::dns::name;
 use crate::dns::server::{Zone, ZoneError, ZoneServer};
 use crate::dns::{Dns, DnsConfig};
 use crate::dnsbl::catalog::Catalog;
-use crate::dnsbl::{Dnsbl, DnsblConfig, Subject};
+use crate::dnsbl::{Dnsbl, DnsblConfig, Subject, Subjects};
 use crate::input::{self, InputError};
 use crate::report::{self, Format};
 use crate::rules::{Rules, RulesError};
@@ -433,19 +433,14 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
         }
     }
     let ranges = nets.iter().any(|(_, n)| input::prefix_size(n) > 1);
-    let mut subjects: Vec<Subject> = if nets.is_empty() {
-        Vec::new()
-    } else {
-        input::expand("target", &nets, args.max_addresses)?
-            .into_iter()
-            .map(Subject::Ip)
-            .collect()
-    };
+    input::check_cap("target", &nets, args.max_addresses)?;
+    // Ranges stay ranges: addresses are made one at a time during the sweep.
+    let mut subjects = Subjects::new();
+    for (_, net) in &nets {
+        subjects.push_range(*net);
+    }
     for d in domains {
-        let s = Subject::Domain(d);
-        if !subjects.contains(&s) {
-            subjects.push(s);
-        }
+        subjects.push(Subject::Domain(d));
     }
     let rules = Rules::load(args.rules.as_deref())?;
     let config = dnsbl_config(&args.dnsbl, args.rules.as_deref())?;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::checks::{self, Context};
 use crate::dns::bulk::BulkClient;
 use crate::dns::{Dns, StatsSnapshot};
-use crate::dnsbl::{Dnsbl, ListLookup, Subject};
+use crate::dnsbl::{Dnsbl, ListLookup, Subject, Subjects};
 use crate::findings::{Finding, Severity, Status};
 use crate::message::Loaded;
 use crate::records::spf::{Mechanism, SpfRecord, TermKind, is_spf};
@@ -285,10 +285,11 @@ impl Engine {
             .iter()
             .map(|m| checks::message::prepare(m, &self.rules))
             .collect();
-        let links: Vec<Subject> = checks::message::link_domains(&prepared)
+        let links: Subjects = checks::message::link_domains(&prepared)
             .into_iter()
             .map(Subject::Domain)
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         let mctx = checks::message::MessageContext {
             dns: self.dns.clone(),
             rules: self.rules.clone(),
@@ -350,7 +351,7 @@ impl Engine {
     pub async fn blacklist(
         &self,
         inputs: Vec<String>,
-        subjects: &[Subject],
+        subjects: &Subjects,
         ranges: bool,
     ) -> Result<AuditReport, std::io::Error> {
         let started = Instant::now();

@@ -66,12 +66,8 @@ pub fn prefix_size(net: &ipnet::IpNet) -> u128 {
     }
 }
 
-/// Every address of the prefixes, in order, refusing more than `cap`.
-pub fn expand(
-    what: &str,
-    nets: &[(String, ipnet::IpNet)],
-    cap: u64,
-) -> Result<Vec<IpAddr>, InputError> {
+/// Refuses prefixes that hold more than `cap` addresses in all.
+pub fn check_cap(what: &str, nets: &[(String, ipnet::IpNet)], cap: u64) -> Result<(), InputError> {
     let total: u128 = nets
         .iter()
         .map(|(_, n)| prefix_size(n))
@@ -94,6 +90,17 @@ pub fn expand(
             ),
         ));
     }
+    Ok(())
+}
+
+/// Every address of the prefixes, in order, refusing more than `cap`.
+pub fn expand(
+    what: &str,
+    nets: &[(String, ipnet::IpNet)],
+    cap: u64,
+) -> Result<Vec<IpAddr>, InputError> {
+    check_cap(what, nets, cap)?;
+    let total: u128 = nets.iter().map(|(_, n)| prefix_size(n)).sum();
     let mut out = Vec::with_capacity(total as usize);
     for (_, net) in nets {
         match net {

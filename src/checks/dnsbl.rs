@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use futures::future::join_all;
 
 use crate::checks::Context;
-use crate::dnsbl::{Dnsbl, DnsblReport, ListLookup, Subject};
+use crate::dnsbl::{Dnsbl, DnsblReport, ListLookup, Subject, Subjects};
 use crate::findings::Finding;
 
 /// The subjects of an audit, in report order, without repeats.
@@ -49,7 +49,7 @@ pub async fn run(
     sending: &[IpAddr],
     link_domains: &[String],
 ) -> (DnsblReport, Vec<Finding>) {
-    let subjects = subjects(ctx, sending, link_domains).await;
+    let subjects = Subjects::from(subjects(ctx, sending, link_domains).await);
     let lookup = ListLookup::Resolver(ctx.dns.clone());
     let (report, mut findings) = engine
         .check(

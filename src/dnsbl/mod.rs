@@ -64,6 +64,92 @@ impl Subject {
     }
 }
 
+/// What a sweep looks up: single subjects and whole address ranges, kept as
+/// ranges. Subject `i` is computed when it is asked for, so a /8 costs no
+/// more memory than a /32.
+#[derive(Debug, Clone, Default)]
+pub struct Subjects {
+    parts: Vec<Part>,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    One(Subject),
+    Range(ipnet::IpNet, usize),
+}
+
+impl Subjects {
+    pub fn new() -> Subjects {
+        Subjects::default()
+    }
+
+    pub fn push(&mut self, s: Subject) {
+        self.parts.push(Part::One(s));
+        self.len += 1;
+    }
+
+    /// Every address of `net` (network and broadcast included: both can be
+    /// listed). The caller caps the size.
+    pub fn push_range(&mut self, net: ipnet::IpNet) {
+        let n = crate::input::prefix_size(&net).min(usize::MAX as u128) as usize;
+        self.parts.push(Part::Range(net.trunc(), n));
+        self.len += n;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Subject number `i`.
+    pub fn get(&self, mut i: usize) -> Subject {
+        for part in &self.parts {
+            match part {
+                Part::One(s) if i == 0 => return s.clone(),
+                Part::One(_) => i -= 1,
+                Part::Range(net, n) if i < *n => {
+                    return Subject::Ip(match net {
+                        ipnet::IpNet::V4(v4) => {
+                            IpAddr::V4(Ipv4Addr::from(u32::from(v4.network()) + i as u32))
+                        }
+                        ipnet::IpNet::V6(v6) => {
+                            IpAddr::V6(Ipv6Addr::from(u128::from(v6.network()) + i as u128))
+                        }
+                    });
+                }
+                Part::Range(_, n) => i -= n,
+            }
+        }
+        panic!("subject index out of range")
+    }
+
+    /// The kinds of subject present.
+    pub fn kinds(&self) -> BTreeSet<Kind> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::One(s) => s.kind(),
+                Part::Range(ipnet::IpNet::V4(_), _) => Kind::Ip4,
+                Part::Range(ipnet::IpNet::V6(_), _) => Kind::Ip6,
+            })
+            .collect()
+    }
+}
+
+impl From<Vec<Subject>> for Subjects {
+    fn from(v: Vec<Subject>) -> Subjects {
+        let mut s = Subjects::new();
+        for x in v {
+            s.push(x);
+        }
+        s
+    }
+}
+
 /// RFC 5782 §5 test entries for a kind: (listed, not listed).
 fn test_subjects(kind: Kind) -> (Subject, Subject) {
     match kind {
@@ -336,12 +422,12 @@ impl Dnsbl {
         &self,
         dns: &Dns,
         lookup: &ListLookup,
-        subjects: &[Subject],
+        subjects: &Subjects,
         concurrency: usize,
         keep_all: bool,
     ) -> (DnsblReport, Vec<Finding>) {
         let (plan, mut findings) = self.plan(dns);
-        let needed: BTreeSet<Kind> = subjects.iter().map(Subject::kind).collect();
+        let needed = subjects.kinds();
 
         // Health tests of every list and kind this sweep needs, all at once.
         let mut actives: Vec<Active> = Vec::new();
@@ -402,8 +488,9 @@ impl Dnsbl {
         }
 
         // The sweep.
-        let jobs = subjects.iter().enumerate().flat_map(|(si, s)| {
-            let kind = s.kind();
+        let jobs = (0..subjects.len()).flat_map(|si| {
+            let subject = subjects.get(si);
+            let kind = subject.kind();
             actives
                 .iter()
                 .enumerate()
@@ -416,14 +503,17 @@ impl Dnsbl {
                                 | ListState::NotCheckedOffline
                         )
                 })
-                .map(move |(li, _)| (si, li))
+                .map(move |(li, _)| (si, li, subject.clone()))
         });
         let mut counts = Counts::default();
         let mut kept: Vec<DnsblResult> = Vec::new();
         let mut omitted = 0u64;
         let mut unknown_per_list = vec![0u64; actives.len()];
         let mut results = futures::stream::iter(jobs)
-            .map(|(si, li)| self.one(dns, lookup, &subjects[si], &actives[li], (si, li)))
+            .map(|(si, li, subject)| {
+                let active = &actives[li];
+                async move { self.one(dns, lookup, &subject, active, (si, li)).await }
+            })
             .buffer_unordered(concurrency.max(1));
         while let Some(r) = results.next().await {
             counts.add(r.status);

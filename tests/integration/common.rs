@@ -81,7 +81,7 @@ impl Env {
             .engine
             .blacklist(
                 targets.iter().map(|t| t.to_string()).collect(),
-                &subjects,
+                &subjects.into(),
                 ranges,
             )
             .await
