@@ -273,6 +273,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// A progress bar for sweeps of ranges, on standard error when it is a
+/// terminal (indicatif draws nothing otherwise, so reports and pipes stay
+/// clean).
+fn sweep_progress() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {pos}/{len} blocklist lookups, {per_sec}, {eta} left {wide_bar}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// A running engine: the async runtime, the resolver (and the embedded
 /// server for --zone) and the checks' shared state.
 struct Session {
@@ -287,6 +301,15 @@ impl Session {
     /// wake their queries without crossing threads (a blocklist sweep of a
     /// /20 runs about 40% faster than on the multi-threaded scheduler).
     fn start(dns: DnsPlan, rules: Rules, dnsbl: Option<DnsblConfig>) -> Result<Session, AppError> {
+        Session::start_with(dns, rules, dnsbl, None)
+    }
+
+    fn start_with(
+        dns: DnsPlan,
+        rules: Rules,
+        dnsbl: Option<DnsblConfig>,
+        progress: Option<indicatif::ProgressBar>,
+    ) -> Result<Session, AppError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -294,7 +317,11 @@ impl Session {
         let (resolver, server) = rt.block_on(dns.start())?;
         let mut engine = Engine::new(resolver, rules);
         if let Some(config) = dnsbl {
-            engine = engine.with_dnsbl(Dnsbl::new(config));
+            let mut dnsbl = Dnsbl::new(config);
+            if let Some(bar) = progress {
+                dnsbl = dnsbl.with_progress(bar);
+            }
+            engine = engine.with_dnsbl(dnsbl);
         }
         Ok(Session {
             rt,
@@ -447,7 +474,7 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
     let dns_plan = DnsPlan::from_args(&args.dns)?;
     let output = OutputPlan::from_args(&args.output);
 
-    let session = Session::start(dns_plan, rules, Some(config))?;
+    let session = Session::start_with(dns_plan, rules, Some(config), ranges.then(sweep_progress))?;
     let report = session
         .run(
             session

@@ -127,6 +127,23 @@ impl Subjects {
         panic!("subject index out of range")
     }
 
+    /// How many subjects there are of each kind.
+    pub fn count_by_kind(&self) -> Vec<(Kind, usize)> {
+        let mut counts: Vec<(Kind, usize)> = Vec::new();
+        for p in &self.parts {
+            let (kind, n) = match p {
+                Part::One(s) => (s.kind(), 1),
+                Part::Range(ipnet::IpNet::V4(_), n) => (Kind::Ip4, *n),
+                Part::Range(ipnet::IpNet::V6(_), n) => (Kind::Ip6, *n),
+            };
+            match counts.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, c)) => *c += n,
+                None => counts.push((kind, n)),
+            }
+        }
+        counts
+    }
+
     /// The kinds of subject present.
     pub fn kinds(&self) -> BTreeSet<Kind> {
         self.parts
@@ -335,6 +352,8 @@ struct Active {
 pub struct Dnsbl {
     pub config: DnsblConfig,
     health: Mutex<HashMap<(String, Kind), PendingHealth>>,
+    /// Shows how far a sweep is (the CLI draws it on a terminal only).
+    progress: Option<indicatif::ProgressBar>,
 }
 
 impl Dnsbl {
@@ -342,7 +361,14 @@ impl Dnsbl {
         Dnsbl {
             config,
             health: Mutex::new(HashMap::new()),
+            progress: None,
         }
+    }
+
+    /// Reports sweep progress on `bar` (one step per list lookup).
+    pub fn with_progress(mut self, bar: indicatif::ProgressBar) -> Dnsbl {
+        self.progress = Some(bar);
+        self
     }
 
     /// The lists of this configuration, with the reason for those not asked,
@@ -509,6 +535,24 @@ impl Dnsbl {
         let mut kept: Vec<DnsblResult> = Vec::new();
         let mut omitted = 0u64;
         let mut unknown_per_list = vec![0u64; actives.len()];
+        if let Some(bar) = &self.progress {
+            let total: usize = subjects
+                .count_by_kind()
+                .iter()
+                .map(|(kind, n)| {
+                    n * actives
+                        .iter()
+                        .filter(|a| {
+                            a.list.accepts(*kind)
+                                && a.state != ListState::Dead
+                                && a.state != ListState::NotQueried
+                        })
+                        .count()
+                })
+                .sum();
+            bar.set_length(total as u64);
+            bar.set_position(0);
+        }
         let mut results = futures::stream::iter(jobs)
             .map(|(si, li, subject)| {
                 let active = &actives[li];
@@ -516,6 +560,9 @@ impl Dnsbl {
             })
             .buffer_unordered(concurrency.max(1));
         while let Some(r) = results.next().await {
+            if let Some(bar) = &self.progress {
+                bar.inc(1);
+            }
             counts.add(r.status);
             let li = r.order.1;
             let unhealthy = actives[li].state == ListState::Unhealthy;
@@ -539,6 +586,9 @@ impl Dnsbl {
             }
         }
         drop(results);
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
         kept.sort_by_key(|r| r.order);
 
         findings.extend(self.result_findings(&kept, &actives, &unknown_per_list));

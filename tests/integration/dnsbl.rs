@@ -378,12 +378,16 @@ async fn ranges_do_not_keep_results_of_unhealthy_lists() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_list_limits_bound_what_is_in_flight() {
     let env = Env::new(LISTS).await;
-    let mut config = mailaudit::dnsbl::DnsblConfig::new(mailaudit::dnsbl::catalog::Catalog::embedded());
+    let mut config =
+        mailaudit::dnsbl::DnsblConfig::new(mailaudit::dnsbl::catalog::Catalog::embedded());
     config.explicit = vec!["bl.test".into()];
     config.per_list_concurrency = 2;
     config.per_list_qps = Some(500.0);
     let env = Env {
-        engine: env.engine.clone().with_dnsbl(mailaudit::dnsbl::Dnsbl::new(config)),
+        engine: env
+            .engine
+            .clone()
+            .with_dnsbl(mailaudit::dnsbl::Dnsbl::new(config)),
         server: env.server,
     };
     env.server.set_latency(std::time::Duration::from_millis(20));
@@ -393,5 +397,9 @@ async fn per_list_limits_bound_what_is_in_flight() {
     assert_eq!(doc["checks"]["dnsbl"]["counts"]["listed"], 2);
     assert_eq!(doc["checks"]["dnsbl"]["counts"]["clear"], 14);
     // Two A questions at most, plus the TXT lookups of the two listings.
-    assert!(env.server.max_in_flight() <= 4, "{}", env.server.max_in_flight());
+    assert!(
+        env.server.max_in_flight() <= 4,
+        "{}",
+        env.server.max_in_flight()
+    );
 }
