@@ -552,3 +552,52 @@ fn html_report_of_the_example() {
         "no scripts"
     );
 }
+
+#[test]
+fn html_reports_of_message_and_blacklist_runs() {
+    let rfc = fixture("messages/rfc8463.eml").display().to_string();
+    let football = fixture("dkim/football.example.com.zone")
+        .display()
+        .to_string();
+    let out_file = tmp("message.html");
+    let out = mailaudit(&[
+        "message",
+        &rfc,
+        "/dev/null",
+        "--zone",
+        &football,
+        "--no-dnsbl",
+        "-o",
+        &out_file.display().to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&out_file).unwrap();
+    assert!(html.contains("message scan of") && html.contains("message.unparseable"));
+
+    let bl = fixture("dnsbl/bl.test.zone").display().to_string();
+    let out_file = tmp("blacklist.html");
+    let out = mailaudit(&[
+        "blacklist",
+        "198.51.100.0/28",
+        "192.0.2.10",
+        "--dnsbl",
+        "bl.test",
+        "--zone",
+        &bl,
+        "-o",
+        &out_file.display().to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&out_file).unwrap();
+    assert!(html.contains("blocklist check of") && html.contains("dnsbl.listed"));
+}
