@@ -105,26 +105,26 @@ impl Subjects {
         self.len == 0
     }
 
-    /// Subject number `i`.
-    pub fn get(&self, mut i: usize) -> Subject {
-        for part in &self.parts {
-            match part {
-                Part::One(s) if i == 0 => return s.clone(),
-                Part::One(_) => i -= 1,
-                Part::Range(net, n) if i < *n => {
-                    return Subject::Ip(match net {
-                        ipnet::IpNet::V4(v4) => {
-                            IpAddr::V4(Ipv4Addr::from(u32::from(v4.network()) + i as u32))
-                        }
-                        ipnet::IpNet::V6(v6) => {
-                            IpAddr::V6(Ipv6Addr::from(u128::from(v6.network()) + i as u128))
-                        }
-                    });
+    /// Every subject with its index, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, Subject)> + '_ {
+        self.parts
+            .iter()
+            .flat_map(|part| -> Box<dyn Iterator<Item = Subject> + '_> {
+                match part {
+                    Part::One(s) => Box::new(std::iter::once(s.clone())),
+                    Part::Range(net, n) => Box::new((0..*n).map(move |i| {
+                        Subject::Ip(match net {
+                            ipnet::IpNet::V4(v4) => {
+                                IpAddr::V4(Ipv4Addr::from(u32::from(v4.network()) + i as u32))
+                            }
+                            ipnet::IpNet::V6(v6) => {
+                                IpAddr::V6(Ipv6Addr::from(u128::from(v6.network()) + i as u128))
+                            }
+                        })
+                    })),
                 }
-                Part::Range(_, n) => i -= n,
-            }
-        }
-        panic!("subject index out of range")
+            })
+            .enumerate()
     }
 
     /// How many subjects there are of each kind.
@@ -348,6 +348,19 @@ struct Active {
     next_slot: Mutex<Instant>,
 }
 
+impl Active {
+    /// Whether the sweep has a result for subjects of `kind` on this list
+    /// (unhealthy and offline lists give unknown or skipped ones, without a
+    /// question).
+    fn swept(&self, kind: Kind) -> bool {
+        self.list.accepts(kind)
+            && matches!(
+                self.state,
+                ListState::Checked | ListState::Unhealthy | ListState::NotCheckedOffline
+            )
+    }
+}
+
 /// The blocklist engine. Keep one per process: list health is cached in it.
 pub struct Dnsbl {
     pub config: DnsblConfig,
@@ -514,21 +527,12 @@ impl Dnsbl {
         }
 
         // The sweep.
-        let jobs = (0..subjects.len()).flat_map(|si| {
-            let subject = subjects.get(si);
+        let jobs = subjects.iter().flat_map(|(si, subject)| {
             let kind = subject.kind();
             actives
                 .iter()
                 .enumerate()
-                .filter(move |(_, a)| {
-                    a.list.accepts(kind)
-                        && matches!(
-                            a.state,
-                            ListState::Checked
-                                | ListState::Unhealthy
-                                | ListState::NotCheckedOffline
-                        )
-                })
+                .filter(move |(_, a)| a.swept(kind))
                 .map(move |(li, _)| (si, li, subject.clone()))
         });
         let mut counts = Counts::default();
@@ -539,16 +543,7 @@ impl Dnsbl {
             let total: usize = subjects
                 .count_by_kind()
                 .iter()
-                .map(|(kind, n)| {
-                    n * actives
-                        .iter()
-                        .filter(|a| {
-                            a.list.accepts(*kind)
-                                && a.state != ListState::Dead
-                                && a.state != ListState::NotQueried
-                        })
-                        .count()
-                })
+                .map(|(kind, n)| n * actives.iter().filter(|a| a.swept(*kind)).count())
                 .sum();
             bar.set_length(total as u64);
             bar.set_position(0);
