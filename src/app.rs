@@ -273,6 +273,42 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// The settings every subcommand shares, validated before any work.
+struct Setup {
+    rules: Rules,
+    /// `None`: no blocklist check.
+    dnsbl: Option<DnsblConfig>,
+    dns: DnsPlan,
+    output: OutputPlan,
+}
+
+impl Setup {
+    fn new(
+        rules_dir: Option<&Path>,
+        dnsbl: Option<&DnsblArgs>,
+        dns: &DnsArgs,
+        output: &crate::cli::OutputArgs,
+    ) -> Result<Setup, AppError> {
+        Ok(Setup {
+            rules: Rules::load(rules_dir)?,
+            dnsbl: dnsbl.map(|a| dnsbl_config(a, rules_dir)).transpose()?,
+            dns: DnsPlan::from_args(dns)?,
+            output: OutputPlan::from_args(output),
+        })
+    }
+
+    /// Starts the run; the output plan comes back for the report.
+    fn start(
+        self,
+        progress: Option<indicatif::ProgressBar>,
+    ) -> Result<(Session, OutputPlan), AppError> {
+        Ok((
+            Session::start(self.dns, self.rules, self.dnsbl, progress)?,
+            self.output,
+        ))
+    }
+}
+
 /// A progress bar for sweeps of ranges, on standard error when it is a
 /// terminal (indicatif draws nothing otherwise, so reports and pipes stay
 /// clean).
@@ -300,11 +336,7 @@ impl Session {
     /// One thread is enough for this I/O-bound work, and faster: answers
     /// wake their queries without crossing threads (a blocklist sweep of a
     /// /20 runs about 40% faster than on the multi-threaded scheduler).
-    fn start(dns: DnsPlan, rules: Rules, dnsbl: Option<DnsblConfig>) -> Result<Session, AppError> {
-        Session::start_with(dns, rules, dnsbl, None)
-    }
-
-    fn start_with(
+    fn start(
         dns: DnsPlan,
         rules: Rules,
         dnsbl: Option<DnsblConfig>,
@@ -367,12 +399,12 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         }
         Some(set)
     };
-    let rules = Rules::load(args.rules.as_deref())?;
-    let dnsbl = (!args.no_dnsbl)
-        .then(|| dnsbl_config(&args.dnsbl, args.rules.as_deref()))
-        .transpose()?;
-    let dns_plan = DnsPlan::from_args(&args.dns)?;
-    let output = OutputPlan::from_args(&args.output);
+    let setup = Setup::new(
+        args.rules.as_deref(),
+        (!args.no_dnsbl).then_some(&args.dnsbl),
+        &args.dns,
+        &args.output,
+    )?;
     let selectors = args
         .selectors
         .iter()
@@ -389,7 +421,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         messages,
     };
 
-    let session = Session::start(dns_plan, rules, dnsbl)?;
+    let (session, output) = setup.start(None)?;
     let report = session.run(session.engine.audit(&request));
     output.finish(&report)
 }
@@ -415,14 +447,13 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
     let helo = input::opt_domain("--helo", args.helo.as_deref())?;
     let mail_from = input::opt_mailbox("--mail-from", args.mail_from.as_deref())?;
     let messages = load_messages(&args.files, args.max_message_size)?;
-    let rules = Rules::load(args.rules.as_deref())?;
-    let dnsbl = (!args.no_dnsbl)
-        .then(|| dnsbl_config(&args.dnsbl, args.rules.as_deref()))
-        .transpose()?;
-    let dns_plan = DnsPlan::from_args(&args.dns)?;
-    let output = OutputPlan::from_args(&args.output);
-
-    let session = Session::start(dns_plan, rules, dnsbl)?;
+    let setup = Setup::new(
+        args.rules.as_deref(),
+        (!args.no_dnsbl).then_some(&args.dnsbl),
+        &args.dns,
+        &args.output,
+    )?;
+    let (session, output) = setup.start(None)?;
     let report = session.run(session.engine.scan_messages(&messages, ip, mail_from, helo));
     output.finish(&report)
 }
@@ -469,12 +500,13 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
     for d in domains {
         subjects.push(Subject::Domain(d));
     }
-    let rules = Rules::load(args.rules.as_deref())?;
-    let config = dnsbl_config(&args.dnsbl, args.rules.as_deref())?;
-    let dns_plan = DnsPlan::from_args(&args.dns)?;
-    let output = OutputPlan::from_args(&args.output);
-
-    let session = Session::start_with(dns_plan, rules, Some(config), ranges.then(sweep_progress))?;
+    let setup = Setup::new(
+        args.rules.as_deref(),
+        Some(&args.dnsbl),
+        &args.dns,
+        &args.output,
+    )?;
+    let (session, output) = setup.start(ranges.then(sweep_progress))?;
     let report = session
         .run(
             session

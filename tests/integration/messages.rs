@@ -114,6 +114,18 @@ const LU: &str = "List-Unsubscribe: <https://shop.test/u/abc123>, <mailto:unsubs
 const FOOTER: &str =
     "<p><a href=\"https://shop.test/u/abc123\">Unsubscribe</a> from these emails.</p>";
 
+/// A bulk message of shop.test signed with its 2048-bit key (selector
+/// s2048), covering the unsubscribe headers.
+fn shop_signed(extra: &str, html_body: &str) -> String {
+    sign(
+        rsa("rsa2048"),
+        "shop.test",
+        "s2048",
+        SIGNED_HEADERS,
+        &bulk(extra, html_body),
+    )
+}
+
 fn loaded(name: &str, text: &str) -> Loaded {
     Loaded {
         path: format!("{name}.eml"),
@@ -143,6 +155,11 @@ fn request(domain: &str, checks: &[&str]) -> AuditRequest {
 
 async fn run(env: &Env, req: AuditRequest) -> Value {
     json::to_value(&env.engine.audit(&req).await)
+}
+
+/// The message check alone on one message of shop.test.
+async fn scan_one(env: &Env, name: &str, text: &str) -> Value {
+    scan(env, "shop.test", vec![loaded(name, text)], &["message"]).await
 }
 
 async fn scan(env: &Env, domain: &str, messages: Vec<Loaded>, checks: &[&str]) -> Value {
@@ -228,21 +245,9 @@ async fn a_good_bulk_message_passes_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_changed_after_signing_is_invalid() {
     let env = Env::world().await;
-    let msg = sign(
-        rsa("rsa2048"),
-        "shop.test",
-        "s2048",
-        SIGNED_HEADERS,
-        &bulk(LU, FOOTER),
-    );
+    let msg = shop_signed(LU, FOOTER);
     let tampered = msg.replace("Our autumn offers are here", "Our winter offers are here");
-    let doc = scan(
-        &env,
-        "shop.test",
-        vec![loaded("tampered", &tampered)],
-        &["message"],
-    )
-    .await;
+    let doc = scan_one(&env, "tampered", &tampered).await;
     let found = message_findings(&doc);
     assert!(
         found.contains(&"message.dkim-invalid".to_string()),
@@ -274,13 +279,7 @@ async fn one_click_headers_must_be_signed() {
         &["From", "To", "Subject", "Date", "Message-ID"],
         &bulk(LU, FOOTER),
     );
-    let doc = scan(
-        &env,
-        "shop.test",
-        vec![loaded("unsigned-post", &msg)],
-        &["message"],
-    )
-    .await;
+    let doc = scan_one(&env, "unsigned-post", &msg).await;
     assert_eq!(
         message_findings(&doc),
         ["message.one-click-unsigned"],
@@ -298,20 +297,8 @@ async fn one_click_headers_must_be_signed() {
 async fn mailto_only_is_not_one_click() {
     let env = Env::world().await;
     let lu = "List-Unsubscribe: <mailto:unsubscribe@shop.test?subject=abc123>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
-    let msg = sign(
-        rsa("rsa2048"),
-        "shop.test",
-        "s2048",
-        SIGNED_HEADERS,
-        &bulk(lu, FOOTER),
-    );
-    let doc = scan(
-        &env,
-        "shop.test",
-        vec![loaded("mailto", &msg)],
-        &["message"],
-    )
-    .await;
+    let msg = shop_signed(lu, FOOTER);
+    let doc = scan_one(&env, "mailto", &msg).await;
     assert!(message_findings(&doc).contains(&"message.one-click-no-https".to_string()));
     assert_eq!(
         doc["checks"]["message"][0]["list_unsubscribe"]["one_click"],
@@ -346,20 +333,8 @@ async fn an_unrelated_signing_domain_fails_dmarc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_without_an_unsubscribe_link_is_reported() {
     let env = Env::world().await;
-    let msg = sign(
-        rsa("rsa2048"),
-        "shop.test",
-        "s2048",
-        SIGNED_HEADERS,
-        &bulk(LU, "<p>Thanks for reading.</p>"),
-    );
-    let doc = scan(
-        &env,
-        "shop.test",
-        vec![loaded("nolink", &msg)],
-        &["message"],
-    )
-    .await;
+    let msg = shop_signed(LU, "<p>Thanks for reading.</p>");
+    let doc = scan_one(&env, "nolink", &msg).await;
     assert_eq!(message_findings(&doc), ["message.unsubscribe-link-missing"]);
     assert_eq!(
         doc["checks"]["message"][0]["unsubscribe_link"]["found"],
@@ -432,20 +407,8 @@ async fn unsigned_and_malformed_messages() {
 async fn list_unsubscribe_without_post_lacks_one_click() {
     let env = Env::world().await;
     let lu = "List-Unsubscribe: <https://shop.test/u/abc123>\r\n";
-    let msg = sign(
-        rsa("rsa2048"),
-        "shop.test",
-        "s2048",
-        SIGNED_HEADERS,
-        &bulk(lu, FOOTER),
-    );
-    let doc = scan(
-        &env,
-        "shop.test",
-        vec![loaded("nopost", &msg)],
-        &["message"],
-    )
-    .await;
+    let msg = shop_signed(lu, FOOTER);
+    let doc = scan_one(&env, "nopost", &msg).await;
     assert_eq!(message_findings(&doc), ["message.one-click-missing"]);
 }
 
@@ -454,20 +417,8 @@ async fn key_lookup_failures_are_unknown() {
     let env = Env::world().await;
     env.server
         .set_fault("s2048._domainkey.shop.test", Fault::ServFail);
-    let msg = sign(
-        rsa("rsa2048"),
-        "shop.test",
-        "s2048",
-        SIGNED_HEADERS,
-        &bulk(LU, FOOTER),
-    );
-    let doc = scan(
-        &env,
-        "shop.test",
-        vec![loaded("dnsfail", &msg)],
-        &["message"],
-    )
-    .await;
+    let msg = shop_signed(LU, FOOTER);
+    let doc = scan_one(&env, "dnsfail", &msg).await;
     let found = message_findings(&doc);
     assert!(
         found.contains(&"message.dns-error".to_string()),
