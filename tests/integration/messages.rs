@@ -589,3 +589,99 @@ async fn link_domains_go_to_the_domain_blocklists() {
     let listed = crate::common::finding(&doc, "dnsbl.listed");
     assert_eq!(listed["subject"], "bad.example");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_shapes_of_dkim_message_and_dnsbl() {
+    let keys_of = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let env = Env::new(LISTS).await.lists(&["bl.test"]);
+    let msg = shop_signed(LU, FOOTER);
+    let doc = scan(
+        &env,
+        "shop.test",
+        vec![loaded("shape", &msg)],
+        &["dkim", "message", "dnsbl"],
+    )
+    .await;
+    assert_eq!(
+        keys_of(&doc["checks"]["dkim"]),
+        ["status", "selectors", "selectors_tried"]
+    );
+    assert_eq!(
+        keys_of(&doc["checks"]["dkim"]["selectors"][0]),
+        [
+            "selector", "status", "source", "key_type", "key_bits", "testing", "flags", "record"
+        ]
+    );
+    let m = &doc["checks"]["message"][0];
+    assert_eq!(
+        keys_of(m),
+        [
+            "file",
+            "status",
+            "size",
+            "from_domain",
+            "subject",
+            "dkim",
+            "dmarc",
+            "list_unsubscribe",
+            "unsubscribe_link",
+            "link_domains"
+        ]
+    );
+    assert_eq!(
+        keys_of(&m["dkim"][0]),
+        [
+            "domain",
+            "selector",
+            "algorithm",
+            "result",
+            "reason",
+            "signed_headers"
+        ]
+    );
+    assert_eq!(
+        keys_of(&m["dmarc"]),
+        [
+            "result",
+            "domain",
+            "policy",
+            "aligned_dkim",
+            "aligned_spf",
+            "spf"
+        ]
+    );
+    assert_eq!(
+        keys_of(&m["list_unsubscribe"]),
+        ["uris", "one_click", "signed"]
+    );
+    assert_eq!(keys_of(&m["unsubscribe_link"]), ["found", "url", "matched"]);
+    let d = &doc["checks"]["dnsbl"];
+    assert_eq!(
+        keys_of(d),
+        [
+            "status",
+            "lists_checked",
+            "subjects_checked",
+            "results",
+            "counts",
+            "lists"
+        ]
+    );
+    assert_eq!(
+        keys_of(&d["results"][0]),
+        [
+            "subject",
+            "zone",
+            "status",
+            "codes",
+            "meaning",
+            "reason",
+            "delist_url"
+        ]
+    );
+    assert_eq!(
+        keys_of(&d["counts"]),
+        ["listed", "clear", "unknown", "skipped", "allowlisted"]
+    );
+    assert_eq!(keys_of(&d["lists"][0]), ["zone", "name", "tier", "state"]);
+}
