@@ -364,6 +364,7 @@ impl<'a> Walker<'a> {
         let Some(mechanism) = mechanism else {
             // redirect=
             t.cost = 1;
+            self.started.fetch_add(1, Ordering::Relaxed);
             let spec = target.expect("redirect target");
             self.follow(&mut t, spec, Via::Redirect, ctx, chain, ip)
                 .await;
@@ -456,7 +457,8 @@ impl<'a> Walker<'a> {
         }
         let target = spec.expand(ctx);
         let target = name::normalize_domain(&target).unwrap_or(target);
-        if self.started.fetch_add(1, Ordering::Relaxed) >= WALK_CAP {
+        // The term was counted by walk_term; each lookup counts once.
+        if self.started.load(Ordering::Relaxed) > WALK_CAP {
             let mut child = empty_node(target, via);
             child.problem = Some(NodeProblem::NotFollowed);
             child.error = Some(NodeProblem::NotFollowed.describe());
