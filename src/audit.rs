@@ -455,11 +455,7 @@ impl<'r> Assembler<'r> {
 /// single-address ip4:/ip6: terms of the domain's own SPF record.
 pub async fn infer_ips(ctx: &Context) -> Vec<SendingIp> {
     let domain = ctx.domain.as_str();
-    let (mx, txt) = futures::join!(ctx.dns.mx(domain), ctx.dns.txt(domain));
-    let mut hosts = mx.mx();
-    hosts.sort();
-    hosts.retain(|(_, h)| !h.is_empty());
-    let lookups = futures::future::join_all(hosts.iter().map(|(_, h)| ctx.dns.a_and_aaaa(h))).await;
+    let (mx_addrs, txt) = futures::join!(checks::mx::host_addresses(ctx), ctx.dns.txt(domain));
     let mut out: Vec<SendingIp> = Vec::new();
     let mut push = |ip: IpAddr, source: &'static str, via: String| {
         if !out.iter().any(|s| s.ip == ip) {
@@ -470,10 +466,8 @@ pub async fn infer_ips(ctx: &Context) -> Vec<SendingIp> {
             });
         }
     };
-    for ((_, host), (a, aaaa)) in hosts.iter().zip(&lookups) {
-        for ip in a.ips().into_iter().chain(aaaa.ips()) {
-            push(ip, "mx", host.clone());
-        }
+    for (host, ip) in mx_addrs {
+        push(ip, "mx", host);
     }
     let records: Vec<Vec<u8>> = txt.txt().into_iter().filter(|t| is_spf(t)).collect();
     if let [only] = records.as_slice()

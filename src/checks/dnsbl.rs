@@ -4,8 +4,6 @@
 
 use std::net::IpAddr;
 
-use futures::future::join_all;
-
 use crate::checks::Context;
 use crate::dnsbl::{Dnsbl, DnsblReport, ListLookup, Subject, Subjects};
 use crate::findings::Finding;
@@ -21,20 +19,8 @@ pub async fn subjects(ctx: &Context, sending: &[IpAddr], link_domains: &[String]
     for ip in sending {
         push(Subject::Ip(*ip));
     }
-    let mx = ctx.dns.mx(&ctx.domain).await;
-    let mut hosts = mx.mx();
-    hosts.sort();
-    let addrs = join_all(
-        hosts
-            .iter()
-            .filter(|(_, h)| !h.is_empty())
-            .map(|(_, h)| ctx.dns.a_and_aaaa(h)),
-    )
-    .await;
-    for (a, aaaa) in addrs {
-        for ip in a.ips().into_iter().chain(aaaa.ips()) {
-            push(Subject::Ip(ip));
-        }
+    for (_, ip) in crate::checks::mx::host_addresses(ctx).await {
+        push(Subject::Ip(ip));
     }
     push(Subject::Domain(ctx.domain.clone()));
     for d in link_domains {

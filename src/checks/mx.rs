@@ -56,6 +56,26 @@ pub fn is_non_public(ip: IpAddr) -> bool {
     }
 }
 
+/// The addresses of the domain's MX hosts, in preference order, each with
+/// its host (A before AAAA; a null MX has none). Failed lookups give no
+/// address: the MX check reports them.
+pub async fn host_addresses(ctx: &Context) -> Vec<(String, IpAddr)> {
+    let mut hosts = ctx.dns.mx(&ctx.domain).await.mx();
+    hosts.sort();
+    hosts.retain(|(_, h)| !h.is_empty());
+    let lookups = join_all(hosts.iter().map(|(_, h)| ctx.dns.a_and_aaaa(h))).await;
+    hosts
+        .into_iter()
+        .zip(lookups)
+        .flat_map(|((_, host), (a, aaaa))| {
+            a.ips()
+                .into_iter()
+                .chain(aaaa.ips())
+                .map(move |ip| (host.clone(), ip))
+        })
+        .collect()
+}
+
 pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
     let domain = ctx.domain.as_str();
     let answer = ctx.dns.mx(domain).await;
