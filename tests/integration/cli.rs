@@ -49,6 +49,16 @@ fn tmp(name: &str) -> PathBuf {
     p
 }
 
+/// Exit code 0; stderr shown otherwise.
+fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Exit code 2, exactly one line on stderr that contains `needle`, and no
 /// output file.
 fn assert_input_error(args: &[&str], needle: &str) {
@@ -175,12 +185,7 @@ fn offline_example_audit_writes_json() {
         "-o",
         &out_file.display().to_string(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
     assert_eq!(doc["schema_version"], 1);
@@ -304,12 +309,7 @@ async fn blacklist_command_over_a_local_server() {
     })
     .await
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         doc["target"]["subjects"],
@@ -512,12 +512,7 @@ fn large_messages_are_read_up_to_the_cap() {
         "--format",
         "json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let m = &doc["checks"]["message"][0];
     assert_eq!(m["read_limit"], 1_000_000);
@@ -529,12 +524,7 @@ fn large_messages_are_read_up_to_the_cap() {
 fn html_report_of_the_example() {
     let out_file = tmp("example.html");
     let out = example_audit(&["--ip", "192.0.2.11", "-o", &out_file.display().to_string()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let html = std::fs::read_to_string(&out_file).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     for needle in [
@@ -570,12 +560,7 @@ fn html_reports_of_message_and_blacklist_runs() {
         "-o",
         &out_file.display().to_string(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let html = std::fs::read_to_string(&out_file).unwrap();
     assert!(html.contains("message scan of") && html.contains("message.unparseable"));
 
@@ -592,12 +577,7 @@ fn html_reports_of_message_and_blacklist_runs() {
         "-o",
         &out_file.display().to_string(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let html = std::fs::read_to_string(&out_file).unwrap();
     assert!(html.contains("blocklist check of") && html.contains("dnsbl.listed"));
 }
