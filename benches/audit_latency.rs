@@ -11,9 +11,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mailaudit::audit::{AuditRequest, Engine};
-use mailaudit::dns::server::ZoneServer;
+#[path = "../tests/support/faults.rs"]
+mod faults_support;
+
+use faults_support::FaultServer;
 use mailaudit::dns::{Dns, DnsConfig};
+use mailaudit::engine::{Engine, Request};
 use mailaudit::rules::Rules;
 
 const LATENCY: Duration = Duration::from_millis(50);
@@ -28,22 +31,13 @@ fn main() {
     rt.block_on(async {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/zones");
         let server =
-            ZoneServer::from_files(&[dir.join("bench.test.zone"), dir.join("reverse.zone")])
-                .await
-                .expect("bench zones");
+            FaultServer::from_files(&[dir.join("bench.test.zone"), dir.join("reverse.zone")]).await;
         server.set_latency(LATENCY);
-        let req = AuditRequest {
-            domain: "bench.test".into(),
-            ips: ["192.0.2.40", "192.0.2.41", "192.0.2.43", "192.0.2.44"]
-                .iter()
-                .map(|s| s.parse::<IpAddr>().unwrap())
-                .collect(),
-            helo: None,
-            mail_from: None,
-            checks: None,
-            selectors: Vec::new(),
-            messages: Vec::new(),
-        };
+        let mut req = Request::audit("bench.test");
+        req.target.ips = ["192.0.2.40", "192.0.2.41", "192.0.2.43", "192.0.2.44"]
+            .iter()
+            .map(|s| s.parse::<IpAddr>().unwrap())
+            .collect();
         let mut times = Vec::new();
         let mut queries = 0;
         for _ in 0..RUNS {
@@ -55,7 +49,7 @@ fn main() {
             .unwrap();
             let engine = Engine::new(dns, Rules::embedded());
             let start = Instant::now();
-            let report = engine.audit(&req).await;
+            let report = engine.run(&req).await;
             times.push(start.elapsed());
             queries = report.stats.queries;
             assert_eq!(report.findings.len(), 0, "the bench domain is clean");

@@ -35,6 +35,10 @@ macro_rules! finding_ids {
 }
 
 finding_ids! {
+    DNS_RESOLVER_BROKEN = "dns.resolver-broken",
+    DNS_RESOLVER_UNREACHABLE = "dns.resolver-unreachable",
+    DNS_NOT_CHECKED_OFFLINE = "dns.not-checked-offline",
+    DOMAIN_NXDOMAIN = "domain.nxdomain",
     SPF_MISSING = "spf.missing",
     SPF_MULTIPLE_RECORDS = "spf.multiple-records",
     SPF_SYNTAX = "spf.syntax",
@@ -49,6 +53,7 @@ finding_ids! {
     SPF_MX_TOO_MANY_HOSTS = "spf.mx-too-many-hosts",
     SPF_RECORD_TOO_LONG = "spf.record-too-long",
     SPF_IP_NOT_AUTHORIZED = "spf.ip-not-authorized",
+    SPF_PERMERROR = "spf.permerror",
     SPF_DNS_ERROR = "spf.dns-error",
     DMARC_MISSING = "dmarc.missing",
     DMARC_MULTIPLE_RECORDS = "dmarc.multiple-records",
@@ -78,6 +83,7 @@ finding_ids! {
     DNSBL_LIST_UNHEALTHY = "dnsbl.list-unhealthy",
     DNSBL_PUBLIC_RESOLVER = "dnsbl.public-resolver",
     DNSBL_DEAD_LIST = "dnsbl.dead-list",
+    DNSBL_DNS_ERROR = "dnsbl.dns-error",
     DKIM_NO_KEY_FOUND = "dkim.no-key-found",
     DKIM_KEY_MISSING = "dkim.key-missing",
     DKIM_KEY_REVOKED = "dkim.key-revoked",

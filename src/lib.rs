@@ -1,18 +1,19 @@
 //! mailaudit: an email deliverability auditor.
 //!
-//! The library holds everything; the `mailaudit` binary only parses
-//! arguments and maps errors to exit codes. Layout: [`dns`] (the one
-//! resolver, its cache and limits, the embedded server), [`records`]
-//! (record syntaxes), [`checks`] (one module per check), [`rules`] (the
-//! editable data under `rules/`), [`audit`] (orchestration and the report
-//! model), [`report`] (renderers).
+//! The library holds everything; the `mailaudit` binary only turns
+//! arguments into a request, draws progress and maps the outcome to an exit
+//! code. The way a question travels (docs/architecture.md): [`engine`] runs
+//! a selection of [`checks`] over the [`facts`] of a target, which ask
+//! [`dns`]; checks return typed details and [`findings`]; the
+//! [`report`] model holds them and its renderers write JSON, text and
+//! HTML. [`records`] and [`message`] are pure parsers, [`blocklist`] the
+//! DNSBL catalogue and sweep, [`rules`] the editable data under `rules/`.
 
-pub mod app;
-pub mod audit;
+pub mod blocklist;
 pub mod checks;
-pub mod cli;
 pub mod dns;
-pub mod dnsbl;
+pub mod engine;
+pub mod facts;
 pub mod findings;
 pub mod input;
 pub mod message;

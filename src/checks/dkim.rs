@@ -1,28 +1,111 @@
 //! DKIM keys of the audited domain: the selectors the user named, those the
-//! scanned messages are signed with, and a probe of common selectors, all
-//! asked at once (one round trip, however long the probe list).
+//! scanned messages are signed with, and a probe of common selectors (the
+//! key lookups are a fact, asked at once); type, size and flags of each key
+//! found.
 
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::Context;
-use crate::dns::Outcome;
+use crate::checks::{Check, Need, Ran};
+use crate::facts::dkim::Source;
+use crate::facts::{Facts, FailedLookup};
 use crate::findings::{self as ids, Finding};
 use crate::records::dkim::{DkimKey, KeyType, looks_like_dkim};
+use crate::report::model::{Block, Detail};
+
+pub struct Dkim;
+
+impl Check for Dkim {
+    fn id(&self) -> &'static str {
+        "dkim"
+    }
+    fn title(&self) -> &'static str {
+        "DKIM keys"
+    }
+    fn description(&self) -> &'static str {
+        "the domain's DKIM keys: named selectors, selectors of scanned messages and a probe of common ones; type, size, flags"
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::DomainRecords]
+    }
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            let (report, findings) = run(facts).await;
+            Ran::done(report, findings)
+        }
+        .boxed()
+    }
+}
+
+impl Detail for DkimReport {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        let sels: Vec<String> = self
+            .selectors
+            .iter()
+            .map(|k| match (&k.key_type, k.key_bits) {
+                (Some(t), Some(bits)) => format!(
+                    "{} ({} {bits}, {})",
+                    k.selector,
+                    t.as_str(),
+                    k.status.as_str()
+                ),
+                _ => format!("{} ({})", k.selector, k.status.as_str()),
+            })
+            .collect();
+        format!(
+            "{} [{} selectors tried]",
+            if sels.is_empty() {
+                "no key found".to_string()
+            } else {
+                sels.join(", ")
+            },
+            self.selectors_tried
+        )
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        if self.selectors.is_empty() {
+            return Vec::new();
+        }
+        vec![Block::Table {
+            title: "Selectors".into(),
+            head: vec![
+                "Selector".into(),
+                "Status".into(),
+                "Source".into(),
+                "Key".into(),
+                "Flags".into(),
+            ],
+            rows: self
+                .selectors
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.selector.clone(),
+                        k.status.as_str().into(),
+                        format!("{:?}", k.source).to_lowercase(),
+                        match (&k.key_type, k.key_bits) {
+                            (Some(t), Some(b)) => format!("{} {b} bits", t.as_str()),
+                            (Some(t), None) => t.as_str().into(),
+                            _ => String::new(),
+                        },
+                        k.flags.join(", "),
+                    ]
+                })
+                .collect(),
+        }]
+    }
+}
 
 /// RFC 8301 §3.2: verifiers must not accept shorter RSA keys.
 pub const MIN_BITS: usize = 1024;
 /// RFC 8301 §3.2: signers should use at least this.
 pub const RECOMMENDED_BITS: usize = 2048;
-
-/// Where a selector came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Argument,
-    Message,
-    Probe,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +118,18 @@ pub enum KeyStatus {
     Invalid,
     /// The lookup failed.
     Unknown,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Found => "found",
+            KeyStatus::Missing => "missing",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Invalid => "invalid",
+            KeyStatus::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,58 +152,31 @@ pub struct DkimReport {
     pub selectors_tried: usize,
 }
 
-pub async fn run(
-    ctx: &Context,
-    named: &[String],
-    from_messages: &[String],
-) -> (DkimReport, Vec<Finding>) {
-    let domain = ctx.domain.as_str();
-    let mut wanted: Vec<(String, Source)> = Vec::new();
-    let mut add = |s: &str, src: Source| {
-        let s = s.trim().to_ascii_lowercase();
-        if !s.is_empty() && !wanted.iter().any(|(w, _)| *w == s) {
-            wanted.push((s, src));
-        }
-    };
-    for s in named {
-        add(s, Source::Argument);
-    }
-    for s in from_messages {
-        add(s, Source::Message);
-    }
-    for s in &ctx.rules.dkim_selectors {
-        add(s, Source::Probe);
-    }
-    let answers = join_all(
-        wanted
-            .iter()
-            .map(|(s, _)| ctx.dns.txt(&format!("{s}._domainkey.{domain}"))),
-    )
-    .await;
+async fn run(facts: &Facts<'_>) -> (DkimReport, Vec<Finding>) {
+    let domain = facts.domain();
+    let wanted = facts.dkim_keys().await;
 
     let mut findings = Vec::new();
     let mut selectors = Vec::new();
-    let mut probe_failures: Vec<(String, Outcome)> = Vec::new();
-    for ((selector, source), answer) in wanted.iter().zip(answers) {
-        let name = format!("{selector}._domainkey.{domain}");
+    let mut probe_failures: Vec<FailedLookup> = Vec::new();
+    for k in wanted.iter() {
+        let (selector, source, answer) = (&k.selector, &k.source, &k.lookup.outcome);
+        let name = k.lookup.name.clone();
         let subject = format!("{domain} (selector {selector})");
-        if !answer.is_definitive() {
-            if *source == Source::Probe {
-                probe_failures.push((name, (*answer).clone()));
+        let txt = match answer.txt() {
+            Ok(txt) => txt,
+            Err(_) => {
+                let failed = k.lookup.failed().expect("failed");
+                if *source == Source::Probe {
+                    probe_failures.push(failed);
+                    continue;
+                }
+                findings.push(failed.finding(ids::DKIM_DNS_ERROR, &subject));
+                selectors.push(entry(selector, *source, KeyStatus::Unknown, None));
                 continue;
             }
-            findings.push(Finding::lookup_failed(
-                ids::DKIM_DNS_ERROR,
-                &subject,
-                &name,
-                "TXT",
-                &answer,
-            ));
-            selectors.push(entry(selector, *source, KeyStatus::Unknown, None));
-            continue;
-        }
-        let keys: Vec<String> = answer
-            .txt()
+        };
+        let keys: Vec<String> = txt
             .iter()
             .map(|t| String::from_utf8_lossy(t).into_owned())
             .filter(|t| looks_like_dkim(t))
@@ -226,31 +294,48 @@ pub async fn run(
             KeyStatus::Found | KeyStatus::Revoked | KeyStatus::Invalid
         )
     });
-    if !any_key {
-        if let Some((name, outcome)) = probe_failures.first() {
-            findings.push(Finding::lookup_failed(
-                ids::DKIM_DNS_ERROR,
-                domain,
-                name,
-                "TXT",
-                outcome,
-            ));
-        } else if !selectors.iter().any(|s| s.status == KeyStatus::Unknown) {
-            findings.push(
-                Finding::new(
-                    ids::DKIM_NO_KEY_FOUND,
-                    domain,
-                    format!(
-                        "No DKIM key found for {domain} under any of {} selectors tried.",
-                        wanted.len()
-                    ),
-                )
-                .with(
-                    "selectors_tried",
-                    wanted.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
-                ),
+    // A probed selector that did not answer may hold a key (weak,
+    // revoked, in testing): the check cannot vouch for the domain's keys.
+    if let Some(first) = probe_failures.first() {
+        let mut f = first.finding(ids::DKIM_DNS_ERROR, domain);
+        if probe_failures.len() > 1 {
+            f.summary = format!(
+                "{} probed selectors could not be checked; the first, {}",
+                probe_failures.len(),
+                f.summary
             );
         }
+        findings.push(
+            f.with(
+                "selectors",
+                probe_failures
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+        );
+    }
+    if !any_key
+        && probe_failures.is_empty()
+        && !selectors.iter().any(|s| s.status == KeyStatus::Unknown)
+    {
+        findings.push(
+            Finding::new(
+                ids::DKIM_NO_KEY_FOUND,
+                domain,
+                format!(
+                    "No DKIM key found for {domain} under any of {} selectors tried.",
+                    wanted.len()
+                ),
+            )
+            .with(
+                "selectors_tried",
+                wanted
+                    .iter()
+                    .map(|k| k.selector.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+        );
     }
     (
         DkimReport {

@@ -1,144 +1,41 @@
-//! DMARC: policy discovery with the RFC 9989 DNS tree walk, tag checks,
-//! policy strength and reporting.
-//!
-//! The walk's names are known up front (the domain, then its ancestors, at
-//! most 8 queries). The domain is asked first; when it has no record, all
-//! the ancestors are asked at once: discovery costs at most two round
-//! trips, not eight, and no query is spent on parents that do not matter.
+//! DMARC: the record in force (the RFC 9989 tree walk is a fact, shared
+//! with the message scan), its tags, policy strength and reporting, and the
+//! RFC 7489 §7.1 authorisation of external report destinations.
 
-use std::sync::Arc;
-
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
-use crate::checks::Context;
-use crate::dns::{Dns, Outcome, name};
+use crate::checks::{Check, Need, Ran};
+use crate::dns::name;
+use crate::facts::Facts;
+use crate::facts::dmarc::WalkStep;
 use crate::findings::{self as ids, Finding};
-use crate::records::dmarc::{Alignment, DmarcRecord, Policy, Psd, ReportUri, is_dmarc};
+use crate::records::dmarc::{Alignment, DmarcRecord, Policy, ReportUri, is_dmarc};
+use crate::report::model::{Block, Detail};
 
-/// RFC 9989 §4.10: at most 8 queries; names longer than that skip to their
-/// last 7 labels after the first query.
-const MAX_WALK_LABELS: usize = 7;
+pub struct Dmarc;
 
-/// One name asked during the walk.
-#[derive(Debug, Clone, Serialize)]
-pub struct WalkStep {
-    /// The domain (the query name is `_dmarc.` + domain).
-    pub domain: String,
-    pub outcome: String,
-    #[serde(skip)]
-    pub answer: Arc<Outcome>,
-    /// The `v=DMARC1` records found there.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub records: Vec<String>,
-}
-
-/// The result of a tree walk.
-#[derive(Debug, Clone)]
-pub struct Discovery {
-    pub steps: Vec<WalkStep>,
-    /// Index in `steps` of the record that applies.
-    pub found: Option<usize>,
-    /// A name on the way that did not answer: the walk cannot tell whether
-    /// a record exists there.
-    pub failed: Option<usize>,
-    pub organizational_domain: Option<String>,
-}
-
-impl Discovery {
-    pub fn record(&self) -> Option<DmarcRecord> {
-        self.found
-            .and_then(|i| self.steps[i].records.first())
-            .map(|r| DmarcRecord::parse(r))
+impl Check for Dmarc {
+    fn id(&self) -> &'static str {
+        "dmarc"
     }
-
-    pub fn policy_domain(&self) -> Option<&str> {
-        self.found.map(|i| self.steps[i].domain.as_str())
+    fn title(&self) -> &'static str {
+        "DMARC"
     }
-}
-
-/// The names a tree walk asks, in order (RFC 9989 §4.10).
-pub fn walk_names(domain: &str) -> Vec<String> {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let mut names = vec![domain.to_string()];
-    let mut n = labels.len().saturating_sub(1).min(MAX_WALK_LABELS);
-    while n >= 1 {
-        names.push(labels[labels.len() - n..].join("."));
-        n -= 1;
+    fn description(&self) -> &'static str {
+        "DMARC record discovery (RFC 9989 tree walk), tags, policy strength and reporting"
     }
-    names
-}
-
-/// Walks the tree for `domain`: the domain first (most have a record of
-/// their own), then all its ancestors at once.
-pub async fn discover(dns: &Dns, domain: &str) -> Discovery {
-    let names = walk_names(domain);
-    let own = dns.txt(&format!("_dmarc.{domain}")).await;
-    let answers = if own.is_definitive() && own.txt().iter().any(|t| is_dmarc(t)) {
-        vec![own]
-    } else {
-        let mut all = vec![own];
-        all.extend(join_all(names[1..].iter().map(|n| dns.txt(&format!("_dmarc.{n}")))).await);
-        all
-    };
-    let steps: Vec<WalkStep> = names
-        .into_iter()
-        .zip(answers)
-        .map(|(domain, answer)| WalkStep {
-            domain,
-            outcome: answer.describe(),
-            records: answer
-                .txt()
-                .into_iter()
-                .filter(|t| is_dmarc(t))
-                .map(|t| String::from_utf8_lossy(&t).into_owned())
-                .collect(),
-            answer,
-        })
-        .collect();
-    let mut found = None;
-    let mut failed = None;
-    for (i, step) in steps.iter().enumerate() {
-        if !step.answer.is_definitive() {
-            failed = Some(i);
-            break;
+    fn needs(&self) -> &'static [Need] {
+        &[Need::DomainRecords]
+    }
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            let (report, findings) = run(facts).await;
+            Ran::done(report, findings)
         }
-        if !step.records.is_empty() {
-            found = Some(i);
-            break;
-        }
+        .boxed()
     }
-    let organizational_domain = organizational_domain(&steps);
-    Discovery {
-        steps,
-        found,
-        failed,
-        organizational_domain,
-    }
-}
-
-/// RFC 9989 organisational domain from the records the walk saw: psd=n
-/// marks it; psd=y marks the domain one label below; otherwise the record
-/// with the fewest labels.
-fn organizational_domain(steps: &[WalkStep]) -> Option<String> {
-    let start = steps.first()?.domain.clone();
-    let mut shortest = None;
-    for (i, step) in steps.iter().enumerate() {
-        let Some(text) = step.records.first().filter(|_| step.records.len() == 1) else {
-            continue;
-        };
-        let rec = DmarcRecord::parse(text);
-        match rec.psd {
-            Psd::No => return Some(step.domain.clone()),
-            Psd::Yes if i > 0 => {
-                let below = name::label_count(&step.domain) + 1;
-                let labels: Vec<&str> = start.split('.').collect();
-                return Some(labels[labels.len() - below.min(labels.len())..].join("."));
-            }
-            _ => shortest = Some(step.domain.clone()),
-        }
-    }
-    shortest
 }
 
 /// The DMARC part of the report.
@@ -162,12 +59,62 @@ pub struct DmarcReport {
     pub inherited: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removed_tags: Vec<String>,
-    pub walk: Vec<WalkStep>,
+    pub walk: Vec<WalkStepV1>,
 }
 
-pub async fn run(ctx: &Context) -> (DmarcReport, Vec<Finding>) {
-    let domain = ctx.domain.as_str();
-    let disc = discover(&ctx.dns, domain).await;
+/// One name asked during the walk, as the JSON report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WalkStepV1 {
+    pub domain: String,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<String>,
+}
+
+impl From<&WalkStep> for WalkStepV1 {
+    fn from(s: &WalkStep) -> Self {
+        WalkStepV1 {
+            domain: s.domain.clone(),
+            outcome: s.answer.describe(),
+            records: s.records.clone(),
+        }
+    }
+}
+
+impl Detail for DmarcReport {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        match (&self.record, &self.domain) {
+            (Some(r), Some(d)) => format!("{r}  (at _dmarc.{d})"),
+            _ => "no record in force".into(),
+        }
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        vec![Block::Table {
+            title: "RFC 9989 tree walk".into(),
+            head: vec!["Name".into(), "Answer".into(), "DMARC record".into()],
+            rows: self
+                .walk
+                .iter()
+                .map(|s| {
+                    vec![
+                        format!("_dmarc.{}", s.domain),
+                        s.outcome.clone(),
+                        s.records.join(" | "),
+                    ]
+                })
+                .collect(),
+        }]
+    }
+}
+
+async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
+    let domain = facts.domain();
+    let disc = facts.dmarc().await;
     let mut findings = Vec::new();
     let mut report = DmarcReport {
         record: None,
@@ -185,18 +132,12 @@ pub async fn run(ctx: &Context) -> (DmarcReport, Vec<Finding>) {
         organizational_domain: disc.organizational_domain.clone(),
         inherited: false,
         removed_tags: Vec::new(),
-        walk: disc.steps.clone(),
+        walk: disc.steps.iter().map(WalkStepV1::from).collect(),
     };
 
-    if let Some(i) = disc.failed {
-        let step = &disc.steps[i];
-        findings.push(Finding::lookup_failed(
-            ids::DMARC_DNS_ERROR,
-            &step.domain,
-            &format!("_dmarc.{}", step.domain),
-            "TXT",
-            &step.answer,
-        ));
+    if let Some(failed) = disc.failure() {
+        let subject = failed.name.trim_start_matches("_dmarc.").to_string();
+        findings.push(failed.finding(ids::DMARC_DNS_ERROR, &subject));
         return (report, findings);
     }
     let Some(i) = disc.found else {
@@ -383,19 +324,24 @@ pub async fn run(ctx: &Context) -> (DmarcReport, Vec<Finding>) {
     }
     let checks = join_all(external.iter().map(|(_, dest)| {
         let qname = format!("{policy_domain}._report._dmarc.{dest}");
-        async move { (qname.clone(), ctx.dns.txt(&qname).await) }
+        async move { (qname.clone(), facts.dns.txt(&qname).await) }
     }))
     .await;
     for ((tag, dest), (qname, answer)) in external.iter().zip(checks) {
-        if !answer.is_definitive() {
-            findings.push(Finding::lookup_failed(
-                ids::DMARC_DNS_ERROR,
-                dest,
-                &qname,
-                "TXT",
-                &answer,
-            ));
-        } else if !answer.txt().iter().any(|t| is_dmarc(t)) {
+        let authorised = match answer.txt() {
+            Err(failed) => {
+                findings.push(Finding::lookup_failed(
+                    ids::DMARC_DNS_ERROR,
+                    dest,
+                    &qname,
+                    "TXT",
+                    failed,
+                ));
+                continue;
+            }
+            Ok(txt) => txt.iter().any(|t| is_dmarc(t)),
+        };
+        if !authorised {
             findings.push(
                 Finding::new(
                     ids::DMARC_RUA_UNAUTHORIZED,
@@ -409,23 +355,4 @@ pub async fn run(ctx: &Context) -> (DmarcReport, Vec<Finding>) {
         }
     }
     (report, findings)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn walk_names_follow_rfc9989() {
-        assert_eq!(walk_names("example.com"), ["example.com", "com"]);
-        assert_eq!(
-            walk_names("a.b.example.com"),
-            ["a.b.example.com", "b.example.com", "example.com", "com"]
-        );
-        let long = "a.b.c.d.e.f.g.h.i.example.com";
-        let names = walk_names(long);
-        assert_eq!(names.len(), 8);
-        assert_eq!(names[1], "e.f.g.h.i.example.com");
-        assert_eq!(names[7], "com");
-    }
 }

@@ -1,78 +1,102 @@
-//! The checks, one file each, and the registry that lists them once
-//! (STYLE §2).
+//! The checks: one type per file implementing [`Check`], and the registry
+//! that lists them once, in report order (STYLE §2).
+//!
+//! A check reads facts ([`crate::facts`]), never another check, and returns
+//! its typed detail (a [`Detail`], rendered by every report format) and its
+//! findings. The run scaffolding ([`crate::engine`]) decides what a check's
+//! findings make of its status, and what happens when a fact it needs
+//! could not be established. Adding a check means its file, its line in
+//! [`REGISTRY`], its advice entries in `rules/advice.toml` and its lines in
+//! `docs/findings.md`.
 
+pub mod blocklists;
 pub mod dkim;
 pub mod dmarc;
-pub mod dnsbl;
 pub mod message;
 pub mod mx;
 pub mod ptr;
 pub mod spf;
 
-use std::sync::Arc;
+use futures::future::BoxFuture;
 
-use crate::dns::Dns;
-use crate::rules::Rules;
+use crate::facts::Facts;
+use crate::findings::Finding;
+use crate::report::model::Detail;
 
-/// What every check of one audit shares.
-#[derive(Clone)]
-pub struct Context {
-    pub dns: Dns,
-    pub rules: Arc<Rules>,
-    /// The audited domain, normalised.
-    pub domain: String,
-    pub helo: Option<String>,
-    pub mail_from: Option<String>,
+/// What a check reads, beyond the DNS it asks itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Records published at the audited domain: the check does not run
+    /// when the domain does not exist.
+    DomainRecords,
+    /// The sending IPs (given or inferred).
+    SendingIps,
+    /// The scanned messages.
+    Messages,
+    /// The configured blocklists.
+    Blocklists,
 }
 
-/// One entry of the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckInfo {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
+/// How a check ended.
+pub enum Ran {
+    /// It looked, and found this.
+    Done {
+        detail: Box<dyn Detail>,
+        findings: Vec<Finding>,
+    },
+    /// It had nothing to look at, or asked nothing; `reason` says why, and
+    /// `detail` what it would have looked at, if anything.
+    Skipped {
+        reason: String,
+        detail: Option<Box<dyn Detail>>,
+    },
+}
+
+impl Ran {
+    pub fn done(detail: impl Detail + 'static, findings: Vec<Finding>) -> Ran {
+        Ran::Done {
+            detail: Box::new(detail),
+            findings,
+        }
+    }
+
+    pub fn skipped(reason: impl Into<String>) -> Ran {
+        Ran::Skipped {
+            reason: reason.into(),
+            detail: None,
+        }
+    }
+}
+
+/// One check.
+pub trait Check: Sync {
+    /// The stable ID (the prefix of its finding IDs, the key in JSON).
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// One line: what it looks at.
+    fn description(&self) -> &'static str;
+    /// The facts it reads.
+    fn needs(&self) -> &'static [Need];
+    /// Its JSON entry is an array with one entry (and status) per item
+    /// rather than one object.
+    fn per_item(&self) -> bool {
+        false
+    }
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran>;
 }
 
 /// Every check, in report order.
-pub const REGISTRY: &[CheckInfo] = &[
-    CheckInfo {
-        id: "spf",
-        title: "SPF",
-        description: "the SPF record, its include tree and lookup counts, and check_host for each sending IP",
-    },
-    CheckInfo {
-        id: "dmarc",
-        title: "DMARC",
-        description: "DMARC record discovery (RFC 9989 tree walk), tags, policy strength and reporting",
-    },
-    CheckInfo {
-        id: "mx",
-        title: "MX",
-        description: "the MX records and the addresses of their hosts",
-    },
-    CheckInfo {
-        id: "ptr",
-        title: "Reverse DNS",
-        description: "PTR records of the sending IPs, forward confirmation, generic names and HELO",
-    },
-    CheckInfo {
-        id: "dkim",
-        title: "DKIM keys",
-        description: "the domain's DKIM keys: named selectors, selectors of scanned messages and a probe of common ones; type, size, flags",
-    },
-    CheckInfo {
-        id: "message",
-        title: "Messages",
-        description: "each scanned message: DKIM signatures, DMARC alignment, List-Unsubscribe and one-click, unsubscribe link, RFC 5322 basics",
-    },
-    CheckInfo {
-        id: "dnsbl",
-        title: "Blocklists",
-        description: "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details",
-    },
+pub static REGISTRY: &[&dyn Check] = &[
+    &spf::Spf,
+    &dmarc::Dmarc,
+    &mx::Mx,
+    &ptr::Ptr,
+    &dkim::Dkim,
+    &message::Message,
+    &blocklists::Blocklists,
 ];
 
 /// The registry entry for `id`.
-pub fn info(id: &str) -> Option<&'static CheckInfo> {
-    REGISTRY.iter().find(|c| c.id == id)
+pub fn find(id: &str) -> Option<&'static dyn Check> {
+    REGISTRY.iter().copied().find(|c| c.id() == id)
 }

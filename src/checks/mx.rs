@@ -1,14 +1,17 @@
-//! MX: the domain's mail exchangers and their addresses.
+//! MX: the domain's mail exchangers and their addresses (the MX fact,
+//! shared with IP inference and the blocklist subjects).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::Context;
+use crate::checks::{Check, Need, Ran};
 use crate::dns::{Outcome, name};
+use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
+use crate::report::model::{Block, Detail};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MxHost {
@@ -56,39 +59,107 @@ pub fn is_non_public(ip: IpAddr) -> bool {
     }
 }
 
-/// The addresses of the domain's MX hosts, in preference order, each with
-/// its host (A before AAAA; a null MX has none). Failed lookups give no
-/// address: the MX check reports them.
-pub async fn host_addresses(ctx: &Context) -> Vec<(String, IpAddr)> {
-    let mut hosts = ctx.dns.mx(&ctx.domain).await.mx();
-    hosts.sort();
-    hosts.retain(|(_, h)| !h.is_empty());
-    let lookups = join_all(hosts.iter().map(|(_, h)| ctx.dns.a_and_aaaa(h))).await;
-    hosts
-        .into_iter()
-        .zip(lookups)
-        .flat_map(|((_, host), (a, aaaa))| {
-            a.ips()
-                .into_iter()
-                .chain(aaaa.ips())
-                .map(move |ip| (host.clone(), ip))
-        })
-        .collect()
+pub struct Mx;
+
+impl Check for Mx {
+    fn id(&self) -> &'static str {
+        "mx"
+    }
+    fn title(&self) -> &'static str {
+        "MX"
+    }
+    fn description(&self) -> &'static str {
+        "the MX records and the addresses of their hosts"
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::DomainRecords]
+    }
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            let (report, findings) = run(facts).await;
+            Ran::done(report, findings)
+        }
+        .boxed()
+    }
 }
 
-pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
-    let domain = ctx.domain.as_str();
-    let answer = ctx.dns.mx(domain).await;
+impl Detail for MxReport {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        if self.null_mx {
+            "null MX".into()
+        } else if self.hosts.is_empty() {
+            "no MX host".into()
+        } else {
+            self.hosts
+                .iter()
+                .map(|h| format!("{} {}", h.preference, h.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        if self.hosts.is_empty() {
+            return Vec::new();
+        }
+        vec![Block::Table {
+            title: "MX hosts".into(),
+            head: vec!["Preference".into(), "Host".into(), "Addresses".into()],
+            rows: self
+                .hosts
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.preference.to_string(),
+                        h.name.clone(),
+                        h.addresses
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                })
+                .collect(),
+        }]
+    }
+}
+
+async fn run(facts: &Facts<'_>) -> (MxReport, Vec<Finding>) {
+    let domain = facts.domain();
+    let mx = facts.mx().await;
     let mut findings = Vec::new();
     let mut report = MxReport {
         null_mx: false,
         hosts: Vec::new(),
     };
-    match &*answer {
+    match &*mx.lookup.outcome {
         Outcome::Records(_) => {}
         o if o.is_void() => {
-            let (a, aaaa) = ctx.dns.a_and_aaaa(domain).await;
-            let fallback: Vec<IpAddr> = a.ips().into_iter().chain(aaaa.ips()).collect();
+            let (a, aaaa) = facts.dns.a_and_aaaa(domain).await;
+            let failed = [(&a, "A"), (&aaaa, "AAAA")]
+                .into_iter()
+                .find(|(o, _)| !o.is_definitive());
+            if let Some((o, rtype)) = failed {
+                // Whether mail falls back to the address record is unknown.
+                findings.push(Finding::lookup_failed(
+                    ids::MX_DNS_ERROR,
+                    domain,
+                    domain,
+                    rtype,
+                    o,
+                ));
+                return (report, findings);
+            }
+            let fallback: Vec<IpAddr> = a
+                .ips()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(aaaa.ips().unwrap_or_default())
+                .collect();
             findings.push(
                 Finding::new(
                     ids::MX_MISSING,
@@ -104,20 +175,13 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
             );
             return (report, findings);
         }
-        o => {
-            findings.push(Finding::lookup_failed(
-                ids::MX_DNS_ERROR,
-                domain,
-                domain,
-                "MX",
-                o,
-            ));
+        _ => {
+            let failed = mx.lookup.failed().expect("failed");
+            findings.push(failed.finding(ids::MX_DNS_ERROR, domain));
             return (report, findings);
         }
     }
-    let mut records = answer.mx();
-    records.sort();
-    if records.iter().any(|(_, host)| host.is_empty()) {
+    if mx.is_null() {
         report.null_mx = true;
         findings.push(
             Finding::new(
@@ -127,23 +191,31 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
             )
             .with(
                 "records",
-                records
+                mx.hosts
                     .iter()
-                    .map(|(p, h)| format!("{p} {}", if h.is_empty() { "." } else { h }))
+                    .map(|h| {
+                        format!(
+                            "{} {}",
+                            h.preference,
+                            if h.name.is_empty() { "." } else { &h.name }
+                        )
+                    })
                     .collect::<Vec<_>>(),
             ),
         );
         return (report, findings);
     }
 
-    let lookups = join_all(records.iter().map(|(_, host)| {
-        let dns = &ctx.dns;
-        async move { dns.a_and_aaaa(host).await }
-    }))
-    .await;
-    for ((preference, host), (a, aaaa)) in records.into_iter().zip(lookups) {
-        let addresses: Vec<IpAddr> = a.ips().into_iter().chain(aaaa.ips()).collect();
-        let cname: Vec<String> = cname_chain(&host, &a, &aaaa);
+    for h in &mx.hosts {
+        let host = h.name.clone();
+        let (a, aaaa) = (&h.a.outcome, &h.aaaa.outcome);
+        let addresses: Vec<IpAddr> = a
+            .ips()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(aaaa.ips().unwrap_or_default())
+            .collect();
+        let cname: Vec<String> = cname_chain(&host, a, aaaa);
         if host.trim_end_matches('.').parse::<IpAddr>().is_ok()
             || host.parse::<std::net::Ipv4Addr>().is_ok()
             || name::normalize_domain(&host) == Err(name::NameError::NumericTld)
@@ -171,40 +243,23 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
                 .with("chain", &cname),
             );
         }
-        let failed: Vec<(&str, &Arc<Outcome>)> = [("A", &a), ("AAAA", &aaaa)]
+        let failed: Vec<_> = [&h.a, &h.aaaa]
             .into_iter()
-            .filter(|(_, o)| !o.is_definitive())
+            .filter_map(|l| l.failed())
             .collect();
-        if addresses.is_empty() {
-            if let Some((rtype, o)) = failed.first() {
-                findings.push(Finding::lookup_failed(
-                    ids::MX_DNS_ERROR,
+        if addresses.is_empty() && failed.is_empty() {
+            findings.push(
+                Finding::new(
+                    ids::MX_NO_ADDRESS,
                     &host,
-                    &host,
-                    rtype,
-                    o,
-                ));
-            } else {
-                findings.push(
-                    Finding::new(
-                        ids::MX_NO_ADDRESS,
-                        &host,
-                        format!("The MX host {host} has no A or AAAA record."),
-                    )
-                    .with("a", a.kind())
-                    .with("aaaa", aaaa.kind()),
-                );
-            }
-        } else {
-            for (rtype, o) in &failed {
-                findings.push(Finding::lookup_failed(
-                    ids::MX_DNS_ERROR,
-                    &host,
-                    &host,
-                    rtype,
-                    o,
-                ));
-            }
+                    format!("The MX host {host} has no A or AAAA record."),
+                )
+                .with("a", a.kind())
+                .with("aaaa", aaaa.kind()),
+            );
+        }
+        for f in &failed {
+            findings.push(f.finding(ids::MX_DNS_ERROR, &host));
         }
         let private: Vec<IpAddr> = addresses
             .iter()
@@ -225,7 +280,7 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
             );
         }
         report.hosts.push(MxHost {
-            preference,
+            preference: h.preference,
             name: host,
             addresses,
             cname,
@@ -235,10 +290,15 @@ pub async fn run(ctx: &Context) -> (MxReport, Vec<Finding>) {
 }
 
 fn cname_chain(host: &str, a: &Outcome, aaaa: &Outcome) -> Vec<String> {
-    let source = if a.cnames().is_empty() { aaaa } else { a };
+    let a_chain = a.cnames().unwrap_or_default();
+    let source = if a_chain.is_empty() {
+        aaaa.cnames().unwrap_or_default()
+    } else {
+        a_chain
+    };
     let mut chain = Vec::new();
     let mut current = host.to_string();
-    for (from, to) in source.cnames() {
+    for (from, to) in source {
         if from == current {
             chain.push(to.clone());
             current = to;

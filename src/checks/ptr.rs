@@ -3,12 +3,96 @@
 
 use std::net::IpAddr;
 
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
-use crate::checks::Context;
-use crate::dns::{Outcome, name};
+use crate::checks::{Check, Need, Ran};
+use crate::dns::name;
+use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
+use crate::report::model::{Block, Detail};
+
+pub struct Ptr;
+
+impl Check for Ptr {
+    fn id(&self) -> &'static str {
+        "ptr"
+    }
+    fn title(&self) -> &'static str {
+        "Reverse DNS"
+    }
+    fn description(&self) -> &'static str {
+        "PTR records of the sending IPs, forward confirmation, generic names and HELO"
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::SendingIps]
+    }
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            let ips = facts.sending_ips().await;
+            if ips.items.is_empty() && ips.is_complete() {
+                return Ran::skipped("no sending IP was given or found");
+            }
+            let addrs: Vec<IpAddr> = ips.items.iter().map(|s| s.ip).collect();
+            let (report, mut findings) = run(facts, &addrs).await;
+            // Addresses that could not be found are not checked: unknown.
+            let subject = facts.domain();
+            for f in &ips.failed {
+                findings.push(f.finding(ids::PTR_DNS_ERROR, subject));
+            }
+            Ran::done(report, findings)
+        }
+        .boxed()
+    }
+}
+
+impl Detail for PtrReport {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        self.ips
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} -> {}{}",
+                    e.ip,
+                    if e.names.is_empty() {
+                        "-".to_string()
+                    } else {
+                        e.names.join(",")
+                    },
+                    if e.forward_confirmed {
+                        " (confirmed)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        vec![Block::Table {
+            title: "Reverse DNS of the sending IPs".into(),
+            head: vec!["IP".into(), "PTR names".into(), "Forward-confirmed".into()],
+            rows: self
+                .ips
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.ip.to_string(),
+                        e.names.join(", "),
+                        if e.forward_confirmed { "yes" } else { "no" }.into(),
+                    ]
+                })
+                .collect(),
+        }]
+    }
+}
 
 /// At most this many PTR names are followed per address (as RFC 7208 §5.5
 /// does for the same job).
@@ -29,12 +113,9 @@ pub struct PtrReport {
     pub ips: Vec<PtrIp>,
 }
 
-pub async fn run(ctx: &Context, ips: &[IpAddr]) -> (PtrReport, Vec<Finding>) {
-    let helo = match &ctx.helo {
-        Some(h) => Some((h.clone(), ctx.dns.a_and_aaaa(h).await)),
-        None => None,
-    };
-    let per_ip = join_all(ips.iter().map(|&ip| check_ip(ctx, ip, helo.as_ref()))).await;
+async fn run(ctx: &Facts<'_>, ips: &[IpAddr]) -> (PtrReport, Vec<Finding>) {
+    let helo = ctx.target.helo.as_deref();
+    let per_ip = join_all(ips.iter().map(|&ip| check_ip(ctx, ip, helo))).await;
     let mut report = PtrReport { ips: Vec::new() };
     let mut findings = Vec::new();
     for (entry, mut f) in per_ip {
@@ -44,9 +125,7 @@ pub async fn run(ctx: &Context, ips: &[IpAddr]) -> (PtrReport, Vec<Finding>) {
     (report, findings)
 }
 
-type HeloLookup = (String, (std::sync::Arc<Outcome>, std::sync::Arc<Outcome>));
-
-async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrIp, Vec<Finding>) {
+async fn check_ip(ctx: &Facts<'_>, ip: IpAddr, helo: Option<&str>) -> (PtrIp, Vec<Finding>) {
     let subject = ip.to_string();
     let mut findings = Vec::new();
     let mut entry = PtrIp {
@@ -57,17 +136,19 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
     };
     let ptr = ctx.dns.ptr(ip).await;
     let rname = name::reverse_name(ip);
-    if !ptr.is_definitive() {
-        findings.push(Finding::lookup_failed(
-            ids::PTR_DNS_ERROR,
-            &subject,
-            &rname,
-            "PTR",
-            &ptr,
-        ));
-        return (entry, findings);
-    }
-    entry.names = ptr.ptr_names();
+    entry.names = match ptr.ptr_names() {
+        Ok(names) => names,
+        Err(failed) => {
+            findings.push(Finding::lookup_failed(
+                ids::PTR_DNS_ERROR,
+                &subject,
+                &rname,
+                "PTR",
+                failed,
+            ));
+            return (entry, findings);
+        }
+    };
     if entry.names.is_empty() {
         findings.push(
             Finding::new(
@@ -86,10 +167,13 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
     let confirmed: Vec<&String> = names
         .iter()
         .zip(&forward)
-        .filter(|(_, o)| o.ips().contains(&ip))
+        .filter(|(_, o)| o.ips().is_ok_and(|ips| ips.contains(&ip)))
         .map(|(n, _)| n)
         .collect();
     entry.forward_confirmed = !confirmed.is_empty();
+    // Which names are confirmed is known only when every forward lookup
+    // answered (or one already confirmed the address).
+    let forward_known = forward.iter().all(|o| o.is_definitive()) || !confirmed.is_empty();
     if confirmed.is_empty() {
         if let Some((n, o)) = names.iter().zip(&forward).find(|(_, o)| !o.is_definitive()) {
             findings.push(Finding::lookup_failed(
@@ -104,7 +188,12 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
                 .iter()
                 .zip(&forward)
                 .map(|(n, o)| {
-                    let v: Vec<String> = o.ips().iter().map(|i| i.to_string()).collect();
+                    let v: Vec<String> = o
+                        .ips()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect();
                     (
                         n.clone(),
                         serde_json::json!(if v.is_empty() { vec![o.describe()] } else { v }),
@@ -142,10 +231,18 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
         );
     }
 
-    if let Some((helo_name, (a, aaaa))) = helo {
+    if let Some(helo_name) = helo {
         let helo_lc = helo_name.trim_end_matches('.').to_ascii_lowercase();
-        if !confirmed.iter().any(|n| **n == helo_lc) {
-            let helo_ips: Vec<IpAddr> = a.ips().into_iter().chain(aaaa.ips()).collect();
+        if forward_known && !confirmed.iter().any(|n| **n == helo_lc) {
+            // Evidence only, asked when there is a mismatch to explain:
+            // whether the HELO name points at the address (unknown when
+            // its lookup failed).
+            let (a, aaaa) = ctx.dns.a_and_aaaa(helo_name).await;
+            let resolves = match (a.ips(), aaaa.ips()) {
+                (Ok(a), Ok(aaaa)) => Some(a.contains(&ip) || aaaa.contains(&ip)),
+                (Ok(a), _) | (_, Ok(a)) if a.contains(&ip) => Some(true),
+                _ => None,
+            };
             findings.push(
                 Finding::new(
                     ids::PTR_HELO_MISMATCH,
@@ -157,7 +254,7 @@ async fn check_ip(ctx: &Context, ip: IpAddr, helo: Option<&HeloLookup>) -> (PtrI
                 )
                 .with("helo", helo_name)
                 .with("ptr", &names)
-                .with("helo_resolves_to_ip", helo_ips.contains(&ip)),
+                .with("helo_resolves_to_ip", resolves),
             );
         }
     }

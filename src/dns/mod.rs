@@ -2,19 +2,30 @@
 //!
 //! Design, in the order a question travels (STYLE §8): a per-(name, type)
 //! single-flight cache, so a name asked by three checks is sent once; then a
-//! global concurrency permit; then hickory-resolver with our timeout and
-//! retry settings. The answer becomes a typed [`Outcome`] and is counted in
-//! [`Stats`]. A `Dns` is cheap to clone and is meant to be shared by every
-//! audit in a process.
+//! global concurrency permit; then the UDP client of [`wire`] with our
+//! timeout and retry settings (hickory-resolver over TCP for a truncated
+//! answer). The whole answer is read here: the CNAME chain is followed from
+//! the question, and an answer whose records belong to another name or
+//! type, or whose CNAMEs loop, is a failed lookup, never "no record". The
+//! result is a typed [`Outcome`], counted in [`Stats`].
+//!
+//! The resolver is checked before it is believed (see [`health`]): an
+//! NXDOMAIN is believed only once the top-level domain of the name has been
+//! seen to exist, so a resolver that answers NXDOMAIN for everything makes
+//! lookups fail instead of making records look missing.
+//!
+//! A `Dns` is cheap to clone and is meant to be shared by every audit in a
+//! process.
 //!
 //! For offline audits (`--zone`), the resolver is given the loaded zones as
 //! its *scope*: names outside them are never asked and come back as
 //! [`Outcome::NotChecked`], which checks report as unknown.
 
-pub mod bulk;
+pub mod health;
 pub mod name;
 pub mod outcome;
 pub mod server;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -119,14 +130,22 @@ impl Stats {
 /// An answer on its way; clone it to wait on it from several places.
 pub type Pending = Shared<BoxFuture<'static, Arc<Outcome>>>;
 
+/// CNAMEs followed from one question at most (a longer chain is a failed
+/// lookup, as a loop is).
+const MAX_CNAME_CHAIN: usize = 8;
+
 struct Inner {
     resolver: TokioResolver,
+    wire: tokio::sync::OnceCell<Result<Arc<wire::WireClient>, String>>,
+    /// The server the UDP client asks.
+    server: Option<SocketAddr>,
     cache: Mutex<HashMap<(String, RecordType), Pending>>,
     permits: Semaphore,
     stats: Stats,
     config: DnsConfig,
     /// The servers actually asked (configured, or read from resolv.conf).
     servers: Vec<IpAddr>,
+    health: health::Tracker,
 }
 
 /// The shared resolver. Clone it freely.
@@ -138,7 +157,7 @@ impl Dns {
         let (resolver_config, servers) = if config.nameservers.is_empty() {
             let (conf, _) = hickory_resolver::system_conf::read_system_conf()
                 .map_err(|e| DnsSetupError::SystemConf(e.to_string()))?;
-            let servers = conf.name_servers().iter().map(|ns| ns.ip).collect();
+            let servers: Vec<IpAddr> = conf.name_servers().iter().map(|ns| ns.ip).collect();
             let (_, _, name_servers) = conf.into_parts();
             (ResolverConfig::from_name_servers(name_servers), servers)
         } else {
@@ -158,6 +177,11 @@ impl Dns {
                 config.nameservers.iter().map(|a| a.ip()).collect(),
             )
         };
+        let server = config
+            .nameservers
+            .first()
+            .copied()
+            .or_else(|| servers.first().map(|ip: &IpAddr| SocketAddr::new(*ip, 53)));
 
         let mut opts = ResolverOpts::default();
         opts.timeout = config.timeout;
@@ -180,11 +204,14 @@ impl Dns {
 
         Ok(Dns(Arc::new(Inner {
             resolver,
+            wire: tokio::sync::OnceCell::new(),
+            server,
             cache: Mutex::new(HashMap::new()),
             permits: Semaphore::new(config.concurrency.max(1)),
             stats: Stats::default(),
             servers,
             config,
+            health: health::Tracker::default(),
         })))
     }
 
@@ -208,9 +235,9 @@ impl Dns {
         self.0.stats.snapshot()
     }
 
-    /// Counts a question sent by another path (the bulk blocklist client).
-    pub fn count(&self, kind: OutcomeKind) {
-        self.0.stats.record(kind);
+    /// What this run has learnt about the resolver itself.
+    pub fn health(&self) -> health::Health {
+        self.0.health.verdict(&self.0.stats.snapshot())
     }
 
     /// Whether `name` may be asked (always, unless offline).
@@ -234,11 +261,18 @@ impl Dns {
         }
         let this = self.clone();
         let (name, rtype) = key.clone();
-        let p = async move { Arc::new(this.fetch(&name, rtype).await) }
+        let p = async move { Arc::new(this.resolve(&name, rtype, Vec::new()).await) }
             .boxed()
             .shared();
         cache.insert(key, p.clone());
         p
+    }
+
+    /// Asks one question without keeping the answer: for blocklist sweeps,
+    /// where no question is asked twice and a cache would only grow.
+    pub async fn query_once(&self, name: &str, rtype: RecordType) -> Outcome {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        self.resolve(&name, rtype, Vec::new()).await
     }
 
     pub fn txt(&self, name: &str) -> Pending {
@@ -268,49 +302,235 @@ impl Dns {
         async move { futures::join!(a, aaaa) }
     }
 
-    async fn fetch(&self, name: &str, rtype: RecordType) -> Outcome {
+    /// One question and the CNAME chain behind it (`chain`: the CNAME
+    /// records met so far, to detect loops), with the NXDOMAIN gate.
+    fn resolve<'s>(
+        &'s self,
+        name: &'s str,
+        rtype: RecordType,
+        chain: Vec<Rr>,
+    ) -> BoxFuture<'s, Outcome> {
+        async move {
+            let outcome = match self.fetch(name, rtype).await {
+                Read::Done(outcome) => outcome,
+                Read::Follow { cnames, target } => {
+                    let mut chain = chain;
+                    for c in cnames {
+                        if chain.iter().any(|r| r.name == c.name) || c.name == target {
+                            return Outcome::Error(format!(
+                                "malformed answer: CNAME loop at {}",
+                                c.name
+                            ));
+                        }
+                        chain.push(c);
+                    }
+                    if chain.len() > MAX_CNAME_CHAIN {
+                        return Outcome::Error(format!(
+                            "CNAME chain from {name} longer than {MAX_CNAME_CHAIN}"
+                        ));
+                    }
+                    if chain.iter().any(|r| r.name == target) {
+                        return Outcome::Error(format!("malformed answer: CNAME loop at {target}"));
+                    }
+                    return match self.resolve(&target, rtype, chain.clone()).await {
+                        Outcome::Records(rrs) => {
+                            let mut all = chain;
+                            all.extend(rrs);
+                            Outcome::Records(dedup(all))
+                        }
+                        // The target's NXDOMAIN or NODATA is the answer for
+                        // the alias too (RFC 2308 §2.1, §2.2).
+                        other => other,
+                    };
+                }
+            };
+            if outcome == Outcome::NxDomain {
+                return health::believe(self, name, outcome).await;
+            }
+            outcome
+        }
+        .boxed()
+    }
+
+    /// Asks one (name, type) of the server and reads the answer.
+    async fn fetch(&self, name: &str, rtype: RecordType) -> Read {
         if !self.in_scope(name) {
             self.0.stats.record(OutcomeKind::NotChecked);
-            return Outcome::NotChecked;
+            return Read::Done(Outcome::NotChecked);
         }
-        let outcome = match Name::from_ascii(format!("{name}.")) {
-            Err(e) => Outcome::Error(format!("invalid name {name:?}: {e}")),
-            Ok(qname) => {
-                let _permit = self.0.permits.acquire().await.expect("semaphore open");
-                // hickory applies the timeout per attempt; this guard only
-                // catches a resolver that never returns.
-                let budget = self.0.config.timeout * (self.0.config.retries + 1)
-                    + Duration::from_millis(500);
-                match tokio::time::timeout(budget, self.0.resolver.lookup(qname, rtype)).await {
-                    Err(_) => Outcome::Timeout,
-                    Ok(Ok(lookup)) => {
-                        let rrs: Vec<Rr> = lookup.answers().iter().map(convert_record).collect();
-                        let wanted = rrs.iter().any(|rr| rr_matches(&rr.data, rtype));
-                        if wanted {
-                            Outcome::Records(rrs)
-                        } else {
-                            Outcome::NoData
-                        }
-                    }
-                    Ok(Err(e)) => classify_error(&e),
-                }
+        if name.is_empty() || Name::from_ascii(format!("{name}.")).is_err() {
+            self.0.stats.record(OutcomeKind::Error);
+            return Read::Done(Outcome::Error(format!("invalid name {name:?}")));
+        }
+        let read = {
+            let _permit = self.0.permits.acquire().await.expect("semaphore open");
+            match self.wire().await {
+                Err(e) => Read::Done(Outcome::Error(e)),
+                Ok(client) => match client.query(name, rtype).await {
+                    wire::Reply::Answer(msg) => read_message(&msg, name, rtype),
+                    wire::Reply::Truncated => Read::Done(self.over_tcp(name, rtype).await),
+                    wire::Reply::Timeout => Read::Done(Outcome::Timeout),
+                    wire::Reply::Error(e) => Read::Done(Outcome::Error(e)),
+                },
             }
         };
-        self.0.stats.record(outcome.kind());
-        outcome
+        let kind = match &read {
+            Read::Done(o) => o.kind(),
+            Read::Follow { .. } => OutcomeKind::Records,
+        };
+        self.0.stats.record(kind);
+        read
+    }
+
+    async fn wire(&self) -> Result<Arc<wire::WireClient>, String> {
+        self.0
+            .wire
+            .get_or_init(|| async {
+                let server = self
+                    .0
+                    .server
+                    .ok_or_else(|| "no name server configured".to_string())?;
+                wire::WireClient::new(server, self.0.config.timeout, self.0.config.retries, 4)
+                    .map(Arc::new)
+                    .map_err(|e| format!("cannot open a UDP socket: {e}"))
+            })
+            .await
+            .clone()
+    }
+
+    /// A truncated answer, asked again through hickory-resolver (TCP).
+    async fn over_tcp(&self, name: &str, rtype: RecordType) -> Outcome {
+        let Ok(qname) = Name::from_ascii(format!("{name}.")) else {
+            return Outcome::Error(format!("invalid name {name:?}"));
+        };
+        // hickory applies the timeout per attempt; this guard only catches
+        // a resolver that never returns.
+        let budget =
+            self.0.config.timeout * (self.0.config.retries + 1) + Duration::from_millis(500);
+        match tokio::time::timeout(budget, self.0.resolver.lookup(qname, rtype)).await {
+            Err(_) => Outcome::Timeout,
+            Ok(Ok(lookup)) => {
+                let rrs: Vec<Rr> = lookup.answers().iter().map(convert_record).collect();
+                if rrs.iter().any(|rr| rr_matches(&rr.data, rtype)) {
+                    Outcome::Records(rrs)
+                } else {
+                    Outcome::NoData
+                }
+            }
+            Ok(Err(e)) => classify_error(&e),
+        }
     }
 }
 
+fn dedup(rrs: Vec<Rr>) -> Vec<Rr> {
+    let mut out: Vec<Rr> = Vec::with_capacity(rrs.len());
+    for r in rrs {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// What one server answer says about a question.
+enum Read {
+    Done(Outcome),
+    /// The answer is an alias: ask `target` next.
+    Follow {
+        cnames: Vec<Rr>,
+        target: String,
+    },
+}
+
+/// Reads a server's answer to (`qname`, `rtype`): follows the CNAME chain
+/// inside it, and calls the answer malformed when its records belong to
+/// another name or type than the question and its chain.
+fn read_message(msg: &hickory_proto::op::Message, qname: &str, rtype: RecordType) -> Read {
+    match msg.metadata.response_code {
+        ResponseCode::NoError => {}
+        ResponseCode::NXDomain => return Read::Done(Outcome::NxDomain),
+        ResponseCode::ServFail => return Read::Done(Outcome::ServFail),
+        ResponseCode::Refused => return Read::Done(Outcome::Refused),
+        code => return Read::Done(Outcome::Error(format!("RCODE {code}"))),
+    }
+    let rrs: Vec<Rr> = msg
+        .answers
+        .iter()
+        .filter(|r| r.dns_class == hickory_proto::rr::DNSClass::IN)
+        .map(convert_record)
+        .collect();
+    if rrs.is_empty() {
+        return Read::Done(Outcome::NoData);
+    }
+    let mut current = qname.to_string();
+    let mut cnames: Vec<Rr> = Vec::new();
+    loop {
+        let wanted: Vec<&Rr> = rrs
+            .iter()
+            .filter(|r| r.name == current && rr_matches(&r.data, rtype))
+            .collect();
+        if !wanted.is_empty() {
+            let mut out = cnames;
+            out.extend(wanted.into_iter().cloned());
+            return Read::Done(Outcome::Records(out));
+        }
+        if rtype == RecordType::CNAME {
+            break;
+        }
+        let Some(alias) = rrs
+            .iter()
+            .find(|r| r.name == current && matches!(r.data, Rdata::Cname(_)))
+        else {
+            break;
+        };
+        let Rdata::Cname(target) = &alias.data else {
+            unreachable!("filtered to CNAME")
+        };
+        if target == qname || cnames.iter().any(|c| c.name == *target) {
+            return Read::Done(Outcome::Error(format!(
+                "malformed answer: CNAME loop at {target}"
+            )));
+        }
+        if cnames.len() >= MAX_CNAME_CHAIN {
+            return Read::Done(Outcome::Error(format!(
+                "CNAME chain from {qname} longer than {MAX_CNAME_CHAIN}"
+            )));
+        }
+        cnames.push(alias.clone());
+        current = target.clone();
+    }
+    if !cnames.is_empty() {
+        // The chain leaves the answer: the server is not authoritative for
+        // the target, so it is asked next.
+        if rrs.len() == cnames.len() {
+            return Read::Follow {
+                cnames,
+                target: current,
+            };
+        }
+    }
+    let stray: Vec<String> = rrs
+        .iter()
+        .filter(|r| !cnames.contains(r))
+        .take(3)
+        .map(|r| format!("{} {}", r.name, r.data.type_name()))
+        .collect();
+    Read::Done(Outcome::Error(format!(
+        "malformed answer: asked {rtype} for {current}, got {}",
+        stray.join(", ")
+    )))
+}
+
 fn rr_matches(data: &Rdata, rtype: RecordType) -> bool {
-    matches!(
-        (data, rtype),
-        (Rdata::A(_), RecordType::A)
-            | (Rdata::Aaaa(_), RecordType::AAAA)
-            | (Rdata::Txt(_), RecordType::TXT)
-            | (Rdata::Mx { .. }, RecordType::MX)
-            | (Rdata::Ptr(_), RecordType::PTR)
-            | (Rdata::Cname(_), RecordType::CNAME)
-    ) || matches!(data, Rdata::Other(_))
+    match data {
+        Rdata::A(_) => rtype == RecordType::A,
+        Rdata::Aaaa(_) => rtype == RecordType::AAAA,
+        Rdata::Txt(_) => rtype == RecordType::TXT,
+        Rdata::Mx { .. } => rtype == RecordType::MX,
+        Rdata::Ptr(_) => rtype == RecordType::PTR,
+        Rdata::Cname(_) => rtype == RecordType::CNAME,
+        Rdata::Other(t, _) => *t == rtype.to_string(),
+    }
 }
 
 fn plain_name(name: &Name) -> String {
@@ -329,7 +549,7 @@ fn convert_record(record: &hickory_proto::rr::Record) -> Rr {
         },
         RData::PTR(ptr) => Rdata::Ptr(plain_name(&ptr.0)),
         RData::CNAME(cname) => Rdata::Cname(plain_name(&cname.0)),
-        other => Rdata::Other(other.to_string()),
+        other => Rdata::Other(record.record_type().to_string(), other.to_string()),
     };
     Rr {
         name: plain_name(&record.name),

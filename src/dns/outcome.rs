@@ -23,7 +23,23 @@ pub enum Rdata {
     },
     Ptr(String),
     Cname(String),
-    Other(String),
+    /// Any other type: its name and presentation form.
+    Other(String, String),
+}
+
+impl Rdata {
+    /// The record type's name (A, TXT, ...).
+    pub fn type_name(&self) -> &str {
+        match self {
+            Rdata::A(_) => "A",
+            Rdata::Aaaa(_) => "AAAA",
+            Rdata::Txt(_) => "TXT",
+            Rdata::Mx { .. } => "MX",
+            Rdata::Ptr(_) => "PTR",
+            Rdata::Cname(_) => "CNAME",
+            Rdata::Other(t, _) => t,
+        }
+    }
 }
 
 /// One resource record of an answer section.
@@ -120,80 +136,73 @@ impl Outcome {
         matches!(self, Outcome::NxDomain | Outcome::NoData)
     }
 
-    /// Records of the answer section, empty for every other outcome.
-    pub fn records(&self) -> &[Rr] {
+    /// The answer section of a definitive answer (empty for NXDOMAIN and
+    /// NODATA). A failed lookup is an `Err` carrying the outcome: there is
+    /// no accessor that turns a failure into an empty list.
+    pub fn answer(&self) -> Result<&[Rr], &Outcome> {
         match self {
-            Outcome::Records(rrs) => rrs,
-            _ => &[],
+            Outcome::Records(rrs) => Ok(rrs),
+            Outcome::NxDomain | Outcome::NoData => Ok(&[]),
+            other => Err(other),
         }
+    }
+
+    fn collect<T>(&self, pick: impl Fn(&Rr) -> Option<T>) -> Result<Vec<T>, &Outcome> {
+        Ok(self.answer()?.iter().filter_map(pick).collect())
     }
 
     /// TXT records, each joined from its strings without separators
     /// (RFC 7208 §3.3), as bytes.
-    pub fn txt(&self) -> Vec<Vec<u8>> {
-        self.records()
-            .iter()
-            .filter_map(|rr| match &rr.data {
-                Rdata::Txt(parts) => Some(parts.concat()),
-                _ => None,
-            })
-            .collect()
+    pub fn txt(&self) -> Result<Vec<Vec<u8>>, &Outcome> {
+        self.collect(|rr| match &rr.data {
+            Rdata::Txt(parts) => Some(parts.concat()),
+            _ => None,
+        })
     }
 
     /// The raw strings of each TXT record, for size checks.
-    pub fn txt_parts(&self) -> Vec<&[Vec<u8>]> {
-        self.records()
+    pub fn txt_parts(&self) -> Result<Vec<&[Vec<u8>]>, &Outcome> {
+        let rrs = self.answer()?;
+        Ok(rrs
             .iter()
             .filter_map(|rr| match &rr.data {
                 Rdata::Txt(parts) => Some(parts.as_slice()),
                 _ => None,
             })
-            .collect()
+            .collect())
     }
 
-    pub fn ips(&self) -> Vec<IpAddr> {
-        self.records()
-            .iter()
-            .filter_map(|rr| match rr.data {
-                Rdata::A(ip) => Some(IpAddr::V4(ip)),
-                Rdata::Aaaa(ip) => Some(IpAddr::V6(ip)),
-                _ => None,
-            })
-            .collect()
+    pub fn ips(&self) -> Result<Vec<IpAddr>, &Outcome> {
+        self.collect(|rr| match rr.data {
+            Rdata::A(ip) => Some(IpAddr::V4(ip)),
+            Rdata::Aaaa(ip) => Some(IpAddr::V6(ip)),
+            _ => None,
+        })
     }
 
-    pub fn mx(&self) -> Vec<(u16, String)> {
-        self.records()
-            .iter()
-            .filter_map(|rr| match &rr.data {
-                Rdata::Mx {
-                    preference,
-                    exchange,
-                } => Some((*preference, exchange.clone())),
-                _ => None,
-            })
-            .collect()
+    pub fn mx(&self) -> Result<Vec<(u16, String)>, &Outcome> {
+        self.collect(|rr| match &rr.data {
+            Rdata::Mx {
+                preference,
+                exchange,
+            } => Some((*preference, exchange.clone())),
+            _ => None,
+        })
     }
 
-    pub fn ptr_names(&self) -> Vec<String> {
-        self.records()
-            .iter()
-            .filter_map(|rr| match &rr.data {
-                Rdata::Ptr(name) => Some(name.clone()),
-                _ => None,
-            })
-            .collect()
+    pub fn ptr_names(&self) -> Result<Vec<String>, &Outcome> {
+        self.collect(|rr| match &rr.data {
+            Rdata::Ptr(name) => Some(name.clone()),
+            _ => None,
+        })
     }
 
     /// The CNAME records met on the way to the answer, in order.
-    pub fn cnames(&self) -> Vec<(String, String)> {
-        self.records()
-            .iter()
-            .filter_map(|rr| match &rr.data {
-                Rdata::Cname(target) => Some((rr.name.clone(), target.clone())),
-                _ => None,
-            })
-            .collect()
+    pub fn cnames(&self) -> Result<Vec<(String, String)>, &Outcome> {
+        self.collect(|rr| match &rr.data {
+            Rdata::Cname(target) => Some((rr.name.clone(), target.clone())),
+            _ => None,
+        })
     }
 
     /// A short description for evidence and report text.

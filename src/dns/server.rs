@@ -3,14 +3,16 @@
 //! `--zone FILE` loads RFC 1035 zone files into an in-process hickory-server
 //! on loopback and the resolver is pointed at it, so a domain's records can
 //! be audited before they are published. The integration tests use the same
-//! server, and can make it misbehave per name ([`Fault`]): answer late, not
-//! at all, with SERVFAIL or REFUSED, or truncated over UDP. So every fault
-//! path is exercised over real DNS on a real socket.
+//! server through one seam, an [`Interceptor`] that sees every question
+//! before the zones answer it and may answer it itself (late, not at all,
+//! with an error code, truncated, or with records of its choosing). The
+//! faults themselves live in the test code; a server started with
+//! [`ZoneServer::start`] has no interceptor and answers from its zones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, ResponseCode};
@@ -108,54 +110,33 @@ fn error_line<E>(
     None
 }
 
-/// A way for the server to misbehave on a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer normally, after this delay.
-    Delay(Duration),
-    /// Never answer.
-    Drop,
-    ServFail,
-    Refused,
-    /// Over UDP, an empty answer with the TC bit set; over TCP, the answer.
+/// What an [`Interceptor`] does with one question.
+#[derive(Debug, Clone)]
+pub enum Intercept {
+    /// Answer from the zones.
+    Serve,
+    /// Answer with this response code and no records.
+    Rcode(ResponseCode),
+    /// Over UDP, an empty answer with the TC bit set; over TCP, serve.
     Truncate,
+    /// These records as the answer section (NOERROR).
+    Answer(Vec<hickory_proto::rr::Record>),
+    /// Send nothing at all.
+    Silence,
 }
 
-#[derive(Default)]
-struct Faults {
-    /// Exact names, or "*.zone" for every name below a zone.
-    by_name: HashMap<String, Fault>,
-    /// Added to every answer.
-    latency: Duration,
-    /// Questions received, per (name, type).
-    log: HashMap<(String, RecordType), u32>,
-    /// Questions being handled now, and the most at any one time.
-    in_flight: u32,
-    max_in_flight: u32,
-}
-
-impl Faults {
-    fn find(&self, name: &str, rtype: RecordType) -> Option<Fault> {
-        if let Some(f) = self.by_name.get(&format!("{name}/{rtype}")) {
-            return Some(*f);
-        }
-        if let Some(f) = self.by_name.get(name) {
-            return Some(*f);
-        }
-        let mut rest = name;
-        while let Some((_, parent)) = rest.split_once('.') {
-            if let Some(f) = self.by_name.get(&format!("*.{parent}")) {
-                return Some(*f);
-            }
-            rest = parent;
-        }
-        None
-    }
+/// Sees every question before the zones answer it (the test seam).
+#[async_trait::async_trait]
+pub trait Interceptor: Send + Sync + 'static {
+    /// Decides what happens to (`name`, `rtype`); it may wait first.
+    async fn intercept(&self, name: &str, rtype: RecordType, over_tcp: bool) -> Intercept;
+    /// Called when the question has been dealt with.
+    fn finished(&self, _name: &str, _rtype: RecordType) {}
 }
 
 struct Handler {
     catalog: Catalog,
-    faults: Arc<RwLock<Faults>>,
+    interceptor: Option<Arc<dyn Interceptor>>,
 }
 
 #[async_trait::async_trait]
@@ -163,87 +144,67 @@ impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
-        let (name, rtype) = match request.request_info() {
-            Ok(info) => {
-                let n = info.query.name().to_string().to_ascii_lowercase();
-                (n.trim_end_matches('.').to_string(), info.query.query_type())
-            }
-            Err(_) => {
-                return self
-                    .catalog
-                    .handle_request::<R, T>(request, response_handle)
-                    .await;
-            }
-        };
-        let (fault, latency) = {
-            let mut faults = self.faults.write().expect("faults lock");
-            *faults.log.entry((name.clone(), rtype)).or_default() += 1;
-            faults.in_flight += 1;
-            faults.max_in_flight = faults.max_in_flight.max(faults.in_flight);
-            (faults.find(&name, rtype), faults.latency)
-        };
-        let info = self
-            .answer::<R, T>(request, response_handle, fault, latency)
-            .await;
-        self.faults.write().expect("faults lock").in_flight -= 1;
-        info
-    }
-}
-
-impl Handler {
-    async fn answer<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
         mut response_handle: R,
-        fault: Option<Fault>,
-        latency: Duration,
     ) -> ResponseInfo {
-        let delay = latency
-            + match fault {
-                Some(Fault::Delay(d)) => d,
-                _ => Duration::ZERO,
-            };
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let code = match fault {
-            Some(Fault::Drop) => {
-                // Hold the request long enough for any client to give up.
-                tokio::time::sleep(Duration::from_secs(30)).await;
+        let (Some(interceptor), Ok(info)) = (&self.interceptor, request.request_info()) else {
+            return self
+                .catalog
+                .handle_request::<R, T>(request, response_handle)
+                .await;
+        };
+        let name = info.query.name().to_string().to_ascii_lowercase();
+        let name = name.trim_end_matches('.').to_string();
+        let rtype = info.query.query_type();
+        let tcp = request.protocol() != hickory_resolver::net::xfer::Protocol::Udp;
+        let action = interceptor.intercept(&name, rtype, tcp).await;
+        let response = match action {
+            Intercept::Serve => None,
+            Intercept::Truncate if tcp => None,
+            Intercept::Silence => {
+                interceptor.finished(&name, rtype);
                 return ResponseInfo::from(Header {
                     metadata: hickory_proto::op::Metadata::response_from_request(&request.metadata),
                     counts: HeaderCounts::default(),
                 });
             }
-            Some(Fault::ServFail) => Some(ResponseCode::ServFail),
-            Some(Fault::Refused) => Some(ResponseCode::Refused),
-            Some(Fault::Truncate)
-                if request.protocol() == hickory_resolver::net::xfer::Protocol::Udp =>
-            {
+            other => Some(other),
+        };
+        let info = match response {
+            None => {
+                self.catalog
+                    .handle_request::<R, T>(request, response_handle)
+                    .await
+            }
+            Some(Intercept::Rcode(code)) => {
+                let response = MessageResponseBuilder::from_message_request(request)
+                    .error_msg(&request.metadata, code);
+                send(&mut response_handle, response, request).await
+            }
+            Some(Intercept::Answer(records)) => {
+                let mut metadata =
+                    hickory_proto::op::Metadata::response_from_request(&request.metadata);
+                metadata.authoritative = true;
+                let response = MessageResponseBuilder::from_message_request(request).build(
+                    metadata,
+                    records.iter(),
+                    std::iter::empty(),
+                    std::iter::empty(),
+                    std::iter::empty(),
+                );
+                send(&mut response_handle, response, request).await
+            }
+            Some(_) => {
                 let mut metadata =
                     hickory_proto::op::Metadata::response_from_request(&request.metadata);
                 metadata.truncation = true;
                 metadata.authoritative = true;
                 let response = MessageResponseBuilder::from_message_request(request)
                     .build_no_records(metadata);
-                return send(&mut response_handle, response, request).await;
-            }
-            _ => None,
-        };
-        match code {
-            Some(code) => {
-                let response = MessageResponseBuilder::from_message_request(request)
-                    .error_msg(&request.metadata, code);
                 send(&mut response_handle, response, request).await
             }
-            None => {
-                self.catalog
-                    .handle_request::<R, T>(request, response_handle)
-                    .await
-            }
-        }
+        };
+        interceptor.finished(&name, rtype);
+        info
     }
 }
 
@@ -272,7 +233,6 @@ async fn send<'a, R: ResponseHandler>(
 pub struct ZoneServer {
     addr: SocketAddr,
     origins: Vec<String>,
-    faults: Arc<RwLock<Faults>>,
     _server: Server<Handler>,
 }
 
@@ -280,6 +240,15 @@ impl ZoneServer {
     /// Serves `zones` on a free loopback port (UDP and TCP on the same port).
     /// Must be called inside a tokio runtime.
     pub async fn start(zones: Vec<Zone>) -> Result<ZoneServer, ZoneError> {
+        ZoneServer::start_with(zones, None).await
+    }
+
+    /// Like [`ZoneServer::start`], with every question shown to
+    /// `interceptor` first.
+    pub async fn start_with(
+        zones: Vec<Zone>,
+        interceptor: Option<Arc<dyn Interceptor>>,
+    ) -> Result<ZoneServer, ZoneError> {
         let mut catalog = Catalog::new();
         let mut origins = Vec::new();
         for zone in zones {
@@ -293,10 +262,9 @@ impl ZoneServer {
             catalog.upsert(zone.origin_name.into(), vec![Arc::new(handler)]);
             origins.push(zone.origin);
         }
-        let faults = Arc::new(RwLock::new(Faults::default()));
         let handler = Handler {
             catalog,
-            faults: faults.clone(),
+            interceptor,
         };
 
         let (udp, tcp) = bind_pair().await?;
@@ -309,7 +277,6 @@ impl ZoneServer {
         Ok(ZoneServer {
             addr,
             origins,
-            faults,
             _server: server,
         })
     }
@@ -330,60 +297,6 @@ impl ZoneServer {
     /// The origins of the served zones (lower case, no trailing dot).
     pub fn origins(&self) -> &[String] {
         &self.origins
-    }
-
-    /// Makes the server misbehave on `name` ("*.zone" for every name below
-    /// `zone`).
-    pub fn set_fault(&self, name: &str, fault: Fault) {
-        self.faults
-            .write()
-            .expect("faults lock")
-            .by_name
-            .insert(name.trim_end_matches('.').to_ascii_lowercase(), fault);
-    }
-
-    /// Like [`ZoneServer::set_fault`], for one record type only.
-    pub fn set_fault_for(&self, name: &str, rtype: RecordType, fault: Fault) {
-        let key = format!(
-            "{}/{rtype}",
-            name.trim_end_matches('.').to_ascii_lowercase()
-        );
-        self.faults
-            .write()
-            .expect("faults lock")
-            .by_name
-            .insert(key, fault);
-    }
-
-    pub fn clear_faults(&self) {
-        self.faults.write().expect("faults lock").by_name.clear();
-    }
-
-    /// Delays every answer by `latency`.
-    pub fn set_latency(&self, latency: Duration) {
-        self.faults.write().expect("faults lock").latency = latency;
-    }
-
-    /// How many times (name, type) was asked.
-    pub fn queries_for(&self, name: &str, rtype: RecordType) -> u32 {
-        let key = (name.trim_end_matches('.').to_ascii_lowercase(), rtype);
-        self.faults
-            .read()
-            .expect("faults lock")
-            .log
-            .get(&key)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// The most questions the server was handling at one time.
-    pub fn max_in_flight(&self) -> u32 {
-        self.faults.read().expect("faults lock").max_in_flight
-    }
-
-    /// Questions received in all.
-    pub fn total_queries(&self) -> u32 {
-        self.faults.read().expect("faults lock").log.values().sum()
     }
 }
 

@@ -14,6 +14,15 @@ pub enum KeyType {
     Ed25519,
 }
 
+impl KeyType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+}
+
 /// A parsed `<selector>._domainkey.<domain>` TXT record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DkimKey {

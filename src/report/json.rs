@@ -1,14 +1,16 @@
 //! The JSON report, schema version 1: a contract for scripts and support
 //! tools (documented in docs/json.md). These types are the wire format and
 //! nothing else (STYLE §5); field order here is key order in the output.
-//! Every other renderer reads this document, so all formats agree.
+//! Each check's entry comes from its own wire types ([`Detail::wire`]);
+//! within version 1, keys are only ever added.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::audit::{AuditReport, SendingIp};
 use crate::dns::StatsSnapshot;
+use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
+use crate::report::model::{Detail, Report};
 use crate::rules::Topic;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -72,21 +74,24 @@ struct AdviceV1<'a> {
 }
 
 /// The report as a JSON value (schema version 1).
-pub fn to_value(report: &AuditReport) -> Value {
+pub fn to_value(report: &Report) -> Value {
     let checks = report
         .checks
         .iter()
         .map(|c| {
-            let value = match &c.data {
-                // One entry per message, each with its own status.
-                Value::Array(items) => Value::Array(items.clone()),
+            let wire = c.detail.as_deref().map(Detail::wire);
+            let value = match wire {
+                // One entry per item (message), each with its own status.
+                Some(Value::Array(items)) => Value::Array(items),
+                None if c.per_item => Value::Array(Vec::new()),
                 data => {
                     let mut obj = Map::new();
                     obj.insert("status".into(), Value::from(c.status.as_str()));
-                    if let Value::Object(fields) = data {
-                        for (k, v) in fields {
-                            obj.insert(k.clone(), v.clone());
-                        }
+                    if let Some(reason) = &c.reason {
+                        obj.insert("reason".into(), Value::from(reason.as_str()));
+                    }
+                    if let Some(Value::Object(fields)) = data {
+                        obj.extend(fields);
                     }
                     Value::Object(obj)
                 }
@@ -108,21 +113,17 @@ pub fn to_value(report: &AuditReport) -> Value {
             .unwrap_or_default(),
         duration_ms: report.duration.as_millis() as u64,
         target: Target {
-            domain: report.domain.as_deref(),
-            ips: &report.ips,
-            messages: &report.messages,
-            subjects: &report.subjects,
+            domain: report.target.domain.as_deref(),
+            ips: &report.target.ips,
+            messages: &report.target.messages,
+            subjects: &report.target.subjects,
         },
         summary: Summary {
             status: report.status(),
             errors: report.count(Severity::Error),
             warnings: report.count(Severity::Warning),
             infos: report.count(Severity::Info),
-            unknown: report
-                .checks
-                .iter()
-                .filter(|c| c.status == Status::Unknown)
-                .count(),
+            unknown: report.unknown_checks(),
         },
         checks,
         findings: report
@@ -149,7 +150,7 @@ pub fn to_value(report: &AuditReport) -> Value {
     serde_json::to_value(doc).expect("report serialises")
 }
 
-pub fn render(report: &AuditReport) -> String {
+pub fn render(report: &Report) -> String {
     let mut s = serde_json::to_string_pretty(&to_value(report)).expect("report serialises");
     s.push('\n');
     s

@@ -1,16 +1,18 @@
-//! Renderers, apart from the checks (STYLE §6): one format enum, one
-//! renderer each. JSON is the contract; text and HTML render the JSON
-//! document, so every format says the same.
+//! The report model and its renderers, apart from the checks (STYLE §6):
+//! one format enum, one renderer each. Every renderer reads the typed
+//! model ([`model::Report`]); JSON is the frozen contract ([`json`]), text
+//! and HTML lay out each check's [`model::Block`]s the same way.
 
 pub mod html;
 pub mod json;
+pub mod model;
 pub mod text;
 
 use std::path::Path;
 
-use crate::audit::AuditReport;
+use model::Report;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
@@ -29,10 +31,27 @@ impl Format {
     }
 }
 
-pub fn render(report: &AuditReport, format: Format) -> String {
+pub fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Json => json::render(report),
-        Format::Text => text::render(&json::to_value(report)),
-        Format::Html => html::render(&json::to_value(report)),
+        Format::Text => text::render(report),
+        Format::Html => html::render(report),
+    }
+}
+
+/// What the report is about, in a few words ("audit of example.com").
+pub fn title(report: &Report) -> String {
+    let t = &report.target;
+    let few = |items: &[String]| {
+        if items.len() > 3 {
+            format!("{} and {} more", items[..3].join(", "), items.len() - 3)
+        } else {
+            items.join(", ")
+        }
+    };
+    match report.kind {
+        model::RunKind::Audit => format!("audit of {}", t.domain.as_deref().unwrap_or("?")),
+        model::RunKind::Blocklist => format!("blocklist check of {}", few(&t.subjects)),
+        model::RunKind::Message => format!("message scan of {}", few(&t.messages)),
     }
 }

@@ -1,18 +1,22 @@
-//! Shared set-up: an embedded DNS server with the fixture zones, and an
-//! engine whose resolver points at it.
+//! Shared set-up: an embedded DNS server with the fixture zones (and the
+//! fault interceptor of tests/support), and an engine whose resolver points
+//! at it.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mailaudit::audit::{AuditRequest, Engine};
-use mailaudit::dns::server::ZoneServer;
+use mailaudit::blocklist::catalog::Catalog;
+use mailaudit::blocklist::{BlocklistConfig, Blocklists, Subject, Subjects};
 use mailaudit::dns::{Dns, DnsConfig};
-use mailaudit::dnsbl::catalog::Catalog;
-use mailaudit::dnsbl::{Dnsbl, DnsblConfig, Subject};
+use mailaudit::engine::{Engine, Request};
+use mailaudit::facts::Target;
 use mailaudit::report::json;
+use mailaudit::report::model::RunKind;
 use mailaudit::rules::Rules;
 use serde_json::Value;
+
+pub use crate::faults_support::{Fault, FaultServer};
 
 pub fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,8 +31,13 @@ pub const WORLD: &[&str] = &[
     "zones/reverse6.zone",
 ];
 
+/// Time allowed for one DNS attempt in the tests: generous, so a busy
+/// 2-core machine does not turn an answer into a timeout; the tests that
+/// want timeouts drop the question, so they never wait for an answer.
+pub const TIMEOUT: Duration = Duration::from_millis(700);
+
 pub struct Env {
-    pub server: ZoneServer,
+    pub server: FaultServer,
     pub engine: Engine,
 }
 
@@ -40,13 +49,11 @@ impl Env {
     /// Like `new`, with a chance to adjust the resolver configuration.
     pub async fn with(zones: &[&str], tweak: impl FnOnce(&mut DnsConfig)) -> Env {
         let paths: Vec<PathBuf> = zones.iter().map(|z| fixture(z)).collect();
-        let server = ZoneServer::from_files(&paths)
-            .await
-            .expect("fixture zones load");
+        let server = FaultServer::from_files(&paths).await;
         let mut config = DnsConfig {
             nameservers: vec![server.addr()],
-            timeout: Duration::from_millis(300),
-            retries: 0,
+            timeout: TIMEOUT,
+            retries: 1,
             concurrency: 32,
             scope: None,
         };
@@ -59,52 +66,70 @@ impl Env {
         Env::new(WORLD).await
     }
 
+    /// A fresh engine on the same server (a new cache and statistics).
+    pub fn fresh(&self) -> Engine {
+        let mut engine = Engine::new(
+            Dns::new(self.engine.dns.config().clone()).expect("resolver"),
+            Rules::embedded(),
+        );
+        engine.blocklists = self.engine.blocklists.clone();
+        engine
+    }
+
     /// Uses these blocklists (zones of the fixtures, or catalogue zones).
     pub fn lists(mut self, zones: &[&str]) -> Env {
-        let mut config = DnsblConfig::new(Catalog::embedded());
+        let mut config = BlocklistConfig::new(Catalog::embedded());
         config.explicit = zones.iter().map(|z| z.to_string()).collect();
-        self.engine = self.engine.clone().with_dnsbl(Dnsbl::new(config));
+        self.engine = self.engine.clone().with_blocklists(Blocklists::new(config));
         self
     }
 
     /// `mailaudit blacklist` on these targets (IPs or domains; `ranges`
-    /// selects the bulk client and the compact results).
+    /// sends them as one-address ranges, so they take the sweep's path).
     pub async fn blacklist(&self, targets: &[&str], ranges: bool) -> Value {
-        let subjects: Vec<Subject> = targets
-            .iter()
-            .map(|t| match t.parse::<IpAddr>() {
-                Ok(ip) => Subject::Ip(ip),
-                Err(_) => Subject::Domain(t.to_string()),
-            })
-            .collect();
-        let report = self
-            .engine
-            .blacklist(
-                targets.iter().map(|t| t.to_string()).collect(),
-                &subjects.into(),
-                ranges,
-            )
-            .await
-            .expect("blacklist");
-        json::to_value(&report)
+        let mut subjects = Subjects::new();
+        for t in targets {
+            match t.parse::<IpAddr>() {
+                Ok(ip) if ranges => subjects.push_range(ipnet::IpNet::from(ip)),
+                Ok(ip) => subjects.push(Subject::Ip(ip)),
+                Err(_) => subjects.push(Subject::Domain(t.to_string())),
+            }
+        }
+        let req = Request {
+            kind: RunKind::Blocklist,
+            target: Target {
+                subjects: Some((targets.iter().map(|t| t.to_string()).collect(), subjects)),
+                ..Target::default()
+            },
+            checks: None,
+        };
+        json::to_value(&self.engine.run(&req).await)
     }
 
     /// Audits `domain` with the given sending IPs (and HELO), returning the
     /// JSON document (schema v1).
     pub async fn audit(&self, domain: &str, ips: &[&str], helo: Option<&str>) -> Value {
-        let req = AuditRequest {
-            domain: domain.to_string(),
-            ips: ips
-                .iter()
-                .map(|i| i.parse::<IpAddr>().expect("ip"))
-                .collect(),
-            helo: helo.map(str::to_string),
-            mail_from: None,
-            checks: None,
-            selectors: Vec::new(),
-            messages: Vec::new(),
-        };
-        json::to_value(&self.engine.audit(&req).await)
+        let mut req = Request::audit(domain);
+        req.target.ips = ips
+            .iter()
+            .map(|i| i.parse::<IpAddr>().expect("ip"))
+            .collect();
+        req.target.helo = helo.map(str::to_string);
+        self.run(&req).await
+    }
+
+    /// Like `audit`, on a fresh engine (nothing cached from earlier runs).
+    pub async fn fresh_audit(&self, domain: &str, ips: &[&str]) -> Value {
+        let mut req = Request::audit(domain);
+        req.target.ips = ips
+            .iter()
+            .map(|i| i.parse::<IpAddr>().expect("ip"))
+            .collect();
+        json::to_value(&self.fresh().run(&req).await)
+    }
+
+    pub async fn run(&self, req: &Request) -> Value {
+        json::to_value(&self.engine.run(req).await)
     }
 }
 
@@ -116,6 +141,10 @@ pub fn ids(doc: &Value) -> Vec<String> {
         .iter()
         .map(|f| f["id"].as_str().expect("id").to_string())
         .collect()
+}
+
+pub fn has(doc: &Value, id: &str) -> bool {
+    ids(doc).iter().any(|i| i == id)
 }
 
 pub fn finding<'a>(doc: &'a Value, id: &str) -> &'a Value {

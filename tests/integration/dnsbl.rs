@@ -1,20 +1,12 @@
 //! Blocklists over real DNS: verdicts, list health, delisting details,
 //! ranges through the bulk client.
 
+use crate::common::Fault;
 use hickory_proto::rr::RecordType;
-use mailaudit::dns::server::Fault;
 
 use crate::common::{Env, LISTS, finding, ids, result, status};
 
 /// The dnsbl findings these tests trigger.
-pub const TRIGGERED: &[&str] = &[
-    "dnsbl.listed",
-    "dnsbl.unknown",
-    "dnsbl.list-unhealthy",
-    "dnsbl.public-resolver",
-    "dnsbl.dead-list",
-];
-
 async fn env(lists: &[&str]) -> Env {
     Env::new(LISTS).await.lists(lists)
 }
@@ -234,14 +226,15 @@ async fn the_default_catalogue_offline_is_skipped_not_clear() {
         c.scope = Some(vec!["test".into(), "2.0.192.in-addr.arpa".into()])
     })
     .await;
-    let mut config =
-        mailaudit::dnsbl::DnsblConfig::new(mailaudit::dnsbl::catalog::Catalog::embedded());
+    let mut config = mailaudit::blocklist::BlocklistConfig::new(
+        mailaudit::blocklist::catalog::Catalog::embedded(),
+    );
     config.explicit.clear();
     let env = Env {
         engine: env
             .engine
             .clone()
-            .with_dnsbl(mailaudit::dnsbl::Dnsbl::new(config)),
+            .with_blocklists(mailaudit::blocklist::Blocklists::new(config)),
         server: env.server,
     };
     let doc = env.blacklist(&["192.0.2.10"], false).await;
@@ -306,8 +299,8 @@ async fn public_resolvers_are_flagged_without_asking_them() {
         ..Default::default()
     })
     .unwrap();
-    let engine = mailaudit::dnsbl::Dnsbl::new(mailaudit::dnsbl::DnsblConfig::new(
-        mailaudit::dnsbl::catalog::Catalog::embedded(),
+    let engine = mailaudit::blocklist::Blocklists::new(mailaudit::blocklist::BlocklistConfig::new(
+        mailaudit::blocklist::catalog::Catalog::embedded(),
     ));
     let f = engine.resolver_findings(&dns);
     assert_eq!(f.len(), 1);
@@ -378,8 +371,9 @@ async fn ranges_do_not_keep_results_of_unhealthy_lists() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_list_limits_bound_what_is_in_flight() {
     let env = Env::new(LISTS).await;
-    let mut config =
-        mailaudit::dnsbl::DnsblConfig::new(mailaudit::dnsbl::catalog::Catalog::embedded());
+    let mut config = mailaudit::blocklist::BlocklistConfig::new(
+        mailaudit::blocklist::catalog::Catalog::embedded(),
+    );
     config.explicit = vec!["bl.test".into()];
     config.per_list_concurrency = 2;
     config.per_list_qps = Some(500.0);
@@ -387,7 +381,7 @@ async fn per_list_limits_bound_what_is_in_flight() {
         engine: env
             .engine
             .clone()
-            .with_dnsbl(mailaudit::dnsbl::Dnsbl::new(config)),
+            .with_blocklists(mailaudit::blocklist::Blocklists::new(config)),
         server: env.server,
     };
     env.server.set_latency(std::time::Duration::from_millis(20));

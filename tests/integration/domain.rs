@@ -68,14 +68,6 @@ pub const TRIGGERS: &[(&str, &[&str], Option<&str>, &str)] = &[
     ),
 ];
 
-/// Findings triggered by the fault tests (faults.rs) rather than a fixture.
-pub const FAULT_TRIGGERED: &[&str] = &[
-    "spf.dns-error",
-    "dmarc.dns-error",
-    "mx.dns-error",
-    "ptr.dns-error",
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_finding_is_triggered_by_its_fixture() {
     let env = Env::world().await;

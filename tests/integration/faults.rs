@@ -1,8 +1,8 @@
 //! DNS faults over real DNS: a timeout, SERVFAIL or REFUSED makes the
 //! affected check unknown with a *.dns-error finding, never pass.
 
+use crate::common::Fault;
 use hickory_proto::rr::RecordType;
-use mailaudit::dns::server::Fault;
 
 use crate::common::{Env, WORLD, finding, ids, status};
 

@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::common::Fault;
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
-use mailaudit::audit::AuditRequest;
-use mailaudit::dns::server::Fault;
+use mailaudit::engine::Request;
 use mailaudit::message::Loaded;
 use mailaudit::report::json;
 use rustls_pki_types::PrivateKeyDer;
@@ -18,35 +18,7 @@ use serde_json::Value;
 
 use crate::common::{Env, LISTS, fixture, ids};
 
-/// The message findings these tests trigger (with the dkim.* ones).
-pub const TRIGGERED: &[&str] = &[
-    "dkim.no-key-found",
-    "dkim.key-missing",
-    "dkim.key-revoked",
-    "dkim.key-too-short",
-    "dkim.key-weak",
-    "dkim.testing",
-    "dkim.sha1",
-    "dkim.syntax",
-    "dkim.dns-error",
-    "message.unparseable",
-    "message.dkim-missing",
-    "message.dkim-invalid",
-    "message.dmarc-fail",
-    "message.list-unsubscribe-missing",
-    "message.list-unsubscribe-invalid",
-    "message.one-click-missing",
-    "message.one-click-no-https",
-    "message.one-click-unsigned",
-    "message.unsubscribe-link-missing",
-    "message.from-invalid",
-    "message.date-missing",
-    "message.message-id-missing",
-    "message.duplicate-header",
-    "message.dns-error",
-];
-
-const SIGNED_HEADERS: &[&str] = &[
+pub(crate) const SIGNED_HEADERS: &[&str] = &[
     "From",
     "To",
     "Subject",
@@ -56,18 +28,18 @@ const SIGNED_HEADERS: &[&str] = &[
     "List-Unsubscribe-Post",
 ];
 
-fn rsa(name: &str) -> RsaKey<Sha256> {
+pub(crate) fn rsa(name: &str) -> RsaKey<Sha256> {
     let der = PrivateKeyDer::from_pem_file(fixture(&format!("dkim/{name}.pem"))).expect("test key");
     RsaKey::<Sha256>::from_key_der(der).expect("rsa key")
 }
 
-fn ed25519() -> Ed25519Key {
+pub(crate) fn ed25519() -> Ed25519Key {
     let der = PrivateKeyDer::from_pem_file(fixture("dkim/ed25519.pem")).expect("test key");
     Ed25519Key::from_pkcs8_der(der.secret_der()).expect("ed25519 key")
 }
 
 /// Prepends a DKIM-Signature made with `key` to `msg`.
-fn sign<K: SigningKey>(
+pub(crate) fn sign<K: SigningKey>(
     key: K,
     domain: &str,
     selector: &str,
@@ -84,7 +56,7 @@ fn sign<K: SigningKey>(
 }
 
 /// A bulk message from shop.test; `extra` headers go after Message-ID.
-fn bulk(extra: &str, html_body: &str) -> String {
+pub(crate) fn bulk(extra: &str, html_body: &str) -> String {
     format!(
         "From: Shop News <news@shop.test>\r\n\
          To: customer@example.net\r\n\
@@ -109,14 +81,14 @@ fn bulk(extra: &str, html_body: &str) -> String {
     )
 }
 
-const LU: &str = "List-Unsubscribe: <https://shop.test/u/abc123>, <mailto:unsubscribe@shop.test?subject=abc123>\r\n\
+pub(crate) const LU: &str = "List-Unsubscribe: <https://shop.test/u/abc123>, <mailto:unsubscribe@shop.test?subject=abc123>\r\n\
                   List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
-const FOOTER: &str =
+pub(crate) const FOOTER: &str =
     "<p><a href=\"https://shop.test/u/abc123\">Unsubscribe</a> from these emails.</p>";
 
 /// A bulk message of shop.test signed with its 2048-bit key (selector
 /// s2048), covering the unsubscribe headers.
-fn shop_signed(extra: &str, html_body: &str) -> String {
+pub(crate) fn shop_signed(extra: &str, html_body: &str) -> String {
     sign(
         rsa("rsa2048"),
         "shop.test",
@@ -126,7 +98,7 @@ fn shop_signed(extra: &str, html_body: &str) -> String {
     )
 }
 
-fn loaded(name: &str, text: &str) -> Loaded {
+pub(crate) fn loaded(name: &str, text: &str) -> Loaded {
     Loaded {
         path: format!("{name}.eml"),
         bytes: text.as_bytes().to_vec(),
@@ -136,44 +108,36 @@ fn loaded(name: &str, text: &str) -> Loaded {
 }
 
 /// An audit of `domain` running only `checks`, with nothing else set.
-fn request(domain: &str, checks: &[&str]) -> AuditRequest {
-    AuditRequest {
-        domain: domain.into(),
-        ips: vec![],
-        helo: None,
-        mail_from: None,
-        checks: Some(
-            checks
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<BTreeSet<_>>(),
-        ),
-        selectors: vec![],
-        messages: vec![],
-    }
+pub(crate) fn request(domain: &str, checks: &[&str]) -> Request {
+    let mut req = Request::audit(domain);
+    req.checks = Some(
+        checks
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<BTreeSet<_>>(),
+    );
+    req
 }
 
-async fn run(env: &Env, req: AuditRequest) -> Value {
-    json::to_value(&env.engine.audit(&req).await)
+pub(crate) async fn run(env: &Env, req: Request) -> Value {
+    json::to_value(&env.engine.run(&req).await)
 }
 
 /// The message check alone on one message of shop.test.
-async fn scan_one(env: &Env, name: &str, text: &str) -> Value {
+pub(crate) async fn scan_one(env: &Env, name: &str, text: &str) -> Value {
     scan(env, "shop.test", vec![loaded(name, text)], &["message"]).await
 }
 
-async fn scan(env: &Env, domain: &str, messages: Vec<Loaded>, checks: &[&str]) -> Value {
-    let req = AuditRequest {
-        ips: vec!["192.0.2.1".parse::<IpAddr>().unwrap()],
-        helo: Some("mx.clean.test".into()),
-        mail_from: Some("bounces@shop.test".into()),
-        messages,
-        ..request(domain, checks)
-    };
+pub(crate) async fn scan(env: &Env, domain: &str, messages: Vec<Loaded>, checks: &[&str]) -> Value {
+    let mut req = request(domain, checks);
+    req.target.ips = vec!["192.0.2.1".parse::<IpAddr>().unwrap()];
+    req.target.helo = Some("mx.clean.test".into());
+    req.target.mail_from = Some("bounces@shop.test".into());
+    req.target.messages = messages;
     run(env, req).await
 }
 
-fn message_findings(doc: &Value) -> Vec<String> {
+pub(crate) fn message_findings(doc: &Value) -> Vec<String> {
     ids(doc)
         .into_iter()
         .filter(|i| i.starts_with("message."))
@@ -317,10 +281,8 @@ async fn an_unrelated_signing_domain_fails_dmarc() {
         &bulk(LU, FOOTER),
     );
     // No SPF evidence either: the envelope sender is not known to align.
-    let req = AuditRequest {
-        messages: vec![loaded("unrelated", &msg)],
-        ..request("shop.test", &["message"])
-    };
+    let mut req = request("shop.test", &["message"]);
+    req.target.messages = vec![loaded("unrelated", &msg)];
     let doc = run(&env, req).await;
     let m = &doc["checks"]["message"][0];
     assert_eq!(m["dkim"][0]["result"], "pass");
@@ -439,10 +401,8 @@ async fn key_lookup_failures_are_unknown() {
 async fn the_rfc8463_example_verifies() {
     let env = Env::new(&["zones/test.zone", "dkim/football.example.com.zone"]).await;
     let text = std::fs::read_to_string(fixture("messages/rfc8463.eml")).unwrap();
-    let req = AuditRequest {
-        messages: vec![loaded("rfc8463", &text)],
-        ..request("football.example.com", &["message"])
-    };
+    let mut req = request("football.example.com", &["message"]);
+    req.target.messages = vec![loaded("rfc8463", &text)];
     let doc = run(&env, req).await;
     let sigs = doc["checks"]["message"][0]["dkim"].as_array().unwrap();
     assert_eq!(sigs.len(), 2);
@@ -453,11 +413,9 @@ async fn the_rfc8463_example_verifies() {
     assert_eq!(sigs[1]["algorithm"], "rsa-sha256");
 }
 
-async fn keys(env: &Env, domain: &str, selectors: &[&str]) -> Value {
-    let req = AuditRequest {
-        selectors: selectors.iter().map(|s| s.to_string()).collect(),
-        ..request(domain, &["dkim"])
-    };
+pub(crate) async fn keys(env: &Env, domain: &str, selectors: &[&str]) -> Value {
+    let mut req = request(domain, &["dkim"]);
+    req.target.selectors = selectors.iter().map(|s| s.to_string()).collect();
     run(env, req).await
 }
 
@@ -577,10 +535,8 @@ async fn link_domains_go_to_the_domain_blocklists() {
         LU,
         &format!("{FOOTER}<p><a href=\"https://bad.example/promo\">Promo</a></p>"),
     );
-    let req = AuditRequest {
-        messages: vec![loaded("links", &msg)],
-        ..request("shop.test", &["message", "dnsbl"])
-    };
+    let mut req = request("shop.test", &["message", "dnsbl"]);
+    req.target.messages = vec![loaded("links", &msg)];
     let doc = run(&env, req).await;
     assert_eq!(
         doc["checks"]["message"][0]["link_domains"],

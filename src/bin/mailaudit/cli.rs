@@ -5,15 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::findings::Severity;
-use crate::report::Format;
+use mailaudit::findings::Severity;
+use mailaudit::report::Format;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "mailaudit",
     version,
     about = "Email deliverability auditor: SPF, DKIM, DMARC, MX, reverse DNS, blocklists and messages, with advice for every finding",
-    after_help = "Exit codes: 0 the audit ran; 1 a finding at or above --fail-on; 2 usage or input error; 3 runtime failure."
+    after_help = "Exit codes: 0 the audit ran; 1 a finding at or above --fail-on, or (with --fail-on) a verdict of unknown; 2 usage or input error; 3 runtime failure."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -25,6 +25,7 @@ pub enum Command {
     /// Audit a domain and its sending IPs.
     Audit(AuditArgs),
     /// Check addresses, ranges and domains on DNS blocklists.
+    #[command(visible_alias = "blocklist")]
     Blacklist(BlacklistArgs),
     /// Scan messages (.eml): DKIM, DMARC alignment, unsubscribe headers and
     /// link, RFC 5322 basics; the domains of their links on blocklists.
@@ -51,7 +52,7 @@ pub struct MessageArgs {
     pub helo: Option<String>,
 
     /// Read at most this many bytes of each message.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::message::DEFAULT_MAX_SIZE)]
+    #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE)]
     pub max_message_size: u64,
 
     /// Directory whose rules files replace the built-in ones.
@@ -158,7 +159,7 @@ pub struct AuditArgs {
     pub messages: Vec<PathBuf>,
 
     /// Read at most this many bytes of each message.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::message::DEFAULT_MAX_SIZE)]
+    #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE)]
     pub max_message_size: u64,
 
     /// Refuse address ranges larger than this many addresses.
@@ -215,15 +216,34 @@ pub struct DnsArgs {
 pub struct OutputArgs {
     /// Report format (default: from the -o file name, else text).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
 
     /// Write the report to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Exit with code 1 when a finding is at or above this severity.
+    /// Exit with code 1 when a finding is at or above this severity, or
+    /// when the verdict is unknown (nothing verified is not a pass).
     #[arg(long, value_enum, default_value_t = FailOn::Never)]
     pub fail_on: FailOn,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+    Html,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Html => Format::Html,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

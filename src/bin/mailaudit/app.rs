@@ -9,17 +9,23 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::audit::{AuditReport, AuditRequest, Engine};
-use crate::checks;
+use std::sync::Arc;
+
+use mailaudit::blocklist::catalog::Catalog;
+use mailaudit::blocklist::{BlocklistConfig, Blocklists, Progress, Subject, Subjects};
+use mailaudit::checks;
+use mailaudit::dns::name;
+use mailaudit::dns::server::{Zone, ZoneError, ZoneServer};
+use mailaudit::dns::{Dns, DnsConfig};
+use mailaudit::engine::{Engine, Request};
+use mailaudit::facts::Target;
+use mailaudit::findings::Status;
+use mailaudit::input::{self, InputError};
+use mailaudit::report::model::{Report, RunKind};
+use mailaudit::report::{self, Format};
+use mailaudit::rules::{Rules, RulesError};
+
 use crate::cli::{AuditArgs, BlacklistArgs, Cli, Command, DnsArgs, DnsblArgs, FailOn, MessageArgs};
-use crate::dns::name;
-use crate::dns::server::{Zone, ZoneError, ZoneServer};
-use crate::dns::{Dns, DnsConfig};
-use crate::dnsbl::catalog::Catalog;
-use crate::dnsbl::{Dnsbl, DnsblConfig, Subject, Subjects};
-use crate::input::{self, InputError};
-use crate::report::{self, Format};
-use crate::rules::{Rules, RulesError};
 
 /// Process exit codes (also in `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +72,12 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
 }
 
 /// The blocklist settings, validated.
-pub fn dnsbl_config(args: &DnsblArgs, rules_dir: Option<&Path>) -> Result<DnsblConfig, AppError> {
+pub fn dnsbl_config(
+    args: &DnsblArgs,
+    rules_dir: Option<&Path>,
+) -> Result<BlocklistConfig, AppError> {
     let catalog = Catalog::load(args.catalog.as_deref(), rules_dir)?;
-    let mut config = DnsblConfig::new(catalog);
+    let mut config = BlocklistConfig::new(catalog);
     for zone in &args.lists {
         let z = name::normalize_domain(zone)
             .map_err(|e| InputError(format!("--dnsbl {zone:?}: {e}")))?;
@@ -211,6 +220,7 @@ impl OutputPlan {
     pub fn from_args(args: &crate::cli::OutputArgs) -> OutputPlan {
         let format = args
             .format
+            .map(Format::from)
             .or_else(|| args.output.as_deref().and_then(Format::from_path))
             .unwrap_or(Format::Text);
         OutputPlan {
@@ -220,11 +230,18 @@ impl OutputPlan {
         }
     }
 
-    /// Renders and writes the report; the exit code from `--fail-on`.
-    pub fn finish(&self, report: &AuditReport) -> Result<Exit, AppError> {
+    /// Renders and writes the report; the exit code from `--fail-on`: a
+    /// finding at or above it, or a verdict of unknown (nothing verified is
+    /// not a pass).
+    pub fn finish(&self, report: &Report) -> Result<Exit, AppError> {
         self.write(&report::render(report, self.format))?;
-        Ok(match (self.fail_on.threshold(), report.worst()) {
-            (Some(threshold), Some(worst)) if worst >= threshold => Exit::Findings,
+        let Some(threshold) = self.fail_on.threshold() else {
+            return Ok(Exit::Ok);
+        };
+        let unverified = report.status() == Status::Unknown;
+        Ok(match report.worst() {
+            Some(worst) if worst >= threshold => Exit::Findings,
+            _ if unverified => Exit::Findings,
             _ => Exit::Ok,
         })
     }
@@ -277,7 +294,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 struct Setup {
     rules: Rules,
     /// `None`: no blocklist check.
-    dnsbl: Option<DnsblConfig>,
+    dnsbl: Option<BlocklistConfig>,
     dns: DnsPlan,
     output: OutputPlan,
 }
@@ -298,10 +315,7 @@ impl Setup {
     }
 
     /// Starts the run; the output plan comes back for the report.
-    fn start(
-        self,
-        progress: Option<indicatif::ProgressBar>,
-    ) -> Result<(Session, OutputPlan), AppError> {
+    fn start(self, progress: Option<Arc<dyn Progress>>) -> Result<(Session, OutputPlan), AppError> {
         Ok((
             Session::start(self.dns, self.rules, self.dnsbl, progress)?,
             self.output,
@@ -312,15 +326,34 @@ impl Setup {
 /// A progress bar for sweeps of ranges, on standard error when it is a
 /// terminal (indicatif draws nothing otherwise, so reports and pipes stay
 /// clean).
-fn sweep_progress() -> indicatif::ProgressBar {
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} {pos}/{len} blocklist lookups, {per_sec}, {eta} left {wide_bar}",
-    ) {
-        bar.set_style(style);
+struct SweepBar(indicatif::ProgressBar);
+
+impl SweepBar {
+    fn shared() -> Arc<dyn Progress> {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} blocklist lookups, {per_sec}, {eta} left {wide_bar}",
+        ) {
+            bar.set_style(style);
+        }
+        Arc::new(SweepBar(bar))
     }
-    bar
+}
+
+impl Progress for SweepBar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }
 
 /// A running engine: the async runtime, the resolver (and the embedded
@@ -339,8 +372,8 @@ impl Session {
     fn start(
         dns: DnsPlan,
         rules: Rules,
-        dnsbl: Option<DnsblConfig>,
-        progress: Option<indicatif::ProgressBar>,
+        dnsbl: Option<BlocklistConfig>,
+        progress: Option<Arc<dyn Progress>>,
     ) -> Result<Session, AppError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -349,11 +382,11 @@ impl Session {
         let (resolver, server) = rt.block_on(dns.start())?;
         let mut engine = Engine::new(resolver, rules);
         if let Some(config) = dnsbl {
-            let mut dnsbl = Dnsbl::new(config);
+            let mut lists = Blocklists::new(config);
             if let Some(bar) = progress {
-                dnsbl = dnsbl.with_progress(bar);
+                lists = lists.with_progress(bar);
             }
-            engine = engine.with_dnsbl(dnsbl);
+            engine = engine.with_blocklists(lists);
         }
         Ok(Session {
             rt,
@@ -362,8 +395,8 @@ impl Session {
         })
     }
 
-    fn run<F: std::future::Future>(&self, work: F) -> F::Output {
-        self.rt.block_on(work)
+    fn run(&self, request: &Request) -> Report {
+        self.rt.block_on(self.engine.run(request))
     }
 }
 
@@ -387,8 +420,8 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         let mut set = BTreeSet::new();
         for c in &args.checks {
             let c = c.trim().to_ascii_lowercase();
-            if checks::info(&c).is_none() {
-                let known: Vec<&str> = checks::REGISTRY.iter().map(|c| c.id).collect();
+            if checks::find(&c).is_none() {
+                let known: Vec<&str> = checks::REGISTRY.iter().map(|c| c.id()).collect();
                 return Err(InputError(format!(
                     "--checks {c:?}: unknown check (known: {})",
                     known.join(", ")
@@ -411,28 +444,37 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         .map(|s| input::selector(s))
         .collect::<Result<Vec<_>, _>>()?;
     let messages = load_messages(&args.messages, args.max_message_size)?;
-    let request = AuditRequest {
-        domain,
-        ips,
-        helo,
-        mail_from,
+    let request = Request {
+        kind: RunKind::Audit,
+        target: Target {
+            domain: Some(domain),
+            ips,
+            helo,
+            mail_from,
+            selectors,
+            messages,
+            subjects: None,
+        },
         checks,
-        selectors,
-        messages,
     };
 
     let (session, output) = setup.start(None)?;
-    let report = session.run(session.engine.audit(&request));
-    output.finish(&report)
+    output.finish(&session.run(&request))
 }
 
-fn load_messages(paths: &[PathBuf], max: u64) -> Result<Vec<crate::message::Loaded>, InputError> {
+fn load_messages(
+    paths: &[PathBuf],
+    max: u64,
+) -> Result<Vec<mailaudit::message::Loaded>, InputError> {
     if max == 0 {
         return Err(InputError(
             "--max-message-size 0: must be at least 1 byte".into(),
         ));
     }
-    paths.iter().map(|p| crate::message::load(p, max)).collect()
+    paths
+        .iter()
+        .map(|p| mailaudit::message::load(p, max))
+        .collect()
 }
 
 fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
@@ -453,9 +495,19 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
         &args.dns,
         &args.output,
     )?;
+    let request = Request {
+        kind: RunKind::Message,
+        target: Target {
+            ips: ip.into_iter().collect(),
+            helo,
+            mail_from,
+            messages,
+            ..Target::default()
+        },
+        checks: None,
+    };
     let (session, output) = setup.start(None)?;
-    let report = session.run(session.engine.scan_messages(&messages, ip, mail_from, helo));
-    output.finish(&report)
+    output.finish(&session.run(&request))
 }
 
 /// One `mailaudit blacklist` target.
@@ -495,7 +547,11 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
     // Ranges stay ranges: addresses are made one at a time during the sweep.
     let mut subjects = Subjects::new();
     for (_, net) in &nets {
-        subjects.push_range(*net);
+        if input::prefix_size(net) > 1 {
+            subjects.push_range(*net);
+        } else {
+            subjects.push(Subject::Ip(net.addr()));
+        }
     }
     for d in domains {
         subjects.push(Subject::Domain(d));
@@ -506,13 +562,14 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
         &args.dns,
         &args.output,
     )?;
-    let (session, output) = setup.start(ranges.then(sweep_progress))?;
-    let report = session
-        .run(
-            session
-                .engine
-                .blacklist(args.targets.clone(), &subjects, ranges),
-        )
-        .map_err(|e| AppError::Runtime(format!("cannot start the blocklist client: {e}")))?;
-    output.finish(&report)
+    let request = Request {
+        kind: RunKind::Blocklist,
+        target: Target {
+            subjects: Some((args.targets.clone(), subjects)),
+            ..Target::default()
+        },
+        checks: None,
+    };
+    let (session, output) = setup.start(ranges.then(SweepBar::shared))?;
+    output.finish(&session.run(&request))
 }

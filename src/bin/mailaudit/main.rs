@@ -1,11 +1,14 @@
 //! The `mailaudit` binary: parse arguments, run, map the outcome to an exit
-//! code. Everything else is in the library.
+//! code. The command line (clap) and the progress bar (indicatif) live
+//! here; everything else is in the library.
+
+mod app;
+mod cli;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use mailaudit::app;
-use mailaudit::cli::Cli;
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

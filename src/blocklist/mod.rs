@@ -27,7 +27,6 @@ use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::dns::bulk::BulkClient;
 use crate::dns::{Dns, Outcome, name};
 use crate::findings::{self as ids, Finding, Severity};
 use catalog::{Catalog, Kind, List, ListStatus, Reading, Requires, TestMode, Tier};
@@ -109,7 +108,7 @@ impl Subjects {
     pub fn iter(&self) -> impl Iterator<Item = (usize, Subject)> + '_ {
         self.parts
             .iter()
-            .flat_map(|part| -> Box<dyn Iterator<Item = Subject> + '_> {
+            .flat_map(|part| -> Box<dyn Iterator<Item = Subject> + Send + '_> {
                 match part {
                     Part::One(s) => Box::new(std::iter::once(s.clone())),
                     Part::Range(net, n) => Box::new((0..*n).map(move |i| {
@@ -142,6 +141,12 @@ impl Subjects {
             }
         }
         counts
+    }
+
+    /// Whether any part was given as a range (swept without a cache, and
+    /// only results worth reporting kept).
+    pub fn has_ranges(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Range(..)))
     }
 
     /// The kinds of subject present.
@@ -187,7 +192,7 @@ fn test_subjects(kind: Kind) -> (Subject, Subject) {
 
 /// How the DNSBL check is set up.
 #[derive(Debug, Clone)]
-pub struct DnsblConfig {
+pub struct BlocklistConfig {
     pub catalog: Arc<Catalog>,
     /// `--dnsbl` zones: replace the catalogue's default selection.
     pub explicit: Vec<String>,
@@ -199,9 +204,9 @@ pub struct DnsblConfig {
     pub in_service_since: Option<time::Date>,
 }
 
-impl DnsblConfig {
-    pub fn new(catalog: Catalog) -> DnsblConfig {
-        DnsblConfig {
+impl BlocklistConfig {
+    pub fn new(catalog: Catalog) -> BlocklistConfig {
+        BlocklistConfig {
             catalog: Arc::new(catalog),
             explicit: Vec::new(),
             per_list_concurrency: 64,
@@ -220,6 +225,23 @@ pub enum ListState {
     Dead,
     NotQueried,
     NotCheckedOffline,
+}
+
+impl ListState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ListState::Checked => "checked",
+            ListState::Unhealthy => "unhealthy",
+            ListState::Dead => "dead",
+            ListState::NotQueried => "not-queried",
+            ListState::NotCheckedOffline => "not-checked-offline",
+        }
+    }
+
+    /// Unhealthy or dead: its answers are not believed, or it is not asked.
+    pub fn not_believed(&self) -> bool {
+        matches!(self, ListState::Unhealthy | ListState::Dead)
+    }
 }
 
 /// One list as the report shows it.
@@ -243,9 +265,21 @@ pub enum ResultStatus {
     Allowlisted,
 }
 
+impl ResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Listed => "listed",
+            ResultStatus::Clear => "clear",
+            ResultStatus::Unknown => "unknown",
+            ResultStatus::Skipped => "skipped",
+            ResultStatus::Allowlisted => "allowlisted",
+        }
+    }
+}
+
 /// One (subject, list) verdict.
 #[derive(Debug, Clone, Serialize)]
-pub struct DnsblResult {
+pub struct BlocklistResult {
     pub subject: String,
     pub zone: String,
     pub status: ResultStatus,
@@ -283,12 +317,12 @@ impl Counts {
 
 /// The DNSBL part of a report.
 #[derive(Debug, Clone, Serialize)]
-pub struct DnsblReport {
+pub struct BlocklistReport {
     pub lists_checked: usize,
     pub subjects_checked: usize,
     /// Every result for small inputs; listed, unknown and allowlisted ones
     /// for ranges (see `counts` for the rest).
-    pub results: Vec<DnsblResult>,
+    pub results: Vec<BlocklistResult>,
     /// Unknown results counted but not listed in `results` (ranges only:
     /// those of unhealthy lists, and those beyond 1,000 per list).
     #[serde(skip_serializing_if = "is_zero")]
@@ -319,19 +353,32 @@ type PendingHealth = Shared<BoxFuture<'static, Health>>;
 /// How the sweep asks its A questions.
 #[derive(Clone)]
 pub enum ListLookup {
-    /// The shared resolver (cache, single flight): for audits.
-    Resolver(Dns),
-    /// The lean UDP client: for sweeps of ranges.
-    Bulk(Arc<BulkClient>),
+    /// Through the shared cache (single flight): for audits, where the
+    /// same names come up in several places.
+    Cached(Dns),
+    /// Straight to the server, nothing kept: for sweeps of ranges, where no
+    /// name is asked twice and a cache would only grow.
+    Uncached(Dns),
 }
 
 impl ListLookup {
     async fn a(&self, name: &str) -> Arc<Outcome> {
         match self {
-            ListLookup::Resolver(dns) => dns.addrs(name, true).await,
-            ListLookup::Bulk(b) => Arc::new(b.a(name).await),
+            ListLookup::Cached(dns) => dns.addrs(name, true).await,
+            ListLookup::Uncached(dns) => {
+                Arc::new(dns.query_once(name, hickory_proto::rr::RecordType::A).await)
+            }
         }
     }
+}
+
+/// Told how far a sweep is (the binary draws a progress bar from it).
+pub trait Progress: Send + Sync {
+    /// The sweep asks `total` questions.
+    fn start(&self, total: u64);
+    /// One more question answered.
+    fn advance(&self);
+    fn finish(&self);
 }
 
 /// A list of the configuration, whether it will be asked, and why not.
@@ -362,25 +409,25 @@ impl Active {
 }
 
 /// The blocklist engine. Keep one per process: list health is cached in it.
-pub struct Dnsbl {
-    pub config: DnsblConfig,
+pub struct Blocklists {
+    pub config: BlocklistConfig,
     health: Mutex<HashMap<(String, Kind), PendingHealth>>,
-    /// Shows how far a sweep is (the CLI draws it on a terminal only).
-    progress: Option<indicatif::ProgressBar>,
+    /// Told how far a sweep is.
+    progress: Option<Arc<dyn Progress>>,
 }
 
-impl Dnsbl {
-    pub fn new(config: DnsblConfig) -> Dnsbl {
-        Dnsbl {
+impl Blocklists {
+    pub fn new(config: BlocklistConfig) -> Blocklists {
+        Blocklists {
             config,
             health: Mutex::new(HashMap::new()),
             progress: None,
         }
     }
 
-    /// Reports sweep progress on `bar` (one step per list lookup).
-    pub fn with_progress(mut self, bar: indicatif::ProgressBar) -> Dnsbl {
-        self.progress = Some(bar);
+    /// Reports sweep progress to `progress` (one step per list lookup).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Blocklists {
+        self.progress = Some(progress);
         self
     }
 
@@ -464,7 +511,7 @@ impl Dnsbl {
         subjects: &Subjects,
         concurrency: usize,
         keep_all: bool,
-    ) -> (DnsblReport, Vec<Finding>) {
+    ) -> (BlocklistReport, Vec<Finding>) {
         let (plan, mut findings) = self.plan(dns);
         let needed = subjects.kinds();
 
@@ -527,16 +574,23 @@ impl Dnsbl {
         }
 
         // The sweep.
+        // The lists swept for each kind, as indices (owned, so the job
+        // stream holds no borrowed closures arguments).
+        let swept: HashMap<Kind, Vec<usize>> = [Kind::Ip4, Kind::Ip6, Kind::Domain]
+            .into_iter()
+            .map(|kind| {
+                let lists = (0..actives.len())
+                    .filter(|li| actives[*li].swept(kind))
+                    .collect();
+                (kind, lists)
+            })
+            .collect();
         let jobs = subjects.iter().flat_map(|(si, subject)| {
-            let kind = subject.kind();
-            actives
-                .iter()
-                .enumerate()
-                .filter(move |(_, a)| a.swept(kind))
-                .map(move |(li, _)| (si, li, subject.clone()))
+            let lists = swept[&subject.kind()].clone();
+            lists.into_iter().map(move |li| (si, li, subject.clone()))
         });
         let mut counts = Counts::default();
-        let mut kept: Vec<DnsblResult> = Vec::new();
+        let mut kept: Vec<BlocklistResult> = Vec::new();
         let mut omitted = 0u64;
         let mut unknown_per_list = vec![0u64; actives.len()];
         if let Some(bar) = &self.progress {
@@ -545,8 +599,7 @@ impl Dnsbl {
                 .iter()
                 .map(|(kind, n)| n * actives.iter().filter(|a| a.swept(*kind)).count())
                 .sum();
-            bar.set_length(total as u64);
-            bar.set_position(0);
+            bar.start(total as u64);
         }
         let mut results = futures::stream::iter(jobs)
             .map(|(si, li, subject)| {
@@ -556,7 +609,7 @@ impl Dnsbl {
             .buffer_unordered(concurrency.max(1));
         while let Some(r) = results.next().await {
             if let Some(bar) = &self.progress {
-                bar.inc(1);
+                bar.advance();
             }
             counts.add(r.status);
             let li = r.order.1;
@@ -582,7 +635,7 @@ impl Dnsbl {
         }
         drop(results);
         if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
+            bar.finish();
         }
         kept.sort_by_key(|r| r.order);
 
@@ -591,7 +644,7 @@ impl Dnsbl {
             .iter()
             .filter(|a| matches!(a.state, ListState::Checked))
             .count();
-        let report = DnsblReport {
+        let report = BlocklistReport {
             lists_checked,
             subjects_checked: subjects.len(),
             results: kept,
@@ -619,8 +672,8 @@ impl Dnsbl {
         subject: &Subject,
         a: &Active,
         order: (usize, usize),
-    ) -> DnsblResult {
-        let mut r = DnsblResult {
+    ) -> BlocklistResult {
+        let mut r = BlocklistResult {
             subject: subject.display(),
             zone: a.list.zone.clone(),
             status: ResultStatus::Unknown,
@@ -674,6 +727,7 @@ impl Dnsbl {
             Outcome::Records(_) => {
                 let answers: Vec<Ipv4Addr> = outcome
                     .ips()
+                    .unwrap_or_default()
                     .into_iter()
                     .filter_map(|ip| match ip {
                         IpAddr::V4(v4) => Some(v4),
@@ -687,8 +741,11 @@ impl Dnsbl {
                         r.meaning = Some(meanings.join("; "));
                         r.sublists = sublists;
                         let txt = dns.txt(&qname).await;
+                        // The reason text is evidence only: a failed lookup
+                        // leaves it out.
                         let texts: Vec<String> = txt
                             .txt()
+                            .unwrap_or_default()
                             .iter()
                             .map(|t| String::from_utf8_lossy(t).into_owned())
                             .collect();
@@ -725,12 +782,12 @@ impl Dnsbl {
 
     fn result_findings(
         &self,
-        results: &[DnsblResult],
+        results: &[BlocklistResult],
         actives: &[Active],
         unknown_per_list: &[u64],
     ) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut unknown: Vec<(usize, Vec<&DnsblResult>)> = Vec::new();
+        let mut unknown: Vec<(usize, Vec<&BlocklistResult>)> = Vec::new();
         for r in results {
             let a = &actives[r.order.1];
             match r.status {
@@ -779,7 +836,7 @@ impl Dnsbl {
         out
     }
 
-    fn listed_finding(&self, r: &DnsblResult, list: &List) -> Finding {
+    fn listed_finding(&self, r: &BlocklistResult, list: &List) -> Finding {
         let severity = match list.tier {
             Tier::Major => Severity::Error,
             Tier::Minor => Severity::Warning,
@@ -881,6 +938,7 @@ async fn test_health(lookup: &ListLookup, list: &List, kind: Kind) -> Health {
             Outcome::Records(_) => {
                 let answers: Vec<Ipv4Addr> = p
                     .ips()
+                    .unwrap_or_default()
                     .into_iter()
                     .filter_map(|i| if let IpAddr::V4(v) = i { Some(v) } else { None })
                     .collect();
@@ -918,6 +976,7 @@ async fn test_health(lookup: &ListLookup, list: &List, kind: Kind) -> Health {
                     "it lists its negative test entry {} ({}): a wildcard or dead list that answers every query",
                     neg.display(),
                     n.ips()
+                        .unwrap_or_default()
                         .iter()
                         .map(|i| i.to_string())
                         .collect::<Vec<_>>()

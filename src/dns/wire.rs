@@ -1,13 +1,14 @@
-//! A lean query path for blocklist sweeps of whole address ranges.
+//! The query path every lookup takes: a few UDP sockets, questions written
+//! by hand (one label sequence, RD set, EDNS with a 1232-octet payload),
+//! answers matched by ID and question on a receive task per socket and
+//! decoded with hickory-proto.
 //!
 //! hickory-resolver tops out near 35,000 lookups a second on this kind of
-//! machine, and slows down with more in flight; a /16 against a few lists is
-//! hundreds of thousands of A lookups. This client keeps a few UDP sockets,
-//! writes each question itself (one label sequence, type A, RD set), matches
-//! answers by ID and question on a receive task per socket, and decodes them
-//! with hickory-proto. It has no cache (a sweep never asks twice) and falls
-//! back to the shared resolver (TCP) for the rare truncated answer. Its
-//! questions are counted in the shared [`Dns`] statistics.
+//! machine, and its client hides what a server really answered: records
+//! with the wrong owner name or type, and CNAME loops, all come back as
+//! "no records". This client hands the whole message to the caller
+//! ([`crate::dns`] reads it), has no cache (the caller keeps one) and says
+//! when an answer was truncated so the caller can ask over TCP.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,23 +16,27 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::op::Message;
+use hickory_proto::rr::RecordType;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::dns::{Dns, Outcome, OutcomeKind, Rdata, Rr};
-
-/// What the receive task hands back.
-enum Reply {
-    Answer(Outcome),
+/// How one question over UDP ended.
+#[derive(Debug)]
+pub enum Reply {
+    Answer(Message),
+    /// The TC bit was set: ask again over TCP.
     Truncated,
+    Timeout,
+    /// The question could not be written or sent.
+    Error(String),
 }
 
 struct Slot {
     /// The question, lower case with a trailing dot, to match the answer.
     qname: Vec<u8>,
+    qtype: u16,
     tx: oneshot::Sender<Reply>,
 }
 
@@ -41,18 +46,17 @@ struct Socket {
     next_id: AtomicU16,
 }
 
-/// The bulk client. Dropping it stops its receive tasks.
-pub struct BulkClient {
+/// The UDP client. Dropping it stops its receive tasks.
+pub struct WireClient {
     sockets: Vec<Arc<Socket>>,
     tasks: Vec<JoinHandle<()>>,
     next_socket: AtomicUsize,
     server: SocketAddr,
     timeout: Duration,
     retries: u32,
-    dns: Dns,
 }
 
-impl Drop for BulkClient {
+impl Drop for WireClient {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -60,17 +64,15 @@ impl Drop for BulkClient {
     }
 }
 
-impl BulkClient {
-    /// A client that asks the first name server of `dns`, with its timeout
-    /// and retry settings.
-    pub async fn new(dns: &Dns, sockets: usize) -> std::io::Result<BulkClient> {
-        let server = dns
-            .config()
-            .nameservers
-            .first()
-            .copied()
-            .or_else(|| dns.servers().first().map(|ip| SocketAddr::new(*ip, 53)))
-            .ok_or_else(|| std::io::Error::other("no name server configured"))?;
+impl WireClient {
+    /// A client that asks `server`, each attempt waiting `timeout`, with
+    /// `retries` further attempts. Must be called inside a tokio runtime.
+    pub fn new(
+        server: SocketAddr,
+        timeout: Duration,
+        retries: u32,
+        sockets: usize,
+    ) -> std::io::Result<WireClient> {
         let bind: SocketAddr = if server.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
@@ -88,31 +90,26 @@ impl BulkClient {
             tasks.push(tokio::spawn(receive(sock.clone(), server)));
             socks.push(sock);
         }
-        Ok(BulkClient {
+        Ok(WireClient {
             sockets: socks,
             tasks,
             next_socket: AtomicUsize::new(0),
             server,
-            timeout: dns.config().timeout,
-            retries: dns.config().retries,
-            dns: dns.clone(),
+            timeout,
+            retries,
         })
     }
 
-    /// The A records of `name`, as a typed outcome.
-    pub async fn a(&self, name: &str) -> Outcome {
-        if !self.dns.in_scope(name) {
-            self.dns.count(OutcomeKind::NotChecked);
-            return Outcome::NotChecked;
-        }
+    /// Asks (`name`, `rtype`) over UDP, retrying on timeouts.
+    pub async fn query(&self, name: &str, rtype: RecordType) -> Reply {
         let qname = {
             let mut q = name.trim_end_matches('.').to_ascii_lowercase().into_bytes();
             q.push(b'.');
             q
         };
-        let Some(packet) = encode_query(&qname) else {
-            self.dns.count(OutcomeKind::Error);
-            return Outcome::Error(format!("invalid query name {name:?}"));
+        let qtype = u16::from(rtype);
+        let Some(packet) = encode_query(&qname, qtype) else {
+            return Reply::Error(format!("invalid query name {name:?}"));
         };
         for _ in 0..=self.retries {
             let sock = &self.sockets
@@ -128,6 +125,7 @@ impl BulkClient {
                     id,
                     Slot {
                         qname: qname.clone(),
+                        qtype,
                         tx,
                     },
                 );
@@ -137,25 +135,16 @@ impl BulkClient {
             packet[..2].copy_from_slice(&id.to_be_bytes());
             if let Err(e) = sock.udp.send_to(&packet, self.server).await {
                 sock.pending.lock().expect("pending lock").remove(&id);
-                self.dns.count(OutcomeKind::Error);
-                return Outcome::Error(format!("send: {e}"));
+                return Reply::Error(format!("send: {e}"));
             }
             match tokio::time::timeout(self.timeout, rx).await {
-                Ok(Ok(Reply::Answer(outcome))) => {
-                    self.dns.count(outcome.kind());
-                    return outcome;
-                }
-                Ok(Ok(Reply::Truncated)) => {
-                    // Rare for A answers: ask the full resolver (TCP).
-                    return (*self.dns.query(name, RecordType::A).await).clone();
-                }
+                Ok(Ok(reply)) => return reply,
                 _ => {
                     sock.pending.lock().expect("pending lock").remove(&id);
                 }
             }
         }
-        self.dns.count(OutcomeKind::Timeout);
-        Outcome::Timeout
+        Reply::Timeout
     }
 }
 
@@ -175,25 +164,33 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
-/// A DNS question for `qname` (with trailing dot), type A, class IN, RD
-/// set; the ID is filled in per send. `None` for a name that cannot be
-/// encoded (empty or over-long labels).
-fn encode_query(qname: &[u8]) -> Option<Vec<u8>> {
-    let mut p = Vec::with_capacity(18 + qname.len());
-    p.extend_from_slice(&[0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+/// A DNS question for `qname` (with trailing dot), class IN, RD set, with
+/// an EDNS OPT record offering 1232 octets (RFC 6891; the size DNS Flag Day
+/// 2020 settled on); the ID is filled in per send. `None` for a name that
+/// cannot be encoded (empty or over-long labels).
+fn encode_query(qname: &[u8], qtype: u16) -> Option<Vec<u8>> {
+    let mut p = Vec::with_capacity(29 + qname.len());
+    p.extend_from_slice(&[0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
     let name = &qname[..qname.len() - 1];
-    if name.len() > 253 {
-        return None;
-    }
-    for label in name.split(|b| *b == b'.') {
-        if label.is_empty() || label.len() > 63 {
+    if name.is_empty() {
+        p.push(0);
+    } else {
+        if name.len() > 253 {
             return None;
         }
-        p.push(label.len() as u8);
-        p.extend_from_slice(label);
+        for label in name.split(|b| *b == b'.') {
+            if label.is_empty() || label.len() > 63 {
+                return None;
+            }
+            p.push(label.len() as u8);
+            p.extend_from_slice(label);
+        }
+        p.push(0);
     }
-    p.push(0);
-    p.extend_from_slice(&[0, 1, 0, 1]);
+    p.extend_from_slice(&qtype.to_be_bytes());
+    p.extend_from_slice(&[0, 1]);
+    // OPT: root owner, type 41, UDP payload size as class, no flags.
+    p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
     Some(p)
 }
 
@@ -211,15 +208,16 @@ async fn receive(sock: Arc<Socket>, server: SocketAddr) {
         let Ok(msg) = Message::from_vec(&buf[..len]) else {
             continue;
         };
-        let question_matches = |expected: &[u8]| {
-            msg.queries
-                .first()
-                .is_some_and(|q| q.name().to_ascii().to_ascii_lowercase().as_bytes() == expected)
+        let question_matches = |expected: &[u8], qtype: u16| {
+            msg.queries.first().is_some_and(|q| {
+                q.name().to_ascii().to_ascii_lowercase().as_bytes() == expected
+                    && u16::from(q.query_type()) == qtype
+            })
         };
         let slot = {
             let mut pending = sock.pending.lock().expect("pending lock");
             match pending.get(&id) {
-                Some(slot) if question_matches(&slot.qname) => pending.remove(&id),
+                Some(slot) if question_matches(&slot.qname, slot.qtype) => pending.remove(&id),
                 _ => None,
             }
         };
@@ -227,37 +225,9 @@ async fn receive(sock: Arc<Socket>, server: SocketAddr) {
         let reply = if msg.metadata.truncation {
             Reply::Truncated
         } else {
-            Reply::Answer(outcome_of(&msg))
+            Reply::Answer(msg)
         };
         let _ = slot.tx.send(reply);
-    }
-}
-
-fn outcome_of(msg: &Message) -> Outcome {
-    match msg.metadata.response_code {
-        ResponseCode::NoError => {
-            let rrs: Vec<Rr> = msg
-                .answers
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::A(a) => Some(Rr {
-                        name: r.name.to_ascii().trim_end_matches('.').to_ascii_lowercase(),
-                        ttl: r.ttl,
-                        data: Rdata::A(a.0),
-                    }),
-                    _ => None,
-                })
-                .collect();
-            if rrs.is_empty() {
-                Outcome::NoData
-            } else {
-                Outcome::Records(rrs)
-            }
-        }
-        ResponseCode::NXDomain => Outcome::NxDomain,
-        ResponseCode::ServFail => Outcome::ServFail,
-        ResponseCode::Refused => Outcome::Refused,
-        code => Outcome::Error(format!("RCODE {code}")),
     }
 }
 
@@ -267,13 +237,16 @@ mod tests {
 
     #[test]
     fn encodes_a_question() {
-        let p = encode_query(b"2.0.0.127.bl.example.").unwrap();
+        let p = encode_query(b"2.0.0.127.bl.example.", 1).unwrap();
         assert_eq!(&p[2..6], &[0x01, 0x00, 0, 1]);
         assert_eq!(p[12], 1);
         assert_eq!(&p[13..14], b"2");
-        assert_eq!(&p[p.len() - 4..], &[0, 1, 0, 1]);
         let parsed = Message::from_vec(&p).unwrap();
         assert_eq!(parsed.queries[0].name().to_ascii(), "2.0.0.127.bl.example.");
-        assert!(encode_query(b"a..b.").is_none());
+        assert_eq!(parsed.queries[0].query_type(), RecordType::A);
+        assert!(parsed.edns.is_some(), "EDNS offered");
+        assert!(encode_query(b"a..b.", 1).is_none());
+        let root = Message::from_vec(&encode_query(b".", 6).unwrap()).unwrap();
+        assert!(root.queries[0].name().is_root());
     }
 }

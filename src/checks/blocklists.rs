@@ -1,0 +1,178 @@
+//! Blocklists: the run's blocklist subjects (a fact: the sending IPs, the
+//! MX hosts' addresses, the domain and the messages' link domains in an
+//! audit; the given addresses, ranges and domains in `blacklist`) checked on
+//! the configured lists ([`crate::blocklist`]).
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::blocklist::{BlocklistReport, ListLookup, ResultStatus};
+use crate::checks::{Check, Need, Ran};
+use crate::facts::Facts;
+use crate::findings as ids;
+use crate::report::model::{Block, Detail};
+
+pub struct Blocklists;
+
+impl Check for Blocklists {
+    fn id(&self) -> &'static str {
+        "dnsbl"
+    }
+    fn title(&self) -> &'static str {
+        "Blocklists"
+    }
+    fn description(&self) -> &'static str {
+        "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details"
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Blocklists, Need::SendingIps]
+    }
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            let Some(lists) = &facts.blocklists else {
+                return Ran::skipped("no blocklist was configured");
+            };
+            let (subjects, failed) = facts.blocklist_subjects().await;
+            // Ranges go straight to the server and keep only what matters.
+            let ranges = facts.target.subjects.is_some() && subjects.has_ranges();
+            if subjects.is_empty() && failed.is_empty() {
+                return Ran::skipped("nothing to look up");
+            }
+            let lookup = if ranges {
+                ListLookup::Uncached(facts.dns.clone())
+            } else {
+                ListLookup::Cached(facts.dns.clone())
+            };
+            let (report, mut findings) = lists
+                .check(
+                    &facts.dns,
+                    &lookup,
+                    &subjects,
+                    facts.dns.config().concurrency,
+                    !ranges,
+                )
+                .await;
+            if report.lists_checked == 0 && report.counts.unknown == 0 && failed.is_empty() {
+                return Ran::Skipped {
+                    reason: "no list was asked (offline, or no list answers these subjects)".into(),
+                    detail: Some(Box::new(report)),
+                };
+            }
+            if report.lists_checked > 0 {
+                findings.splice(0..0, lists.resolver_findings(&facts.dns));
+            }
+            // Addresses that could not be found were not looked up.
+            let subject = facts.domain();
+            for f in &failed {
+                findings.push(f.finding(ids::DNSBL_DNS_ERROR, subject));
+            }
+            Ran::done(report, findings)
+        }
+        .boxed()
+    }
+}
+
+impl Detail for BlocklistReport {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "{} subject(s) on {} list(s); subject x list results: {} listed, {} unknown, {} clear, {} allowlisted, {} skipped",
+            self.subjects_checked,
+            self.lists_checked,
+            c.listed,
+            c.unknown,
+            c.clear,
+            c.allowlisted,
+            c.skipped
+        )
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        const SHOWN: usize = 50;
+        let mut out = Vec::new();
+        let shown: Vec<_> = self
+            .results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    ResultStatus::Listed | ResultStatus::Unknown | ResultStatus::Allowlisted
+                )
+            })
+            // Results of lists not believed are summed up per list below.
+            .filter(|r| {
+                !r.reason
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with("list unhealthy"))
+            })
+            .collect();
+        if !shown.is_empty() {
+            let mut rows: Vec<Vec<String>> = shown
+                .iter()
+                .take(SHOWN)
+                .map(|r| {
+                    let detail = match r.status {
+                        ResultStatus::Listed => format!(
+                            "{}{}",
+                            r.meaning.as_deref().unwrap_or(""),
+                            r.reason
+                                .as_deref()
+                                .map(|t| format!(" - \"{t}\""))
+                                .unwrap_or_default()
+                        ),
+                        ResultStatus::Allowlisted => r.meaning.clone().unwrap_or_default(),
+                        _ => r.reason.clone().unwrap_or_default(),
+                    };
+                    vec![
+                        r.status.as_str().into(),
+                        r.subject.clone(),
+                        r.zone.clone(),
+                        detail,
+                    ]
+                })
+                .collect();
+            if shown.len() > SHOWN {
+                rows.push(vec![
+                    String::new(),
+                    format!("... and {} more (see the JSON report)", shown.len() - SHOWN),
+                    String::new(),
+                    String::new(),
+                ]);
+            }
+            out.push(Block::Table {
+                title: "Blocklist results".into(),
+                head: vec![
+                    "Result".into(),
+                    "Subject".into(),
+                    "List".into(),
+                    "Details".into(),
+                ],
+                rows,
+            });
+        }
+        let odd: Vec<Vec<String>> = self
+            .lists
+            .iter()
+            .filter(|l| l.state.not_believed())
+            .map(|l| {
+                vec![
+                    l.state.as_str().into(),
+                    l.zone.clone(),
+                    l.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        if !odd.is_empty() {
+            out.push(Block::Table {
+                title: "Lists not believed or not asked".into(),
+                head: vec!["State".into(), "List".into(), "Why".into()],
+                rows: odd,
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,186 @@
+//! The message scan: each `.eml` read without DNS when the run starts
+//! ([`crate::message::prepare`]), then, per message, its DKIM signatures
+//! verified through our resolver, what they cover, and DMARC for its From
+//! domain ([`verify`]).
+
+mod verify;
+
+use std::net::IpAddr;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use serde::Serialize;
+
+use crate::checks::{Check, Need, Ran};
+use crate::facts::Facts;
+use crate::facts::spf::SpfResult;
+use crate::findings::Status;
+use crate::records::dmarc::Policy;
+use crate::report::model::{Block, Detail};
+
+pub struct Message;
+
+impl Check for Message {
+    fn id(&self) -> &'static str {
+        "message"
+    }
+    fn title(&self) -> &'static str {
+        "Messages"
+    }
+    fn description(&self) -> &'static str {
+        "each scanned message: DKIM signatures, DMARC alignment, List-Unsubscribe and one-click, unsubscribe link, RFC 5322 basics"
+    }
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Messages]
+    }
+    fn per_item(&self) -> bool {
+        true
+    }
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            if facts.messages.is_empty() {
+                return Ran::skipped("no message was given");
+            }
+            let results = join_all(facts.messages.iter().map(|p| verify::verify(p, facts))).await;
+            let mut reports = Vec::new();
+            let mut findings = Vec::new();
+            for (r, mut f) in results {
+                reports.push(r);
+                findings.append(&mut f);
+            }
+            Ran::done(Messages(reports), findings)
+        }
+        .boxed()
+    }
+}
+
+/// Every scanned message, in the order given.
+#[derive(Debug)]
+pub struct Messages(pub Vec<MessageReport>);
+
+impl Detail for Messages {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(&self.0).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        self.0
+            .iter()
+            .map(MessageReport::line)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        vec![Block::Table {
+            title: "Messages".into(),
+            head: vec![
+                "File".into(),
+                "Status".into(),
+                "DKIM".into(),
+                "DMARC".into(),
+                "One-click (signed)".into(),
+                "Unsubscribe link".into(),
+            ],
+            rows: self
+                .0
+                .iter()
+                .map(|m| {
+                    let yes = |b: bool| if b { "yes" } else { "no" };
+                    vec![
+                        m.file.clone(),
+                        m.status.as_str().into(),
+                        if m.dkim.is_empty() {
+                            "none".into()
+                        } else {
+                            m.dkim
+                                .iter()
+                                .map(|s| format!("{}={}", s.domain, s.result))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        m.dmarc.as_ref().map_or("none".into(), |d| d.result.clone()),
+                        format!(
+                            "{} ({})",
+                            yes(m.list_unsubscribe.one_click),
+                            yes(m.list_unsubscribe.signed)
+                        ),
+                        yes(m.unsubscribe_link.found).into(),
+                    ]
+                })
+                .collect(),
+        }]
+    }
+}
+
+impl MessageReport {
+    fn line(&self) -> String {
+        format!("{}: {}", self.file, self.status.as_str())
+    }
+}
+
+/// What the scan of one message found: the JSON `checks.message[]` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageReport {
+    pub file: String,
+    pub status: Status,
+    pub size: u64,
+    /// Only the first part of the file was read (see `read_limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_limit: Option<u64>,
+    pub from_domain: Option<String>,
+    pub subject: Option<String>,
+    pub dkim: Vec<SignatureReport>,
+    pub dmarc: Option<MessageDmarc>,
+    pub list_unsubscribe: UnsubscribeHeaders,
+    pub unsubscribe_link: UnsubscribeLink,
+    pub link_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureReport {
+    pub domain: String,
+    pub selector: String,
+    pub algorithm: String,
+    /// pass, fail, neutral, permerror, temperror, none or unknown.
+    pub result: String,
+    pub reason: Option<String>,
+    /// The header fields the signature covers (h=).
+    pub signed_headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDmarc {
+    /// pass, fail, none, temperror or unknown.
+    pub result: String,
+    pub domain: Option<String>,
+    pub policy: Option<Policy>,
+    pub aligned_dkim: bool,
+    /// `None` when SPF could not be evaluated (no sending IP or envelope sender).
+    pub aligned_spf: Option<bool>,
+    pub spf: Option<MessageSpf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageSpf {
+    pub ip: IpAddr,
+    pub mail_from: String,
+    pub result: SpfResult,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnsubscribeHeaders {
+    pub uris: Vec<String>,
+    /// List-Unsubscribe-Post is right and an HTTPS address is there.
+    pub one_click: bool,
+    /// Both headers are covered by a DKIM signature that verifies.
+    pub signed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnsubscribeLink {
+    pub found: bool,
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched: Option<String>,
+}

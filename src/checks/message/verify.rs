@@ -1,0 +1,438 @@
+//! The DNS phase of one message, in the steps it takes: fetch the keys of
+//! its signatures, verify them, see what the verified ones cover, and
+//! evaluate DMARC for its From domain (SPF for its envelope when the
+//! sending IP and envelope sender are known).
+//!
+//! mail-auth would ask DNS itself; instead every key it needs is fetched
+//! through [`Dns`] (cache, statistics, typed failures) and handed to it in
+//! a pre-filled cache, so it never sends a query of its own.
+//!
+//! Verdicts that depend on another result wait for it: with a signature
+//! that could not be verified (temperror), nothing is said about what the
+//! signatures cover; with an SPF temperror or a DMARC lookup that failed,
+//! DMARC is `unknown`, never `fail`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::future::join_all;
+use hickory_proto::op::ResponseCode;
+use mail_auth::common::parse::TxtRecordParser;
+use mail_auth::common::verify::DomainKey;
+use mail_auth::{
+    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
+};
+
+use super::{
+    MessageDmarc, MessageReport, MessageSpf, SignatureReport, UnsubscribeHeaders, UnsubscribeLink,
+};
+use crate::dns::{Dns, Outcome};
+use crate::facts::spf::{self, Identity, SpfResult};
+use crate::facts::{Facts, dmarc};
+use crate::findings::{self as ids, Finding, Status};
+use crate::message::prepare::Prepared;
+use crate::records::dmarc::Alignment;
+use crate::rules::Rules;
+
+const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
+
+/// The DNS phase of one message.
+pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<Finding>) {
+    let file = p.loaded.path.as_str();
+    let mut findings = p.findings.clone();
+    let one_click_asked = p.post.len() == 1 && p.post[0].trim() == ONE_CLICK;
+    let mut report = MessageReport {
+        file: file.to_string(),
+        status: Status::Pass,
+        size: p.loaded.size,
+        read_limit: p.loaded.truncated.then_some(p.loaded.bytes.len() as u64),
+        from_domain: p.from_domain.clone(),
+        subject: p.subject.clone(),
+        dkim: Vec::new(),
+        dmarc: None,
+        list_unsubscribe: UnsubscribeHeaders {
+            uris: p.list_unsubscribe.uris.clone(),
+            one_click: one_click_asked && p.list_unsubscribe.https.is_some(),
+            signed: false,
+        },
+        unsubscribe_link: UnsubscribeLink {
+            found: p.link.is_some(),
+            url: p.link.as_ref().map(|l| l.url.clone()),
+            matched: p.link.as_ref().map(|l| l.matched.clone()),
+        },
+        link_domains: p.link_domains.clone(),
+    };
+    let Some(msg) = &p.parsed else {
+        report.status = status_of(&findings, &facts.rules);
+        return (report, findings);
+    };
+
+    let auth = AuthenticatedMessage::from_parsed(msg, &p.loaded.bytes, true);
+    report.dkim = verify_signatures(p, &auth, &facts.dns, &mut findings).await;
+
+    // What the verified signatures cover: only known when none of them
+    // is left undecided.
+    let undecided = report
+        .dkim
+        .iter()
+        .any(|s| s.result == "temperror" || s.result == "unknown");
+    let signed = report.dkim.iter().any(|s| {
+        s.result == "pass"
+            && s.signed_headers.iter().any(|h| h == "list-unsubscribe")
+            && s.signed_headers
+                .iter()
+                .any(|h| h == "list-unsubscribe-post")
+    });
+    report.list_unsubscribe.signed = signed;
+    if one_click_asked && !signed && !undecided {
+        findings.push(Finding::new(
+            ids::MESSAGE_ONE_CLICK_UNSIGNED,
+            file,
+            "No DKIM signature that verifies covers both List-Unsubscribe and List-Unsubscribe-Post, so receivers will not offer one-click unsubscribe.",
+        )
+        .with("signatures", report.dkim.iter().map(|s| serde_json::json!({"domain": s.domain, "result": s.result, "h": s.signed_headers})).collect::<Vec<_>>()));
+    }
+
+    if let Some(from_domain) = &p.from_domain {
+        report.dmarc =
+            Some(evaluate_dmarc(p, facts, from_domain, &report.dkim, &mut findings).await);
+    }
+    report.status = status_of(&findings, &facts.rules);
+    (report, findings)
+}
+
+/// Step 1 and 2: fetch the keys of the signatures through our resolver,
+/// then let mail-auth verify them against that pre-filled cache.
+async fn verify_signatures(
+    p: &Prepared<'_>,
+    auth: &AuthenticatedMessage<'_>,
+    dns: &Dns,
+    findings: &mut Vec<Finding>,
+) -> Vec<SignatureReport> {
+    let file = p.loaded.path.as_str();
+    let mut names: Vec<String> = Vec::new();
+    for h in &auth.dkim_headers {
+        let n = format!("{}._domainkey.{}.", h.header.s, h.header.d).to_ascii_lowercase();
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let answers = join_all(names.iter().map(|n| dns.txt(n))).await;
+    let cache = Prefilled::default();
+    let now = std::time::Instant::now();
+    for (n, a) in names.iter().zip(&answers) {
+        cache.insert(n.clone().into_boxed_str(), key_entry(a), now);
+        if !a.is_definitive() {
+            findings.push(Finding::lookup_failed(
+                ids::MESSAGE_DNS_ERROR,
+                file,
+                n.trim_end_matches('.'),
+                "TXT",
+                a,
+            ));
+        }
+    }
+    for (d, _) in &p.signatures {
+        // Keep mail-auth from asking for RFC 6651 report addresses itself.
+        cache.insert(
+            format!("_report._domainkey.{d}.").into_boxed_str(),
+            Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(
+                ResponseCode::NXDomain,
+            ))),
+            now,
+        );
+    }
+    let mut out = Vec::new();
+    if auth.dkim_headers.is_empty() && auth.errors.is_empty() {
+        findings.push(Finding::new(
+            ids::MESSAGE_DKIM_MISSING,
+            file,
+            "The message has no DKIM signature.",
+        ));
+        return out;
+    }
+    if p.loaded.truncated {
+        for (d, s) in &p.signatures {
+            out.push(SignatureReport {
+                domain: d.clone(),
+                selector: s.clone(),
+                algorithm: String::new(),
+                result: "unknown".into(),
+                reason: Some(format!(
+                    "not verified: only the first {} bytes of the file were read",
+                    p.loaded.bytes.len()
+                )),
+                signed_headers: Vec::new(),
+            });
+        }
+        return out;
+    }
+    let authenticator = MessageAuthenticator(dns.hickory().clone());
+    let outputs = authenticator
+        .verify_dkim(Parameters::new(auth).with_txt_cache(&cache))
+        .await;
+    for o in &outputs {
+        let (result, reason) = match o.result() {
+            DkimResult::Pass => ("pass", None),
+            DkimResult::Fail(e) => ("fail", Some(e.to_string())),
+            DkimResult::Neutral(e) => ("neutral", Some(e.to_string())),
+            DkimResult::PermError(e) => ("permerror", Some(e.to_string())),
+            DkimResult::TempError(e) => ("temperror", Some(e.to_string())),
+            DkimResult::None => ("none", None),
+        };
+        let (domain, selector, algorithm, signed_headers) = match o.signature() {
+            Some(sig) => (
+                sig.d.to_ascii_lowercase(),
+                sig.s.clone(),
+                format!("{:?}", sig.a)
+                    .to_ascii_lowercase()
+                    .replace("sha", "-sha"),
+                sig.h
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect::<Vec<_>>(),
+            ),
+            None => (String::new(), String::new(), String::new(), Vec::new()),
+        };
+        if result != "pass" && result != "temperror" {
+            findings.push(
+                Finding::new(
+                    ids::MESSAGE_DKIM_INVALID,
+                    file,
+                    if domain.is_empty() {
+                        format!("A DKIM-Signature header cannot be read: {}.", reason.as_deref().unwrap_or(""))
+                    } else {
+                        format!("The DKIM signature of {domain} (selector {selector}) does not verify: {}.", reason.as_deref().unwrap_or(result))
+                    },
+                )
+                .with("domain", &domain)
+                .with("selector", &selector)
+                .with("result", result)
+                .with("reason", &reason),
+            );
+        }
+        out.push(SignatureReport {
+            domain,
+            selector,
+            algorithm,
+            result: result.into(),
+            reason,
+            signed_headers,
+        });
+    }
+    out
+}
+
+/// The organisational domain of `domain`, or the failed lookup that keeps
+/// it from being known.
+async fn org_of(dns: &Dns, domain: &str) -> Result<String, crate::facts::FailedLookup> {
+    let d = dmarc::discover(dns, domain).await;
+    match d.failure() {
+        Some(f) => Err(f),
+        None => Ok(d.org_or(domain)),
+    }
+}
+
+/// Step 3: DMARC for the From domain, from the verified signatures and,
+/// when the sending IP and envelope sender are known, SPF.
+async fn evaluate_dmarc(
+    p: &Prepared<'_>,
+    facts: &Facts<'_>,
+    from_domain: &str,
+    sigs: &[SignatureReport],
+    findings: &mut Vec<Finding>,
+) -> MessageDmarc {
+    let file = p.loaded.path.as_str();
+    let dns = &facts.dns;
+    let disc = dmarc::discover(dns, from_domain).await;
+    let mut out = MessageDmarc {
+        result: "none".into(),
+        domain: disc.policy_domain().map(str::to_string),
+        policy: None,
+        aligned_dkim: false,
+        aligned_spf: None,
+        spf: None,
+    };
+    if let Some(failed) = disc.failure() {
+        findings.push(failed.finding(ids::MESSAGE_DNS_ERROR, file));
+        out.result = "temperror".into();
+        return out;
+    }
+    let Some(record) = disc.record() else {
+        return out;
+    };
+    let inherited = disc.found != Some(0);
+    out.policy = Some(if inherited {
+        record.subdomain_policy()
+    } else {
+        record.policy()
+    });
+    let from_org = disc.org_or(from_domain);
+    let aligned = |d: &str, mode: Alignment, org: &str| match mode {
+        Alignment::Strict => d == from_domain,
+        Alignment::Relaxed => org == from_org,
+    };
+    // An alignment that could not be worked out keeps DMARC from failing.
+    let mut undecided = sigs
+        .iter()
+        .any(|s| s.result == "temperror" || s.result == "unknown");
+    for s in sigs.iter().filter(|s| s.result == "pass") {
+        let org = if s.domain == from_domain {
+            Ok(from_org.clone())
+        } else {
+            org_of(dns, &s.domain).await
+        };
+        match org {
+            Ok(org) if aligned(&s.domain, record.adkim, &org) => out.aligned_dkim = true,
+            Ok(_) => {}
+            Err(f) => {
+                undecided = true;
+                findings.push(f.finding(ids::MESSAGE_DNS_ERROR, file));
+            }
+        }
+    }
+
+    // SPF, when the sending IP and the envelope sender are known.
+    let ip = p.received_ip.or(facts.target.ips.first().copied());
+    let mail_from = p
+        .return_path
+        .clone()
+        .or_else(|| facts.target.mail_from.clone());
+    if let (Some(ip), Some(mail_from)) = (ip, mail_from)
+        && let Some(mf_domain) = mail_from
+            .rsplit_once('@')
+            .and_then(|(_, d)| crate::dns::name::normalize_domain(d).ok())
+    {
+        let id = Identity::for_domain(&mf_domain, Some(&mail_from), facts.target.helo.as_deref());
+        let tree = Arc::new(spf::walk(dns, &mf_domain, id.clone()).await);
+        let eval = spf::check_host(dns, tree, ip, id).await;
+        match eval.result {
+            SpfResult::Temperror => {
+                undecided = true;
+                findings.push(
+                    Finding::new(
+                        ids::MESSAGE_DNS_ERROR,
+                        file,
+                        format!(
+                            "SPF for the envelope sender {mail_from} from {ip} is temperror: {}.",
+                            eval.reason.as_deref().unwrap_or("a lookup failed")
+                        ),
+                    )
+                    .with("mail_from", &mail_from)
+                    .with("ip", ip)
+                    .with("reason", &eval.reason)
+                    .unknown(),
+                );
+            }
+            SpfResult::Pass => {
+                let org = if mf_domain == from_domain {
+                    Ok(from_org.clone())
+                } else {
+                    org_of(dns, &mf_domain).await
+                };
+                match org {
+                    Ok(org) => out.aligned_spf = Some(aligned(&mf_domain, record.aspf, &org)),
+                    Err(f) => {
+                        undecided = true;
+                        findings.push(f.finding(ids::MESSAGE_DNS_ERROR, file));
+                    }
+                }
+            }
+            _ => out.aligned_spf = Some(false),
+        }
+        out.spf = Some(MessageSpf {
+            ip,
+            mail_from,
+            result: eval.result,
+        });
+    }
+
+    out.result = if out.aligned_dkim || out.aligned_spf == Some(true) {
+        "pass".into()
+    } else if undecided {
+        "unknown".into()
+    } else {
+        findings.push(
+            Finding::new(
+                ids::MESSAGE_DMARC_FAIL,
+                file,
+                format!(
+                    "No DKIM signature or SPF result aligned with the From domain {from_domain} passes, so DMARC fails (policy {}).",
+                    out.policy.map_or("none", |p| p.as_str())
+                ),
+            )
+            .with("from_domain", from_domain)
+            .with(
+                "passing_dkim_domains",
+                sigs.iter()
+                    .filter(|s| s.result == "pass")
+                    .map(|s| s.domain.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .with("spf", &out.spf)
+            .with("adkim", record.adkim)
+            .with("aspf", record.aspf),
+        );
+        "fail".into()
+    };
+    out
+}
+
+/// A message's status from its findings (severities from the rules).
+fn status_of(findings: &[Finding], rules: &Rules) -> Status {
+    Status::from_findings(findings.iter().map(|f| {
+        (
+            f.severity.unwrap_or_else(|| rules.advice(f.id).severity),
+            f.unknown,
+        )
+    }))
+}
+
+/// mail-auth's TXT cache, filled from our resolver beforehand.
+#[derive(Default)]
+struct Prefilled(Mutex<HashMap<Box<str>, Txt>>);
+
+impl ResolverCache<Box<str>, Txt> for Prefilled {
+    fn get<Q>(&self, name: &Q) -> Option<Txt>
+    where
+        Box<str>: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.lock().expect("cache lock").get(name).cloned()
+    }
+
+    fn remove<Q>(&self, name: &Q) -> Option<Txt>
+    where
+        Box<str>: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.lock().expect("cache lock").remove(name)
+    }
+
+    fn insert(&self, key: Box<str>, value: Txt, _valid_until: std::time::Instant) {
+        self.0.lock().expect("cache lock").insert(key, value);
+    }
+}
+
+fn key_entry(outcome: &Outcome) -> Txt {
+    use mail_auth::{DnsError, Error};
+    match outcome {
+        Outcome::Records(_) => {
+            let mut first_err = None;
+            for txt in outcome.txt().unwrap_or_default() {
+                match DomainKey::parse(&txt) {
+                    Ok(k) => return Txt::DomainKey(Arc::new(k)),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            Txt::Error(first_err.unwrap_or(Error::Dns(DnsError::InvalidRecordType)))
+        }
+        Outcome::NxDomain => {
+            Txt::Error(Error::Dns(DnsError::RecordNotFound(ResponseCode::NXDomain)))
+        }
+        Outcome::NoData => Txt::Error(Error::Dns(DnsError::RecordNotFound(ResponseCode::NoError))),
+        other => Txt::Error(Error::Dns(DnsError::Resolver(other.describe()))),
+    }
+}

@@ -1,0 +1,367 @@
+//! The SPF check's findings, read off the walked tree and the evaluations.
+
+use std::collections::HashSet;
+
+use crate::facts::spf::{
+    Evaluation, LOOKUP_LIMIT, MX_HOST_LIMIT, NodeProblem, SpfNode, SpfResult, TermData, VOID_LIMIT,
+    Via,
+};
+use crate::findings::{self as ids, Finding};
+use crate::records::spf::Qualifier;
+
+/// Findings read off the walked tree.
+pub fn tree_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut seen_dns: HashSet<String> = HashSet::new();
+    for node in tree.nodes() {
+        let is_root = node.via == Via::Root;
+        if let Some(problem) = &node.problem {
+            match problem {
+                NodeProblem::NoRecord(why) if is_root => out.push(
+                    Finding::new(
+                        ids::SPF_MISSING,
+                        domain,
+                        format!("{domain} publishes no SPF record."),
+                    )
+                    .with("lookup", why),
+                ),
+                NodeProblem::NoRecord(why) => out.push(
+                    Finding::new(
+                        ids::SPF_INCLUDE_NO_SPF,
+                        &node.domain,
+                        format!(
+                            "{} target {} has no SPF record ({why}).",
+                            via_term(node.via),
+                            node.domain
+                        ),
+                    )
+                    .with("target", &node.domain)
+                    .with("via", node.via)
+                    .with("lookup", why),
+                ),
+                NodeProblem::Multiple(n) => out.push(
+                    Finding::new(
+                        ids::SPF_MULTIPLE_RECORDS,
+                        &node.domain,
+                        format!(
+                            "{} publishes {n} SPF records; receivers return permerror.",
+                            node.domain
+                        ),
+                    )
+                    .with("records", &node.record)
+                    .with("count", n),
+                ),
+                NodeProblem::Syntax { term, reason } => out.push(
+                    Finding::new(
+                        ids::SPF_SYNTAX,
+                        &node.domain,
+                        format!(
+                            "The SPF record of {} is invalid: {}",
+                            node.domain,
+                            problem.describe()
+                        ),
+                    )
+                    .with("record", &node.record)
+                    .with("term", term)
+                    .with("reason", reason),
+                ),
+                NodeProblem::Dns(outcome) => {
+                    if seen_dns.insert(node.domain.clone()) {
+                        out.push(Finding::lookup_failed(
+                            ids::SPF_DNS_ERROR,
+                            &node.domain,
+                            &node.domain,
+                            "TXT",
+                            outcome,
+                        ));
+                    }
+                }
+                NodeProblem::Loop(chain) => out.push(
+                    Finding::new(
+                        ids::SPF_LOOP,
+                        &node.domain,
+                        format!("The SPF includes of {domain} loop: {}.", chain.join(" -> ")),
+                    )
+                    .with("chain", chain),
+                ),
+                NodeProblem::NotFollowed => {}
+            }
+            continue;
+        }
+        for t in &node.terms {
+            match &t.data {
+                TermData::Addrs { a, aaaa } => {
+                    for (o, rt) in [(a, "A"), (aaaa, "AAAA")] {
+                        if !o.is_definitive() {
+                            let name = term_target(&t.term, &node.domain);
+                            if seen_dns.insert(format!("{name}/{rt}")) {
+                                out.push(Finding::lookup_failed(
+                                    ids::SPF_DNS_ERROR,
+                                    &name,
+                                    &name,
+                                    rt,
+                                    o,
+                                ));
+                            }
+                        }
+                    }
+                }
+                TermData::Mx { mx, hosts } => {
+                    let name = term_target(&t.term, &node.domain);
+                    if !mx.is_definitive() && seen_dns.insert(format!("{name}/MX")) {
+                        out.push(Finding::lookup_failed(
+                            ids::SPF_DNS_ERROR,
+                            &name,
+                            &name,
+                            "MX",
+                            mx,
+                        ));
+                    }
+                    if let Some(n) = t.mx_over_limit() {
+                        let hosts: Vec<String> = mx
+                            .mx()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(_, h)| h)
+                            .collect();
+                        out.push(
+                            Finding::new(ids::SPF_MX_TOO_MANY_HOSTS, &node.domain, format!("{} in the SPF record of {} resolves to {n} MX hosts (limit {MX_HOST_LIMIT}).", t.term, node.domain))
+                                .with("term", &t.term)
+                                .with("hosts", hosts),
+                        );
+                    }
+                    for (host, a, aaaa) in hosts {
+                        for (o, rt) in [(a, "A"), (aaaa, "AAAA")] {
+                            if !o.is_definitive() && seen_dns.insert(format!("{host}/{rt}")) {
+                                out.push(Finding::lookup_failed(
+                                    ids::SPF_DNS_ERROR,
+                                    host,
+                                    host,
+                                    rt,
+                                    o,
+                                ));
+                            }
+                        }
+                    }
+                }
+                TermData::Exists(a) if !a.is_definitive() => {
+                    out.push(Finding::lookup_failed(
+                        ids::SPF_DNS_ERROR,
+                        &t.term,
+                        &t.term,
+                        "A",
+                        a,
+                    ));
+                }
+                _ => {}
+            }
+            if t.term
+                .to_ascii_lowercase()
+                .trim_start_matches(['+', '-', '~', '?'])
+                .starts_with("ptr")
+            {
+                out.push(
+                    Finding::new(
+                        ids::SPF_PTR_MECHANISM,
+                        &node.domain,
+                        format!("The SPF record of {} uses {}.", node.domain, t.term),
+                    )
+                    .with("term", &t.term)
+                    .with("record", &node.record),
+                );
+            }
+        }
+        if let Some(parsed) = &node.parsed
+            && parsed.all() == Some(Qualifier::Pass)
+        {
+            out.push(
+                Finding::new(
+                    ids::SPF_ALL_PASS,
+                    &node.domain,
+                    if is_root {
+                        format!("The SPF record of {domain} ends with +all: every server passes.")
+                    } else {
+                        format!(
+                            "{} (reached from {domain}) has +all: every server passes through it.",
+                            node.domain
+                        )
+                    },
+                )
+                .with("record", &node.record),
+            );
+        }
+    }
+
+    let effective = tree.effective();
+    if let Some(parsed) = &effective.parsed {
+        if parsed.all() == Some(Qualifier::Neutral) {
+            out.push(
+                Finding::new(
+                    ids::SPF_ALL_NEUTRAL,
+                    domain,
+                    format!("The SPF record of {domain} ends with ?all."),
+                )
+                .with("record", &effective.record),
+            );
+        }
+        if parsed.all().is_none() && parsed.redirect().is_none() {
+            out.push(
+                Finding::new(
+                    ids::SPF_NO_ALL,
+                    domain,
+                    format!("The SPF record of {domain} has no all and no redirect."),
+                )
+                .with("record", &effective.record),
+            );
+        }
+    }
+
+    if tree.lookups > LOOKUP_LIMIT {
+        out.push(
+            Finding::new(
+                ids::SPF_LOOKUP_LIMIT,
+                domain,
+                format!(
+                    "SPF for {domain} needs {} DNS lookups; the limit is {LOOKUP_LIMIT}.",
+                    tree.lookups
+                ),
+            )
+            .with("lookups", tree.lookups)
+            .with("limit", LOOKUP_LIMIT)
+            .with("by_record", lookup_breakdown(tree)),
+        );
+    }
+    if tree.void_lookups > VOID_LIMIT {
+        let void_terms: Vec<String> = tree
+            .nodes()
+            .iter()
+            .flat_map(|n| {
+                n.terms
+                    .iter()
+                    .filter(|t| t.void)
+                    .map(move |t| format!("{} (in {})", t.term, n.domain))
+            })
+            .collect();
+        out.push(
+            Finding::new(
+                ids::SPF_VOID_LOOKUP_LIMIT,
+                domain,
+                format!(
+                    "SPF for {domain} makes {} void lookups; the limit is {VOID_LIMIT}.",
+                    tree.void_lookups
+                ),
+            )
+            .with("void_lookups", tree.void_lookups)
+            .with("terms", void_terms),
+        );
+    }
+    out
+}
+
+fn lookup_breakdown(tree: &SpfNode) -> serde_json::Map<String, serde_json::Value> {
+    tree.nodes()
+        .iter()
+        .map(|n| {
+            let own: u32 = n.terms.iter().map(|t| t.cost).sum();
+            (n.domain.clone(), serde_json::Value::from(own))
+        })
+        .collect()
+}
+
+fn via_term(via: Via) -> &'static str {
+    match via {
+        Via::Redirect => "redirect=",
+        _ => "include:",
+    }
+}
+
+/// The name a/mx term looks up, for evidence ("a:host.example.com/24" ->
+/// "host.example.com", "mx" -> the record's domain).
+fn term_target(term: &str, domain: &str) -> String {
+    let body = term.trim_start_matches(['+', '-', '~', '?']);
+    match body.split_once(':') {
+        Some((_, rest)) => rest.split('/').next().unwrap_or(rest).to_string(),
+        None => domain.to_string(),
+    }
+}
+
+/// Tree findings that already explain a permerror for every IP.
+const EXPLAINS_PERMERROR: &[&str] = &[
+    ids::SPF_SYNTAX,
+    ids::SPF_MULTIPLE_RECORDS,
+    ids::SPF_LOOP,
+    ids::SPF_LOOKUP_LIMIT,
+    ids::SPF_VOID_LOOKUP_LIMIT,
+    ids::SPF_INCLUDE_NO_SPF,
+    ids::SPF_MX_TOO_MANY_HOSTS,
+];
+
+/// Findings about each sending IP's result: not authorised, or a
+/// temperror or permerror that decides the check (an error the tree
+/// findings do not already explain, such as a macro-dependent include).
+pub fn evaluation_findings(
+    tree: &SpfNode,
+    domain: &str,
+    evaluations: &[Evaluation],
+    tree_findings: &[Finding],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let explained = tree_findings
+        .iter()
+        .any(|f| EXPLAINS_PERMERROR.contains(&f.id));
+    for e in evaluations {
+        match e.result {
+            SpfResult::Fail | SpfResult::Softfail | SpfResult::Neutral
+                if tree.record.is_some() && tree.problem.is_none() =>
+            {
+                out.push(
+                    Finding::new(
+                        ids::SPF_IP_NOT_AUTHORIZED,
+                        e.ip.to_string(),
+                        format!(
+                            "SPF of {domain} gives {} for {}, not pass.",
+                            e.result.as_str(),
+                            e.ip
+                        ),
+                    )
+                    .with("ip", e.ip)
+                    .with("result", e.result)
+                    .with("matched", &e.matched),
+                );
+            }
+            SpfResult::Temperror => out.push(
+                Finding::new(
+                    ids::SPF_DNS_ERROR,
+                    e.ip.to_string(),
+                    format!(
+                        "check_host({}) for {domain} is temperror: {}.",
+                        e.ip,
+                        e.reason.as_deref().unwrap_or("a lookup failed")
+                    ),
+                )
+                .with("ip", e.ip)
+                .with("result", e.result)
+                .with("reason", &e.reason)
+                .unknown(),
+            ),
+            SpfResult::Permerror if !explained => out.push(
+                Finding::new(
+                    ids::SPF_PERMERROR,
+                    e.ip.to_string(),
+                    format!(
+                        "check_host({}) for {domain} is permerror: {}.",
+                        e.ip,
+                        e.reason
+                            .as_deref()
+                            .unwrap_or("the record cannot be evaluated")
+                    ),
+                )
+                .with("ip", e.ip)
+                .with("result", e.result)
+                .with("reason", &e.reason),
+            ),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,156 @@
+//! Is the resolver telling the truth? Absence is believed only from a
+//! resolver shown to work.
+//!
+//! Some resolvers answer NXDOMAIN for every name (captive portals, broken
+//! container DNS, some ISP resolvers). Read naively, that makes every
+//! record look missing. So an NXDOMAIN is believed only after the
+//! top-level domain of the name has been asked about (its SOA, once per
+//! run): a resolver that says a real TLD does not exist is broken, and the
+//! NXDOMAIN becomes a failed lookup. The probe needs no root server: a
+//! TLD that times out or is refused (an authoritative server asked with
+//! `--nameserver`, or an offline run) proves nothing either way, and the
+//! NXDOMAIN of a server that answers for the name stands. Special-use
+//! top-level names (RFC 6761 and later) are not expected to exist, so
+//! they prove nothing either.
+//!
+//! A resolver that answered no question at all (every one timed out or
+//! failed) is reported once as unreachable, from the run's statistics.
+
+use std::sync::Mutex;
+
+use hickory_proto::rr::RecordType;
+
+use crate::dns::{Dns, Outcome, StatsSnapshot};
+
+/// Top-level names reserved from the public DNS: RFC 6761 (test, example,
+/// invalid, localhost), RFC 6762 (local), RFC 7686 (onion), RFC 9476
+/// (alt), and `internal` (ICANN, 2024).
+const SPECIAL_USE: &[&str] = &[
+    "test",
+    "example",
+    "invalid",
+    "localhost",
+    "local",
+    "onion",
+    "alt",
+    "internal",
+];
+
+/// What a run learnt about its resolver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Nothing says it lies, and it answered.
+    Working,
+    /// It answered NXDOMAIN for `name` and for its top-level domain `tld`.
+    Broken { tld: String, name: String },
+    /// No question got an answer a verdict can rest on.
+    Unreachable {
+        /// Questions that went out, and how they failed ("12 timed out").
+        asked: u64,
+        how: String,
+    },
+}
+
+/// Remembers the top-level domains the resolver denied, with the first
+/// name that led to each.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    denied: Mutex<Vec<(String, String)>>,
+}
+
+impl Tracker {
+    fn deny(&self, tld: &str, name: &str) {
+        let mut denied = self.denied.lock().expect("health lock");
+        if !denied.iter().any(|(t, _)| t == tld) {
+            denied.push((tld.to_string(), name.to_string()));
+        }
+    }
+
+    fn denies(&self, tld: &str) -> bool {
+        self.denied
+            .lock()
+            .expect("health lock")
+            .iter()
+            .any(|(t, _)| t == tld)
+    }
+
+    pub fn verdict(&self, stats: &StatsSnapshot) -> Health {
+        if let Some((tld, name)) = self.denied.lock().expect("health lock").first().cloned() {
+            return Health::Broken { tld, name };
+        }
+        let count = |k: &str| stats.by_outcome.get(k).copied().unwrap_or(0);
+        let definitive = count("records") + count("nxdomain") + count("nodata");
+        let failed: Vec<String> = [
+            ("timeout", "timed out"),
+            ("servfail", "SERVFAIL"),
+            ("refused", "REFUSED"),
+            ("error", "failed"),
+        ]
+        .iter()
+        .filter(|(k, _)| count(k) > 0)
+        .map(|(k, what)| format!("{} {what}", count(k)))
+        .collect();
+        if definitive == 0 && !failed.is_empty() {
+            return Health::Unreachable {
+                asked: stats.queries,
+                how: failed.join(", "),
+            };
+        }
+        Health::Working
+    }
+}
+
+/// Whether `tld` is a special-use top-level name.
+pub fn is_special_use(tld: &str) -> bool {
+    SPECIAL_USE.contains(&tld)
+}
+
+/// The NXDOMAIN `nx` for `name`, or a failed lookup when the resolver also
+/// denies the name's top-level domain.
+pub async fn believe(dns: &Dns, name: &str, nx: Outcome) -> Outcome {
+    let tld = name.rsplit('.').next().unwrap_or(name);
+    // Offline, a TLD outside the loaded zones cannot be asked: the zones
+    // themselves are the authority.
+    if tld.is_empty() || is_special_use(tld) || !dns.in_scope(tld) {
+        return nx;
+    }
+    let denied = if name == tld {
+        // This is the probe itself.
+        true
+    } else {
+        // The probe's own NXDOMAIN comes back as a failure (this function,
+        // for the TLD): the tracker says whether it denied the TLD.
+        let answer = dns.query(tld, RecordType::SOA).await;
+        *answer == Outcome::NoData || dns.0.health.denies(tld)
+    };
+    if !denied {
+        return nx;
+    }
+    // A real top-level domain has an SOA record at its apex.
+    dns.0.health.deny(tld, name);
+    Outcome::Error(format!(
+        "NXDOMAIN not believed: the resolver also denies the top-level domain {tld}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_only_without_any_answer() {
+        let t = Tracker::default();
+        let mut stats = StatsSnapshot {
+            queries: 3,
+            cache_hits: 0,
+            by_outcome: [("timeout", 3)].into_iter().collect(),
+        };
+        assert!(matches!(
+            t.verdict(&stats),
+            Health::Unreachable { asked: 3, .. }
+        ));
+        stats.by_outcome.insert("nodata", 1);
+        assert_eq!(t.verdict(&stats), Health::Working);
+        assert!(is_special_use("test") && !is_special_use("com"));
+    }
+}

@@ -1,0 +1,289 @@
+//! The run scaffolding: one engine per process (resolver, rules, blocklists
+//! with their health cache), and one way to run a selection of checks over
+//! the facts of a target and assemble the report.
+//!
+//! `audit`, `message` and `blacklist` are selections from the one registry
+//! ([`crate::checks::REGISTRY`]) over the same scaffolding. Every selected
+//! check starts at once; the facts they share are computed once. When the
+//! checks are done, three things that no single check can see are settled
+//! here, in one place:
+//!
+//! - a domain that does not exist (NXDOMAIN from a resolver not shown to
+//!   lie) is one `domain.nxdomain` finding, and the checks that read its
+//!   records say they did not run;
+//! - a resolver that lies (NXDOMAIN for a real top-level domain) or answers
+//!   nothing is one `dns.*` finding; every check is then `unknown` (or
+//!   `fail` on findings that needed no DNS), and the lookup failures it
+//!   caused are folded into that one line;
+//! - an offline run says that names outside the loaded zones were not
+//!   asked.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::join_all;
+
+use crate::blocklist::Blocklists;
+use crate::checks::{self, Check, Need, Ran};
+use crate::dns::Dns;
+use crate::dns::health::Health;
+use crate::facts::{Existence, Facts, SendingIp, Target};
+use crate::findings::{self as ids, Finding, Status};
+use crate::report::model::{CheckReport, Report, ReportTarget, ResolvedFinding, RunKind};
+use crate::rules::Rules;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub kind: RunKind,
+    pub target: Target,
+    /// Checks to run (registry IDs) within the kind's selection; all when
+    /// `None`.
+    pub checks: Option<BTreeSet<String>>,
+}
+
+impl Request {
+    /// An audit of `domain` with everything else unset.
+    pub fn audit(domain: &str) -> Request {
+        Request {
+            kind: RunKind::Audit,
+            target: Target {
+                domain: Some(domain.to_string()),
+                ..Target::default()
+            },
+            checks: None,
+        }
+    }
+
+    /// The checks this request runs, in registry order.
+    pub fn selection(&self) -> Vec<&'static dyn Check> {
+        let of_kind: &[&str] = match self.kind {
+            RunKind::Audit => &[],
+            RunKind::Message => &["message", "dnsbl"],
+            RunKind::Blocklist => &["dnsbl"],
+        };
+        checks::REGISTRY
+            .iter()
+            .copied()
+            .filter(|c| of_kind.is_empty() || of_kind.contains(&c.id()))
+            .filter(|c| self.checks.as_ref().is_none_or(|set| set.contains(c.id())))
+            .collect()
+    }
+}
+
+/// One resolver, one set of rules and one blocklist configuration (with its
+/// list health cache), shared by every run in a process.
+#[derive(Clone)]
+pub struct Engine {
+    pub dns: Dns,
+    pub rules: Arc<Rules>,
+    /// `None`: the blocklist check is skipped.
+    pub blocklists: Option<Arc<Blocklists>>,
+}
+
+impl Engine {
+    /// An engine without blocklists; see [`Engine::with_blocklists`].
+    pub fn new(dns: Dns, rules: Rules) -> Engine {
+        Engine {
+            dns,
+            rules: Arc::new(rules),
+            blocklists: None,
+        }
+    }
+
+    pub fn with_blocklists(mut self, blocklists: Blocklists) -> Engine {
+        self.blocklists = Some(Arc::new(blocklists));
+        self
+    }
+
+    /// Runs the request's checks and assembles the report.
+    pub async fn run(&self, req: &Request) -> Report {
+        let started = Instant::now();
+        let generated_at = time::OffsetDateTime::now_utc();
+        let facts = Facts::new(
+            self.dns.clone(),
+            self.rules.clone(),
+            self.blocklists.clone(),
+            &req.target,
+        );
+        let selection = req.selection();
+        let audit = req.kind == RunKind::Audit;
+        let (runs, existence, ips) = futures::join!(
+            join_all(selection.iter().map(|c| c.run(&facts))),
+            facts.existence(),
+            async {
+                if audit {
+                    facts.sending_ips().await.items.clone()
+                } else {
+                    given_ips(&req.target)
+                }
+            }
+        );
+
+        let mut run_level: Vec<Finding> = Vec::new();
+        let missing = audit && *existence == Existence::NxDomain;
+        if missing {
+            let domain = facts.domain();
+            run_level.push(
+                Finding::new(
+                    ids::DOMAIN_NXDOMAIN,
+                    domain,
+                    format!("{domain} does not exist: the DNS answers NXDOMAIN for it."),
+                )
+                .with("domain", domain),
+            );
+        }
+        let health = self.dns.health();
+        let resolver_failed = match &health {
+            Health::Working => None,
+            Health::Broken { tld, name } => {
+                run_level.push(
+                    Finding::new(
+                        ids::DNS_RESOLVER_BROKEN,
+                        servers(&self.dns),
+                        format!(
+                            "The resolver says the top-level domain {tld} does not exist (asked because it denied {name}): it answers NXDOMAIN for names that exist, so no absence it reports can be believed."
+                        ),
+                    )
+                    .with("tld", tld)
+                    .with("name", name)
+                    .with("resolvers", self.dns.servers())
+                    .unknown(),
+                );
+                Some(format!(
+                    "the resolver is broken (it denies the top-level domain {tld}): see dns.resolver-broken"
+                ))
+            }
+            Health::Unreachable { asked, how } => {
+                run_level.push(
+                    Finding::new(
+                        ids::DNS_RESOLVER_UNREACHABLE,
+                        servers(&self.dns),
+                        format!(
+                            "The resolver answered none of the {asked} questions of this run ({how})."
+                        ),
+                    )
+                    .with("questions", asked)
+                    .with("failures", how)
+                    .with("resolvers", self.dns.servers())
+                    .unknown(),
+                );
+                Some("the resolver answered no question: see dns.resolver-unreachable".into())
+            }
+        };
+        let stats = self.dns.stats();
+        let not_checked = stats.by_outcome.get("not_checked").copied().unwrap_or(0);
+        if not_checked > 0 && resolver_failed.is_none() {
+            run_level.push(
+                Finding::new(
+                    ids::DNS_NOT_CHECKED_OFFLINE,
+                    "offline",
+                    format!(
+                        "{not_checked} question(s) were about names outside the loaded zone files and were not asked; what needed them is unknown."
+                    ),
+                )
+                .with("questions", not_checked)
+                .with("zones", &self.dns.config().scope),
+            );
+        }
+
+        let mut findings: Vec<ResolvedFinding> =
+            run_level.into_iter().map(|f| self.resolve(f)).collect();
+        let mut reports = Vec::new();
+        for (check, ran) in selection.iter().zip(runs) {
+            let mut report = CheckReport {
+                id: check.id(),
+                title: check.title(),
+                status: Status::Skipped,
+                reason: None,
+                per_item: check.per_item(),
+                detail: None,
+            };
+            let ran = if missing && check.needs().contains(&Need::DomainRecords) {
+                Ran::skipped("not run: the domain does not exist")
+            } else {
+                ran
+            };
+            match ran {
+                Ran::Skipped { reason, detail } => {
+                    report.reason = Some(reason);
+                    report.detail = detail;
+                }
+                Ran::Done {
+                    detail,
+                    findings: own,
+                } => {
+                    let mut resolved: Vec<ResolvedFinding> =
+                        own.into_iter().map(|f| self.resolve(f)).collect();
+                    report.status = Status::from_findings(
+                        resolved.iter().map(|f| (f.severity, f.finding.unknown)),
+                    );
+                    if let Some(why) = &resolver_failed {
+                        // The lookup failures are the resolver's, said once
+                        // above; what needed no DNS stands.
+                        resolved.retain(|f| !f.finding.unknown);
+                        let rest = Status::from_findings(
+                            resolved.iter().map(|f| (f.severity, f.finding.unknown)),
+                        );
+                        report.status = rest.max(Status::Unknown);
+                        report.reason = Some(why.clone());
+                    }
+                    report.detail = Some(detail);
+                    findings.extend(resolved);
+                }
+            }
+            reports.push(report);
+        }
+
+        Report {
+            kind: req.kind,
+            generated_at,
+            duration: started.elapsed(),
+            target: ReportTarget {
+                domain: req.target.domain.clone(),
+                ips,
+                messages: req.target.messages.iter().map(|m| m.path.clone()).collect(),
+                subjects: req
+                    .target
+                    .subjects
+                    .as_ref()
+                    .map(|(given, _)| given.clone())
+                    .unwrap_or_default(),
+            },
+            checks: reports,
+            findings,
+            stats: self.dns.stats(),
+        }
+    }
+
+    fn resolve(&self, finding: Finding) -> ResolvedFinding {
+        let advice = self.rules.advice(finding.id).clone();
+        ResolvedFinding {
+            severity: finding.severity.unwrap_or(advice.severity),
+            finding,
+            advice,
+        }
+    }
+}
+
+fn given_ips(target: &Target) -> Vec<SendingIp> {
+    target
+        .ips
+        .iter()
+        .map(|ip| SendingIp {
+            ip: *ip,
+            source: "argument",
+            via: None,
+        })
+        .collect()
+}
+
+fn servers(dns: &Dns) -> String {
+    let s: Vec<String> = dns.servers().iter().map(|s| s.to_string()).collect();
+    if s.is_empty() {
+        "resolver".into()
+    } else {
+        s.join(", ")
+    }
+}

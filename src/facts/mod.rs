@@ -1,0 +1,413 @@
+//! Facts: what a run learns about its target, computed once and shared by
+//! every check that needs it, below the checks.
+//!
+//! The rule of this layer: **a fact carries its failures.** Each fact keeps
+//! the outcomes of the lookups behind it ([`Lookup`], [`Found`]); no
+//! accessor turns a failed lookup into an empty list. A check that consumes
+//! a fact with a failed lookup says `unknown`, with a `*.dns-error` finding
+//! that names the lookup, and never `pass`, `fail` or `skipped` on that
+//! basis.
+//!
+//! Each fact is a shared future started the first time a check asks for
+//! it, so a check that is not selected costs no query, and two checks that
+//! need the MX hosts wait on the same lookups. Facts that depend on other
+//! facts (the sending IPs on the MX hosts) await them, so wall time follows
+//! the longest chain of dependent lookups.
+
+pub mod dkim;
+pub mod dmarc;
+pub mod lookup;
+pub mod spf;
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use futures::future::{BoxFuture, Shared, join_all};
+use futures::{Future, FutureExt};
+use hickory_proto::rr::RecordType;
+
+use crate::blocklist::{Blocklists, Subject, Subjects};
+use crate::dns::{Dns, Outcome};
+use crate::message::Loaded;
+use crate::message::prepare::{Prepared, prepare};
+use crate::records::spf::{Mechanism, SpfRecord, TermKind, is_spf};
+use crate::rules::Rules;
+
+pub use lookup::{FailedLookup, Found, Lookup, SendingIp};
+
+/// What a run is about: a domain (`audit`), messages (`message`) or loose
+/// blocklist subjects (`blacklist`), with what the user said about them.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// The audited domain, normalised.
+    pub domain: Option<String>,
+    /// Sending IPs given by the user (ranges already expanded).
+    pub ips: Vec<IpAddr>,
+    pub helo: Option<String>,
+    pub mail_from: Option<String>,
+    /// DKIM selectors named by the user.
+    pub selectors: Vec<String>,
+    /// Message files to scan, already read.
+    pub messages: Vec<Loaded>,
+    /// `blacklist`: the targets as given, and what they stand for.
+    pub subjects: Option<(Vec<String>, Subjects)>,
+}
+
+/// Whether the audited domain exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Existence {
+    Exists,
+    /// NXDOMAIN from a resolver not shown to lie.
+    NxDomain,
+    Unknown(FailedLookup),
+}
+
+/// One MX host and its addresses.
+#[derive(Debug, Clone)]
+pub struct MxHost {
+    pub preference: u16,
+    /// Lower case; "" for a null MX.
+    pub name: String,
+    pub a: Lookup,
+    pub aaaa: Lookup,
+}
+
+/// The domain's MX records and the address lookups of their hosts.
+#[derive(Debug, Clone)]
+pub struct MxFact {
+    pub lookup: Lookup,
+    /// In preference order; empty when the lookup failed or found nothing.
+    pub hosts: Vec<MxHost>,
+}
+
+impl MxFact {
+    pub fn is_null(&self) -> bool {
+        self.hosts.iter().any(|h| h.name.is_empty())
+    }
+
+    /// The addresses of the MX hosts, each with its host, in preference
+    /// order (A before AAAA), with every lookup that failed on the way.
+    pub fn addresses(&self) -> Found<(String, IpAddr)> {
+        let mut out = Found::default();
+        if let Some(f) = self.lookup.failed() {
+            out.fail(f);
+        }
+        for h in self.hosts.iter().filter(|h| !h.name.is_empty()) {
+            for l in [&h.a, &h.aaaa] {
+                match l.outcome.ips() {
+                    Ok(ips) => out
+                        .items
+                        .extend(ips.into_iter().map(|ip| (h.name.clone(), ip))),
+                    Err(_) => out.fail(l.failed().expect("a failed lookup")),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A shared, lazily started fact.
+struct Slot<'a, T>(OnceLock<Shared<BoxFuture<'a, Arc<T>>>>);
+
+impl<'a, T: Send + Sync + 'a> Slot<'a, T> {
+    fn new() -> Self {
+        Slot(OnceLock::new())
+    }
+
+    fn get<F>(&self, start: impl FnOnce() -> F) -> impl Future<Output = Arc<T>> + Send + 'a
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
+        self.0
+            .get_or_init(|| start().map(Arc::new).boxed().shared())
+            .clone()
+    }
+}
+
+/// The facts of one run.
+pub struct Facts<'a> {
+    pub dns: Dns,
+    pub rules: Arc<Rules>,
+    /// `None`: no blocklists were configured.
+    pub blocklists: Option<Arc<Blocklists>>,
+    pub target: &'a Target,
+    /// The messages, parsed and checked without DNS (synchronously, so
+    /// their link domains and signatures are known before any lookup).
+    pub messages: Vec<Prepared<'a>>,
+    existence: Slot<'a, Existence>,
+    mx: Slot<'a, MxFact>,
+    sending_ips: Slot<'a, Found<SendingIp>>,
+    spf_tree: Slot<'a, spf::SpfNode>,
+    dmarc: Slot<'a, dmarc::Discovery>,
+    dkim_keys: Slot<'a, Vec<dkim::KeyLookup>>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn new(
+        dns: Dns,
+        rules: Arc<Rules>,
+        blocklists: Option<Arc<Blocklists>>,
+        target: &'a Target,
+    ) -> Facts<'a> {
+        let messages = target.messages.iter().map(|m| prepare(m, &rules)).collect();
+        Facts {
+            dns,
+            rules,
+            blocklists,
+            target,
+            messages,
+            existence: Slot::new(),
+            mx: Slot::new(),
+            sending_ips: Slot::new(),
+            spf_tree: Slot::new(),
+            dmarc: Slot::new(),
+            dkim_keys: Slot::new(),
+        }
+    }
+
+    /// The audited domain ("" for runs without one).
+    pub fn domain(&self) -> &'a str {
+        self.target.domain.as_deref().unwrap_or("")
+    }
+
+    /// Whether the audited domain exists, read from its MX lookup (an
+    /// NXDOMAIN is type-independent, and the MX answer is shared with the
+    /// MX check and IP inference).
+    pub fn existence(&self) -> impl Future<Output = Arc<Existence>> + Send + 'a {
+        let mx = self.mx();
+        let has_domain = self.target.domain.is_some();
+        self.existence.get(move || async move {
+            if !has_domain {
+                return Existence::Exists;
+            }
+            let mx = mx.await;
+            match &*mx.lookup.outcome {
+                Outcome::NxDomain => Existence::NxDomain,
+                o if o.is_definitive() => Existence::Exists,
+                _ => Existence::Unknown(mx.lookup.failed().expect("failed")),
+            }
+        })
+    }
+
+    /// The domain's MX hosts and their addresses.
+    pub fn mx(&self) -> impl Future<Output = Arc<MxFact>> + Send + 'a {
+        let dns = self.dns.clone();
+        let domain = self.domain().to_string();
+        self.mx.get(move || async move {
+            let answer = dns.mx(&domain).await;
+            let mut records = answer.mx().unwrap_or_default();
+            records.sort();
+            let lookups = join_all(records.iter().map(|(_, h)| {
+                let dns = dns.clone();
+                let h = h.clone();
+                async move {
+                    if h.is_empty() {
+                        let none = Arc::new(Outcome::NoData);
+                        return (none.clone(), none);
+                    }
+                    dns.a_and_aaaa(&h).await
+                }
+            }))
+            .await;
+            let hosts = records
+                .into_iter()
+                .zip(lookups)
+                .map(|((preference, name), (a, aaaa))| MxHost {
+                    preference,
+                    a: Lookup::new(&name, RecordType::A, a),
+                    aaaa: Lookup::new(&name, RecordType::AAAA, aaaa),
+                    name,
+                })
+                .collect();
+            MxFact {
+                lookup: Lookup::new(&domain, RecordType::MX, answer),
+                hosts,
+            }
+        })
+    }
+
+    /// The sending IPs: as given, or inferred from the MX hosts and the
+    /// single-address `ip4:`/`ip6:` terms of the domain's own SPF record,
+    /// each with its source, and the lookups that failed on the way.
+    pub fn sending_ips(&self) -> impl Future<Output = Arc<Found<SendingIp>>> + Send + 'a {
+        let given = self.target.ips.clone();
+        let mx = self.mx();
+        let dns = self.dns.clone();
+        let domain = self.domain().to_string();
+        self.sending_ips.get(move || async move {
+            if !given.is_empty() || domain.is_empty() {
+                return Found::complete(
+                    given
+                        .into_iter()
+                        .map(|ip| SendingIp {
+                            ip,
+                            source: "argument",
+                            via: None,
+                        })
+                        .collect(),
+                );
+            }
+            let (mx, txt) = futures::join!(mx, dns.txt(&domain));
+            infer_ips(&domain, &mx, &txt)
+        })
+    }
+
+    /// The domain's SPF tree, walked with the run's identities.
+    pub fn spf_tree(&self) -> impl Future<Output = Arc<spf::SpfNode>> + Send + 'a {
+        let dns = self.dns.clone();
+        let domain = self.domain().to_string();
+        let id = self.identity();
+        self.spf_tree
+            .get(move || async move { spf::walk(&dns, &domain, id).await })
+    }
+
+    /// The SPF identities of this run for the audited domain.
+    pub fn identity(&self) -> spf::Identity {
+        spf::Identity::for_domain(
+            self.domain(),
+            self.target.mail_from.as_deref(),
+            self.target.helo.as_deref(),
+        )
+    }
+
+    /// The DMARC record in force for the audited domain.
+    pub fn dmarc(&self) -> impl Future<Output = Arc<dmarc::Discovery>> + Send + 'a {
+        let dns = self.dns.clone();
+        let domain = self.domain().to_string();
+        self.dmarc
+            .get(move || async move { dmarc::discover(&dns, &domain).await })
+    }
+
+    /// The DKIM key lookups: named selectors, those of the messages'
+    /// signatures by the domain, and the probe list, all asked at once.
+    pub fn dkim_keys(&self) -> impl Future<Output = Arc<Vec<dkim::KeyLookup>>> + Send + 'a {
+        let dns = self.dns.clone();
+        let domain = self.domain().to_string();
+        let from_messages = self.message_selectors(&domain);
+        let named = self.target.selectors.clone();
+        let probe = self.rules.dkim_selectors.clone();
+        self.dkim_keys.get(move || async move {
+            dkim::lookup_keys(&dns, &domain, &named, &from_messages, &probe).await
+        })
+    }
+
+    /// The selectors of the messages' signatures made by `domain`.
+    fn message_selectors(&self, domain: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.messages {
+            for (d, s) in &p.signatures {
+                if d == domain && !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The domains the messages link to, without repeats.
+    pub fn link_domains(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in &self.messages {
+            for d in &p.link_domains {
+                if !out.contains(d) {
+                    out.push(d.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// What the blocklist check looks up: the given subjects (`blacklist`,
+    /// ranges kept as ranges), or the sending IPs, the MX hosts' addresses,
+    /// the domain and the messages' link domains, with the lookups that
+    /// failed finding them.
+    pub async fn blocklist_subjects(&self) -> (Subjects, Vec<FailedLookup>) {
+        if let Some((_, subjects)) = &self.target.subjects {
+            return (subjects.clone(), Vec::new());
+        }
+        let mut out: Found<Subject> = Found::default();
+        let push = |out: &mut Found<Subject>, s: Subject| {
+            if !out.items.contains(&s) {
+                out.items.push(s);
+            }
+        };
+        if let Some(domain) = &self.target.domain {
+            let (ips, mx, existence) =
+                futures::join!(self.sending_ips(), self.mx(), self.existence());
+            for f in &ips.failed {
+                out.fail(f.clone());
+            }
+            for ip in &ips.items {
+                push(&mut out, Subject::Ip(ip.ip));
+            }
+            let addrs = mx.addresses();
+            for f in addrs.failed {
+                out.fail(f);
+            }
+            for (_, ip) in addrs.items {
+                push(&mut out, Subject::Ip(ip));
+            }
+            if *existence != Existence::NxDomain {
+                push(&mut out, Subject::Domain(domain.clone()));
+            }
+        } else {
+            for ip in &self.target.ips {
+                push(&mut out, Subject::Ip(*ip));
+            }
+        }
+        for d in self.link_domains() {
+            push(&mut out, Subject::Domain(d));
+        }
+        (Subjects::from(out.items), out.failed)
+    }
+}
+
+/// Sending IPs inferred from the MX hosts' addresses, then the
+/// single-address `ip4:`/`ip6:` terms of the domain's own SPF record.
+fn infer_ips(domain: &str, mx: &MxFact, txt: &Outcome) -> Found<SendingIp> {
+    let mut out: Found<SendingIp> = Found::default();
+    let push = |out: &mut Found<SendingIp>, ip: IpAddr, source: &'static str, via: String| {
+        if !out.items.iter().any(|s| s.ip == ip) {
+            out.items.push(SendingIp {
+                ip,
+                source,
+                via: Some(via),
+            });
+        }
+    };
+    let addrs = mx.addresses();
+    for f in addrs.failed {
+        out.fail(f);
+    }
+    for (host, ip) in addrs.items {
+        push(&mut out, ip, "mx", host);
+    }
+    match txt.txt() {
+        Err(failed) => out.fail(FailedLookup::new(domain, "TXT", failed)),
+        Ok(records) => {
+            let spf: Vec<&Vec<u8>> = records.iter().filter(|t| is_spf(t)).collect();
+            if let [only] = spf.as_slice()
+                && let Ok(rec) = SpfRecord::parse(&String::from_utf8_lossy(only))
+            {
+                for term in &rec.terms {
+                    match &term.kind {
+                        TermKind::Directive {
+                            mechanism: Mechanism::Ip4(net),
+                            ..
+                        } if net.prefix_len() == 32 => {
+                            push(&mut out, IpAddr::V4(net.addr()), "spf", term.raw.clone())
+                        }
+                        TermKind::Directive {
+                            mechanism: Mechanism::Ip6(net),
+                            ..
+                        } if net.prefix_len() == 128 => {
+                            push(&mut out, IpAddr::V6(net.addr()), "spf", term.raw.clone())
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    out
+}

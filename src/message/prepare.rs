@@ -1,0 +1,362 @@
+//! The part of the message scan that needs no DNS: each file parsed once
+//! (mail-parser), its RFC 5322 basics, List-Unsubscribe and one-click
+//! headers, the unsubscribe link in the body, the domains its links point
+//! to, and the DKIM signatures it carries. It runs synchronously when a run
+//! starts, so the link domains and signing selectors are known before any
+//! lookup and the checks that need them can start at once.
+
+use std::net::IpAddr;
+
+use mail_auth::AuthenticatedMessage;
+
+use crate::findings::{self as ids, Finding};
+use crate::message::{self, LinkFound, ListUnsubscribe, Loaded};
+use crate::rules::Rules;
+
+/// Link domains handed to the domain blocklists, per message.
+pub const MAX_LINK_DOMAINS: usize = 50;
+
+/// What `prepare` found without DNS.
+pub struct Prepared<'a> {
+    pub loaded: &'a Loaded,
+    /// Why the file is not a message.
+    pub problem: Option<String>,
+    pub parsed: Option<mail_parser::Message<'a>>,
+    pub from_address: Option<String>,
+    pub from_domain: Option<String>,
+    pub subject: Option<String>,
+    /// Findings that need no DNS.
+    pub findings: Vec<Finding>,
+    pub list_unsubscribe: ListUnsubscribe,
+    /// The List-Unsubscribe-Post values.
+    pub post: Vec<String>,
+    pub link: Option<LinkFound>,
+    pub link_domains: Vec<String>,
+    /// (d=, s=) of each DKIM-Signature that parses.
+    pub signatures: Vec<(String, String)>,
+    pub received_ip: Option<IpAddr>,
+    pub return_path: Option<String>,
+}
+
+/// Parses and checks one message without DNS.
+pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
+    let file = loaded.path.as_str();
+    let mut p = Prepared {
+        loaded,
+        problem: message::unparseable(&loaded.bytes),
+        parsed: None,
+        from_address: None,
+        from_domain: None,
+        subject: None,
+        findings: Vec::new(),
+        list_unsubscribe: ListUnsubscribe::default(),
+        post: Vec::new(),
+        link: None,
+        link_domains: Vec::new(),
+        signatures: Vec::new(),
+        received_ip: None,
+        return_path: None,
+    };
+    if p.problem.is_none() {
+        match mail_parser::MessageParser::default().parse(&loaded.bytes[..]) {
+            Some(m) => p.parsed = Some(m),
+            None => p.problem = Some("the message parser could not read it".into()),
+        }
+    }
+    if let Some(problem) = &p.problem {
+        p.findings.push(
+            Finding::new(
+                ids::MESSAGE_UNPARSEABLE,
+                file,
+                format!("{file} is not an email message: {problem}."),
+            )
+            .with("file", file)
+            .with("problem", problem)
+            .with("size", loaded.size),
+        );
+        return p;
+    }
+    let msg = p.parsed.as_ref().expect("parsed");
+    let headers = message::raw_headers(msg);
+    p.subject = msg.subject().map(str::to_string);
+
+    // RFC 5322 basics.
+    let froms = message::values(&headers, "From");
+    let mailboxes: Vec<(Option<String>, String)> = msg
+        .from()
+        .map(|a| {
+            a.iter()
+                .map(|addr| {
+                    (
+                        addr.address().map(str::to_string),
+                        addr.name().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match (froms.len(), mailboxes.as_slice()) {
+        (0, _) => p.findings.push(
+            Finding::new(
+                ids::MESSAGE_FROM_INVALID,
+                file,
+                "The message has no From header.",
+            )
+            .with("file", file),
+        ),
+        (1, [(Some(addr), _)]) => match addr
+            .rsplit_once('@')
+            .map(|(l, d)| (l, crate::dns::name::normalize_domain(d)))
+        {
+            Some((local, Ok(domain))) if !local.is_empty() && domain.contains('.') => {
+                p.from_address = Some(addr.clone());
+                p.from_domain = Some(domain);
+            }
+            _ => p.findings.push(
+                Finding::new(
+                    ids::MESSAGE_FROM_INVALID,
+                    file,
+                    format!("The From address {addr:?} is not a valid mailbox."),
+                )
+                .with("from", froms[0]),
+            ),
+        },
+        (1, list) => p.findings.push(
+            Finding::new(
+                ids::MESSAGE_FROM_INVALID,
+                file,
+                format!(
+                    "The From header holds {} mailboxes, not exactly one with a valid address.",
+                    list.len()
+                ),
+            )
+            .with("from", froms[0]),
+        ),
+        _ => {} // several From headers: reported as a duplicate below
+    }
+    if message::values(&headers, "Date").is_empty() {
+        p.findings.push(
+            Finding::new(
+                ids::MESSAGE_DATE_MISSING,
+                file,
+                "The message has no Date header.",
+            )
+            .with("file", file),
+        );
+    } else if msg.date().is_none() {
+        p.findings.push(
+            Finding::new(
+                ids::MESSAGE_DATE_MISSING,
+                file,
+                "The Date header cannot be read as an RFC 5322 date.",
+            )
+            .with("date", message::values(&headers, "Date")[0]),
+        );
+    }
+    if message::values(&headers, "Message-ID").is_empty() {
+        p.findings.push(
+            Finding::new(
+                ids::MESSAGE_MESSAGE_ID_MISSING,
+                file,
+                "The message has no Message-ID header.",
+            )
+            .with("file", file),
+        );
+    }
+    let duplicated: Vec<(&str, usize)> = message::SINGLE_INSTANCE
+        .iter()
+        .map(|h| (*h, message::values(&headers, h).len()))
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    if !duplicated.is_empty() {
+        p.findings.push(
+            Finding::new(
+                ids::MESSAGE_DUPLICATE_HEADER,
+                file,
+                format!(
+                    "Header fields that may appear once appear more often: {}.",
+                    duplicated
+                        .iter()
+                        .map(|(h, n)| format!("{h} ({n}x)"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with(
+                "headers",
+                duplicated
+                    .iter()
+                    .map(|(h, n)| serde_json::json!({"name": h, "count": n}))
+                    .collect::<Vec<_>>(),
+            ),
+        );
+    }
+
+    // List-Unsubscribe and one-click (the DKIM coverage is checked in verify).
+    let lu_values = message::values(&headers, "List-Unsubscribe");
+    p.list_unsubscribe = message::list_unsubscribe(&lu_values);
+    p.post = message::values(&headers, "List-Unsubscribe-Post")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if lu_values.is_empty() {
+        p.findings.push(Finding::new(
+            ids::MESSAGE_LIST_UNSUBSCRIBE_MISSING,
+            file,
+            "The message has no List-Unsubscribe header.",
+        ));
+    } else if !p.list_unsubscribe.problems.is_empty() {
+        p.findings.push(
+            Finding::new(
+                ids::MESSAGE_LIST_UNSUBSCRIBE_INVALID,
+                file,
+                format!(
+                    "The List-Unsubscribe header is malformed: {}.",
+                    p.list_unsubscribe.problems.join("; ")
+                ),
+            )
+            .with("value", lu_values.join(" | "))
+            .with("problems", &p.list_unsubscribe.problems),
+        );
+    }
+    if !lu_values.is_empty() {
+        match p.post.as_slice() {
+            [] => p.findings.push(Finding::new(
+                ids::MESSAGE_ONE_CLICK_MISSING,
+                file,
+                "The message has List-Unsubscribe but no List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058).",
+            )),
+            [v] if v.trim() == "List-Unsubscribe=One-Click" => {
+                if p.list_unsubscribe.https.is_none() {
+                    p.findings.push(
+                        Finding::new(
+                            ids::MESSAGE_ONE_CLICK_NO_HTTPS,
+                            file,
+                            "List-Unsubscribe-Post is set, but List-Unsubscribe has no HTTPS address to POST to.",
+                        )
+                        .with("uris", &p.list_unsubscribe.uris),
+                    );
+                }
+            }
+            other => p.findings.push(
+                Finding::new(
+                    ids::MESSAGE_LIST_UNSUBSCRIBE_INVALID,
+                    file,
+                    format!(
+                        "List-Unsubscribe-Post must appear once with exactly \"List-Unsubscribe=One-Click\"; found {other:?}."
+                    ),
+                )
+                .with("values", other),
+            ),
+        }
+    }
+
+    // The body: decoded text and HTML parts.
+    let mut html = Vec::new();
+    let mut text = Vec::new();
+    for part in msg.parts.iter() {
+        if let Some(contents) = part.text_contents() {
+            let is_html = matches!(&part.body, mail_parser::PartType::Html(_));
+            if is_html {
+                html.push(contents.to_string());
+            } else {
+                text.push(contents.to_string());
+            }
+        }
+    }
+    p.link = message::unsubscribe_link(
+        &html,
+        &text,
+        &rules.unsubscribe_keywords,
+        &p.list_unsubscribe.uris,
+    );
+    if p.link.is_none() {
+        p.findings.push(
+            Finding::new(
+                ids::MESSAGE_UNSUBSCRIBE_LINK_MISSING,
+                file,
+                "No visible unsubscribe link in the message body.",
+            )
+            .with("text_parts", text.len())
+            .with("html_parts", html.len()),
+        );
+    }
+    p.link_domains = message::link_domains(&html, &text, MAX_LINK_DOMAINS);
+
+    // Envelope hints.
+    p.received_ip = msg.received().and_then(|r| r.from_ip());
+    p.return_path = msg
+        .return_address()
+        .map(|a| a.trim_matches(['<', '>']).to_string())
+        .filter(|a| a.contains('@'));
+    let auth = AuthenticatedMessage::from_parsed(msg, &loaded.bytes, true);
+    p.signatures = auth
+        .dkim_headers
+        .iter()
+        .map(|h| {
+            (
+                h.header.d.to_ascii_lowercase(),
+                h.header.s.to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator: the same "random" inputs every run.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Junk, truncated headers, 8-bit bytes and mangled messages never
+    /// panic the parse phase or the record parsers.
+    #[test]
+    fn garbage_never_panics() {
+        let rules = Rules::embedded();
+        let mut rng = XorShift(0x5eed_cafe_f00d_d00d);
+        let base = b"From: A <a@example.com>\r\nTo: b@example.net\r\nSubject: x\r\nList-Unsubscribe: <https://e.example/u>\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s; h=from; bh=AAAA; b=AAAA\r\nContent-Type: multipart/alternative; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/html\r\n\r\n<a href=\"https://e.example/u\">unsubscribe</a>\r\n--q--\r\n";
+        for round in 0..1200 {
+            let mut bytes: Vec<u8> = if round % 3 == 0 {
+                (0..(rng.next() % 300)).map(|_| rng.next() as u8).collect()
+            } else {
+                let cut = (rng.next() as usize) % base.len();
+                let mut b = base[..cut].to_vec();
+                for _ in 0..(rng.next() % 8) {
+                    if !b.is_empty() {
+                        let at = (rng.next() as usize) % b.len();
+                        b[at] = rng.next() as u8;
+                    }
+                }
+                b
+            };
+            if round % 7 == 0 {
+                bytes.extend_from_slice("héllo wörld \u{fffd}".as_bytes());
+            }
+            let loaded = Loaded {
+                path: "fuzz.eml".into(),
+                size: bytes.len() as u64,
+                bytes,
+                truncated: false,
+            };
+            let p = prepare(&loaded, &rules);
+            assert!(
+                p.problem.is_some() || !p.findings.iter().any(|f| f.id == ids::MESSAGE_UNPARSEABLE)
+            );
+            let text = String::from_utf8_lossy(&loaded.bytes);
+            let _ = crate::records::spf::SpfRecord::parse(&format!("v=spf1 {text}"));
+            let _ = crate::records::dmarc::DmarcRecord::parse(&format!("v=DMARC1; {text}"));
+            let _ = crate::records::dkim::DkimKey::parse(&text);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Every finding ID has a scenario that triggers it, run here and asserted;
+//! the clean fixtures show every ID absent. A new ID without a scenario
+//! fails `every_finding_is_triggered` (the match below has no arm for it).
+
+use hickory_proto::rr::RecordType;
+use mailaudit::blocklist::catalog::Catalog;
+use mailaudit::blocklist::{BlocklistConfig, Blocklists};
+use mailaudit::dns::{Dns, DnsConfig};
+use mailaudit::engine::Request;
+use mailaudit::findings::ALL;
+use serde_json::Value;
+
+use crate::common::{Env, Fault, LISTS, WORLD, ids};
+use crate::domain::TRIGGERS;
+use crate::messages::{
+    FOOTER, LU, SIGNED_HEADERS, bulk, ed25519, keys, loaded, request, rsa, run, scan, scan_one,
+    shop_signed, sign,
+};
+
+/// An audit of `domain` with one sending IP and a fault on one question.
+async fn audit_with_fault(domain: &str, name: &str, rtype: RecordType, fault: Fault) -> Value {
+    let env = Env::world().await;
+    env.server.set_fault_for(name, rtype, fault);
+    env.audit(domain, &["192.0.2.1"], Some("mx.clean.test"))
+        .await
+}
+
+/// Runs the scenario that triggers `id` and returns the IDs it produced.
+async fn trigger(id: &str) -> Vec<String> {
+    if let Some((domain, ips, helo, _)) = TRIGGERS.iter().find(|t| t.3 == id) {
+        return ids(&Env::world().await.audit(domain, ips, *helo).await);
+    }
+    let doc = match id {
+        "dns.resolver-broken" => {
+            let env = Env::new(&["zones/test.zone", "zones/realtld.net.zone"]).await;
+            env.server.set_fault("*", Fault::NxDomain);
+            env.audit("realtld.net", &[], None).await
+        }
+        "dns.resolver-unreachable" => {
+            let env = Env::with(WORLD, |c| {
+                c.timeout = std::time::Duration::from_millis(300);
+                c.retries = 0;
+            })
+            .await;
+            env.server.set_fault("*", Fault::Drop);
+            env.run(&request("clean.test", &["spf"])).await
+        }
+        "dns.not-checked-offline" => {
+            let env = Env::with(WORLD, |c| c.scope = Some(vec!["test".into()])).await;
+            env.audit("offline.test", &["192.0.2.1"], None).await
+        }
+        "domain.nxdomain" => Env::world().await.audit("nx.test", &[], None).await,
+        "spf.permerror" => {
+            Env::world()
+                .await
+                .audit("permmacro.test", &["192.0.2.1"], None)
+                .await
+        }
+        "dmarc.dns-error" => {
+            audit_with_fault(
+                "clean.test",
+                "_dmarc.clean.test",
+                RecordType::TXT,
+                Fault::ServFail,
+            )
+            .await
+        }
+        "mx.dns-error" => {
+            audit_with_fault("clean.test", "clean.test", RecordType::MX, Fault::Refused).await
+        }
+        "ptr.dns-error" => {
+            audit_with_fault(
+                "clean.test",
+                "1.2.0.192.in-addr.arpa",
+                RecordType::PTR,
+                Fault::Refused,
+            )
+            .await
+        }
+        "dnsbl.listed" | "dnsbl.unknown" => {
+            let env = Env::new(LISTS).await.lists(&["zen.spamhaus.org"]);
+            env.blacklist(&["192.0.2.10", "192.0.2.99"], false).await
+        }
+        "dnsbl.list-unhealthy" => {
+            let env = Env::new(LISTS).await.lists(&["wild.test"]);
+            env.blacklist(&["192.0.2.1"], false).await
+        }
+        "dnsbl.dead-list" => {
+            let env = Env::new(LISTS).await.lists(&["dnsbl.sorbs.net", "bl.test"]);
+            env.blacklist(&["192.0.2.1"], false).await
+        }
+        "dnsbl.dns-error" => {
+            let env = Env::new(LISTS).await.lists(&["bl.test"]);
+            env.server
+                .set_fault_for("mx.clean.test", RecordType::AAAA, Fault::ServFail);
+            env.audit("clean.test", &["192.0.2.1"], None).await
+        }
+        "dnsbl.public-resolver" => {
+            // Flagged from the configuration alone: no question is sent.
+            let dns = Dns::new(DnsConfig {
+                nameservers: vec!["8.8.8.8:53".parse().unwrap()],
+                ..Default::default()
+            })
+            .unwrap();
+            let lists = Blocklists::new(BlocklistConfig::new(Catalog::embedded()));
+            return lists
+                .resolver_findings(&dns)
+                .iter()
+                .map(|f| f.id.to_string())
+                .collect();
+        }
+        "dkim.key-weak" | "dkim.key-too-short" | "dkim.key-revoked" | "dkim.testing"
+        | "dkim.sha1" | "dkim.syntax" | "dkim.key-missing" => {
+            let env = Env::world().await;
+            keys(
+                &env,
+                "keys.test",
+                &[
+                    "s1024", "s512", "revoked", "testing", "sha1", "broken", "nope", "good",
+                ],
+            )
+            .await
+        }
+        "dkim.no-key-found" => keys(&Env::world().await, "nokey.test", &[]).await,
+        "dkim.dns-error" => {
+            let env = Env::world().await;
+            env.server
+                .set_fault("good._domainkey.keys.test", Fault::Drop);
+            keys(&env, "keys.test", &["good"]).await
+        }
+        "message.unparseable" => {
+            scan_one(&Env::world().await, "png", "\u{89}PNG\r\n\u{1a}\n").await
+        }
+        "message.dkim-missing"
+        | "message.list-unsubscribe-missing"
+        | "message.unsubscribe-link-missing" => {
+            scan_one(
+                &Env::world().await,
+                "plain",
+                &bulk("", "<p>Nothing here.</p>"),
+            )
+            .await
+        }
+        "message.from-invalid"
+        | "message.date-missing"
+        | "message.message-id-missing"
+        | "message.duplicate-header"
+        | "message.list-unsubscribe-invalid" => {
+            let broken = "From: a@shop.test, b@shop.test\r\nSubject: one\r\nSubject: two\r\nList-Unsubscribe: https://shop.test/u\r\n\r\nHello\r\n";
+            scan_one(&Env::world().await, "broken", broken).await
+        }
+        "message.dkim-invalid" => {
+            let tampered = shop_signed(LU, FOOTER)
+                .replace("Our autumn offers are here", "Our winter offers are here");
+            scan_one(&Env::world().await, "tampered", &tampered).await
+        }
+        "message.dmarc-fail" => {
+            let msg = sign(
+                rsa("other2048"),
+                "unrelated.test",
+                "s2048",
+                SIGNED_HEADERS,
+                &bulk(LU, FOOTER),
+            );
+            let mut req = request("shop.test", &["message"]);
+            req.target.messages = vec![loaded("unrelated", &msg)];
+            run(&Env::world().await, req).await
+        }
+        "message.one-click-missing" => {
+            let lu = "List-Unsubscribe: <https://shop.test/u/abc123>\r\n";
+            scan_one(&Env::world().await, "nopost", &shop_signed(lu, FOOTER)).await
+        }
+        "message.one-click-no-https" => {
+            let lu = "List-Unsubscribe: <mailto:unsubscribe@shop.test?subject=abc123>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+            scan_one(&Env::world().await, "mailto", &shop_signed(lu, FOOTER)).await
+        }
+        "message.one-click-unsigned" => {
+            let msg = sign(
+                rsa("rsa2048"),
+                "shop.test",
+                "s2048",
+                &["From", "To", "Subject", "Date", "Message-ID"],
+                &bulk(LU, FOOTER),
+            );
+            scan_one(&Env::world().await, "unsigned-post", &msg).await
+        }
+        "message.dns-error" => {
+            let env = Env::world().await;
+            env.server
+                .set_fault("s2048._domainkey.shop.test", Fault::ServFail);
+            scan_one(&env, "dnsfail", &shop_signed(LU, FOOTER)).await
+        }
+        other => panic!("no scenario triggers {other}: add one to coverage.rs"),
+    };
+    ids(&doc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_finding_is_triggered() {
+    for id in ALL {
+        let found = trigger(id).await;
+        assert!(
+            found.iter().any(|f| f == id),
+            "the scenario for {id} produced {found:?}"
+        );
+    }
+}
+
+/// The clean fixtures, together: a clean domain with its sending IPs, a
+/// good signed bulk message and a healthy list that does not list them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_fixtures_trigger_nothing() {
+    let env = Env::new(LISTS).await.lists(&["bl.test"]);
+    let msg = bulk(LU, FOOTER);
+    let msg = sign(rsa("rsa2048"), "shop.test", "s2048", SIGNED_HEADERS, &msg);
+    let msg = sign(ed25519(), "shop.test", "ed", SIGNED_HEADERS, &msg);
+    let mut req = Request::audit("clean.test");
+    req.target.ips = vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+    req.target.helo = Some("mx.clean.test".into());
+    req.target.mail_from = Some("bounces@shop.test".into());
+    req.target.messages = vec![loaded("good", &msg)];
+    let doc = env.run(&req).await;
+    assert_eq!(ids(&doc), Vec::<String>::new(), "{:#}", doc["findings"]);
+    assert_eq!(doc["summary"]["status"], "pass");
+    for (id, check) in doc["checks"].as_object().unwrap() {
+        let st = if id == "message" {
+            check[0]["status"].clone()
+        } else {
+            check["status"].clone()
+        };
+        assert_eq!(st, "pass", "{id}: {check:#}");
+    }
+    // The message check alone, for a domain with one-click and the body link.
+    let doc = scan(&env, "shop.test", vec![loaded("good", &msg)], &["message"]).await;
+    assert_eq!(ids(&doc), Vec::<String>::new());
+}
