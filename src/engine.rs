@@ -56,8 +56,9 @@ impl Request {
         }
     }
 
-    /// The checks this request runs, in registry order.
-    pub fn selection(&self) -> Vec<&'static dyn Check> {
+    /// The checks of this kind of run, in registry order: the report has
+    /// an entry for each, run or not.
+    pub fn checks_of_kind(&self) -> Vec<&'static dyn Check> {
         let of_kind: &[&str] = match self.kind {
             RunKind::Audit => &[],
             RunKind::Message => &["message", "dnsbl"],
@@ -67,7 +68,19 @@ impl Request {
             .iter()
             .copied()
             .filter(|c| of_kind.is_empty() || of_kind.contains(&c.id()))
-            .filter(|c| self.checks.as_ref().is_none_or(|set| set.contains(c.id())))
+            .collect()
+    }
+
+    /// Whether `--checks` selected the check.
+    pub fn wants(&self, id: &str) -> bool {
+        self.checks.as_ref().is_none_or(|set| set.contains(id))
+    }
+
+    /// The checks this request runs, in registry order.
+    pub fn selection(&self) -> Vec<&'static dyn Check> {
+        self.checks_of_kind()
+            .into_iter()
+            .filter(|c| self.wants(c.id()))
             .collect()
     }
 }
@@ -107,10 +120,16 @@ impl Engine {
             self.blocklists.clone(),
             &req.target,
         );
-        let selection = req.selection();
+        let selection = req.checks_of_kind();
         let audit = req.kind == RunKind::Audit;
         let (runs, existence, ips) = futures::join!(
-            join_all(selection.iter().map(|c| c.run(&facts))),
+            join_all(selection.iter().map(|c| async {
+                if req.wants(c.id()) {
+                    c.run(&facts).await
+                } else {
+                    Ran::skipped("not selected with --checks")
+                }
+            })),
             facts.existence(),
             async {
                 if audit {

@@ -53,3 +53,79 @@ pub fn render(report: &Report) -> String {
         })
         .expect("the report template renders any report (tested)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Finding, Severity, Status};
+    use crate::report::model::{CheckReport, Detail, ReportTarget, ResolvedFinding, RunKind};
+    use crate::rules::Rules;
+
+    const PAYLOAD: &str = "<script>alert(1)</script>";
+
+    /// A check whose every rendered string is hostile.
+    #[derive(Debug)]
+    struct Hostile;
+
+    impl Detail for Hostile {
+        fn wire(&self) -> serde_json::Value {
+            serde_json::json!({ "record": PAYLOAD })
+        }
+        fn headline(&self) -> String {
+            format!("v=spf1 {PAYLOAD}")
+        }
+        fn blocks(&self) -> Vec<Block> {
+            vec![Block::Table {
+                title: PAYLOAD.into(),
+                head: vec!["Record".into()],
+                rows: vec![vec![PAYLOAD.into()]],
+            }]
+        }
+    }
+
+    #[test]
+    fn every_shown_string_is_escaped() {
+        let rules = Rules::embedded();
+        let finding = Finding::new(
+            "spf.all-neutral",
+            "\"><img src=x onerror=alert(1)>",
+            format!("<b>bold</b> {PAYLOAD}"),
+        )
+        .with("record", PAYLOAD);
+        let report = Report {
+            kind: RunKind::Audit,
+            generated_at: time::OffsetDateTime::UNIX_EPOCH,
+            duration: std::time::Duration::from_millis(1),
+            target: ReportTarget {
+                domain: Some("example.com".into()),
+                ..ReportTarget::default()
+            },
+            checks: vec![CheckReport {
+                id: "spf",
+                title: "SPF",
+                status: Status::Warn,
+                reason: None,
+                per_item: false,
+                detail: Some(Box::new(Hostile)),
+            }],
+            findings: vec![ResolvedFinding {
+                advice: rules.advice(finding.id).clone(),
+                severity: Severity::Warning,
+                finding,
+            }],
+            stats: crate::dns::StatsSnapshot {
+                queries: 0,
+                cache_hits: 0,
+                by_outcome: Default::default(),
+            },
+        };
+        let html = render(&report);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        // The payload is on the page (headline, block title and cell,
+        // summary, evidence), and only ever as text.
+        assert!(html.matches("&lt;script&gt;").count() >= 4, "{html}");
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("<b>bold"), "{html}");
+    }
+}

@@ -234,3 +234,182 @@ async fn the_clean_fixtures_trigger_nothing() {
     let doc = scan(&env, "shop.test", vec![loaded("good", &msg)], &["message"]).await;
     assert_eq!(ids(&doc), Vec::<String>::new());
 }
+
+fn keys_of(v: &Value) -> Vec<&str> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// One test pins every check's JSON shape (schema v1, docs/json.md): the
+/// keys and their order, for a run where every check ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_check_has_its_documented_shape() {
+    let env = Env::new(LISTS).await.lists(&["bl.test"]);
+    let msg = shop_signed(LU, FOOTER);
+    let mut req = Request::audit("clean.test");
+    req.target.ips = vec!["192.0.2.1".parse().unwrap()];
+    req.target.helo = Some("mx.clean.test".into());
+    req.target.mail_from = Some("bounces@shop.test".into());
+    req.target.messages = vec![loaded("shape", &msg)];
+    let doc = env.run(&req).await;
+    let checks = &doc["checks"];
+    assert_eq!(
+        keys_of(checks),
+        ["spf", "dmarc", "mx", "ptr", "dkim", "message", "dnsbl"],
+        "registry order"
+    );
+    let spf = &checks["spf"];
+    assert_eq!(
+        keys_of(spf),
+        [
+            "status",
+            "record",
+            "lookups",
+            "void_lookups",
+            "tree",
+            "evaluations"
+        ]
+    );
+    assert_eq!(
+        keys_of(&spf["tree"]),
+        [
+            "domain",
+            "via",
+            "record",
+            "lookups",
+            "void_lookups",
+            "terms"
+        ]
+    );
+    assert_eq!(keys_of(&spf["tree"]["terms"][0]), ["term", "cost"]);
+    assert_eq!(keys_of(&spf["evaluations"][0]), ["ip", "result", "matched"]);
+    let dmarc = &checks["dmarc"];
+    assert_eq!(
+        keys_of(dmarc),
+        [
+            "status",
+            "record",
+            "domain",
+            "policy",
+            "subdomain_policy",
+            "nonexistent_policy",
+            "effective_policy",
+            "adkim",
+            "aspf",
+            "testing",
+            "pct",
+            "rua",
+            "ruf",
+            "organizational_domain",
+            "inherited",
+            "walk"
+        ]
+    );
+    assert_eq!(keys_of(&dmarc["walk"][0]), ["domain", "outcome", "records"]);
+    assert_eq!(keys_of(&checks["mx"]), ["status", "null_mx", "hosts"]);
+    assert_eq!(
+        keys_of(&checks["mx"]["hosts"][0]),
+        ["preference", "name", "addresses"]
+    );
+    assert_eq!(keys_of(&checks["ptr"]), ["status", "ips"]);
+    assert_eq!(
+        keys_of(&checks["ptr"]["ips"][0]),
+        ["ip", "names", "forward_confirmed"]
+    );
+    assert_eq!(
+        keys_of(&checks["dkim"]),
+        ["status", "selectors", "selectors_tried"]
+    );
+    assert_eq!(
+        keys_of(&checks["dkim"]["selectors"][0]),
+        [
+            "selector", "status", "source", "key_type", "key_bits", "testing", "flags", "record"
+        ]
+    );
+    let m = &checks["message"][0];
+    assert_eq!(
+        keys_of(m),
+        [
+            "file",
+            "status",
+            "size",
+            "from_domain",
+            "subject",
+            "dkim",
+            "dmarc",
+            "list_unsubscribe",
+            "unsubscribe_link",
+            "link_domains"
+        ]
+    );
+    assert_eq!(
+        keys_of(&m["dkim"][0]),
+        [
+            "domain",
+            "selector",
+            "algorithm",
+            "result",
+            "reason",
+            "signed_headers"
+        ]
+    );
+    assert_eq!(
+        keys_of(&m["dmarc"]),
+        [
+            "result",
+            "domain",
+            "policy",
+            "aligned_dkim",
+            "aligned_spf",
+            "spf"
+        ]
+    );
+    assert_eq!(
+        keys_of(&m["list_unsubscribe"]),
+        ["uris", "one_click", "signed"]
+    );
+    assert_eq!(keys_of(&m["unsubscribe_link"]), ["found", "url", "matched"]);
+    let d = &checks["dnsbl"];
+    assert_eq!(
+        keys_of(d),
+        [
+            "status",
+            "lists_checked",
+            "subjects_checked",
+            "results",
+            "counts",
+            "lists"
+        ]
+    );
+    assert_eq!(
+        keys_of(&d["results"][0]),
+        [
+            "subject",
+            "zone",
+            "status",
+            "codes",
+            "meaning",
+            "reason",
+            "delist_url"
+        ]
+    );
+    assert_eq!(
+        keys_of(&d["counts"]),
+        ["listed", "clear", "unknown", "skipped", "allowlisted"]
+    );
+    assert_eq!(keys_of(&d["lists"][0]), ["zone", "name", "tier", "state"]);
+    // A check that did not run says why, and has no other keys.
+    let doc = env.run(&request("clean.test", &["spf"])).await;
+    assert_eq!(keys_of(&doc["checks"]["dmarc"]), ["status", "reason"]);
+    assert_eq!(doc["checks"]["dmarc"]["status"], "skipped");
+    assert_eq!(
+        doc["checks"]["dmarc"]["reason"],
+        "not selected with --checks"
+    );
+    let doc = env.audit("nx.test", &[], None).await;
+    assert_eq!(keys_of(&doc["checks"]["spf"]), ["status", "reason"]);
+    assert_eq!(doc["checks"]["message"], serde_json::json!([]));
+}

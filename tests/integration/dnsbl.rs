@@ -91,6 +91,7 @@ async fn answers_outside_loopback_and_timeouts_are_unknown() {
     assert!(r["reason"].as_str().unwrap().contains("timed out"), "{r}");
     assert_eq!(finding(&doc, "dnsbl.unknown")["evidence"]["count"], 2);
     assert!(!ids(&doc).contains(&"dnsbl.listed".to_string()));
+    assert_eq!(status(&doc, "dnsbl"), "unknown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,6 +291,10 @@ async fn bulk_client_reports_timeouts_as_unknown() {
     assert_eq!(r["status"], "unknown");
     assert!(r["reason"].as_str().unwrap().contains("timed out"));
     assert_eq!(doc["checks"]["dnsbl"]["counts"]["clear"], 6);
+    assert_eq!(doc["checks"]["dnsbl"]["counts"]["unknown"], 1);
+    // 198.51.100.3 is listed: an error outweighs what is unknown.
+    assert_eq!(status(&doc, "dnsbl"), "fail");
+    assert_eq!(finding(&doc, "dnsbl.unknown")["evidence"]["count"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

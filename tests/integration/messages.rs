@@ -217,10 +217,18 @@ async fn a_body_changed_after_signing_is_invalid() {
         found.contains(&"message.dkim-invalid".to_string()),
         "{found:?}"
     );
-    assert!(
-        found.contains(&"message.dmarc-fail".to_string())
-            || doc["checks"]["message"][0]["dmarc"]["aligned_spf"] == true
-    );
+    // The envelope (192.0.2.1, bounces@shop.test) passes SPF in alignment,
+    // so DMARC still passes on SPF.
+    let dmarc = &doc["checks"]["message"][0]["dmarc"];
+    assert_eq!(dmarc["aligned_spf"], true, "{dmarc:#}");
+    assert_eq!(dmarc["result"], "pass");
+    assert!(!found.contains(&"message.dmarc-fail".to_string()));
+    // Without the envelope, nothing aligned passes: DMARC fails.
+    let mut req = request("shop.test", &["message"]);
+    req.target.messages = vec![loaded("tampered", &tampered)];
+    let doc = run(&env, req).await;
+    assert_eq!(doc["checks"]["message"][0]["dmarc"]["result"], "fail");
+    assert!(message_findings(&doc).contains(&"message.dmarc-fail".to_string()));
     let sig = &doc["checks"]["message"][0]["dkim"][0];
     assert_ne!(sig["result"], "pass");
     assert!(
@@ -394,7 +402,7 @@ async fn key_lookup_failures_are_unknown() {
         doc["checks"]["message"][0]["dkim"][0]["result"],
         "temperror"
     );
-    assert_ne!(doc["checks"]["message"][0]["status"], "pass");
+    assert_eq!(doc["checks"]["message"][0]["status"], "unknown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -544,100 +552,4 @@ async fn link_domains_go_to_the_domain_blocklists() {
     );
     let listed = crate::common::finding(&doc, "dnsbl.listed");
     assert_eq!(listed["subject"], "bad.example");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_shapes_of_dkim_message_and_dnsbl() {
-    let keys_of = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
-    let env = Env::new(LISTS).await.lists(&["bl.test"]);
-    let msg = shop_signed(LU, FOOTER);
-    let doc = scan(
-        &env,
-        "shop.test",
-        vec![loaded("shape", &msg)],
-        &["dkim", "message", "dnsbl"],
-    )
-    .await;
-    assert_eq!(
-        keys_of(&doc["checks"]["dkim"]),
-        ["status", "selectors", "selectors_tried"]
-    );
-    assert_eq!(
-        keys_of(&doc["checks"]["dkim"]["selectors"][0]),
-        [
-            "selector", "status", "source", "key_type", "key_bits", "testing", "flags", "record"
-        ]
-    );
-    let m = &doc["checks"]["message"][0];
-    assert_eq!(
-        keys_of(m),
-        [
-            "file",
-            "status",
-            "size",
-            "from_domain",
-            "subject",
-            "dkim",
-            "dmarc",
-            "list_unsubscribe",
-            "unsubscribe_link",
-            "link_domains"
-        ]
-    );
-    assert_eq!(
-        keys_of(&m["dkim"][0]),
-        [
-            "domain",
-            "selector",
-            "algorithm",
-            "result",
-            "reason",
-            "signed_headers"
-        ]
-    );
-    assert_eq!(
-        keys_of(&m["dmarc"]),
-        [
-            "result",
-            "domain",
-            "policy",
-            "aligned_dkim",
-            "aligned_spf",
-            "spf"
-        ]
-    );
-    assert_eq!(
-        keys_of(&m["list_unsubscribe"]),
-        ["uris", "one_click", "signed"]
-    );
-    assert_eq!(keys_of(&m["unsubscribe_link"]), ["found", "url", "matched"]);
-    let d = &doc["checks"]["dnsbl"];
-    assert_eq!(
-        keys_of(d),
-        [
-            "status",
-            "lists_checked",
-            "subjects_checked",
-            "results",
-            "counts",
-            "lists"
-        ]
-    );
-    assert_eq!(
-        keys_of(&d["results"][0]),
-        [
-            "subject",
-            "zone",
-            "status",
-            "codes",
-            "meaning",
-            "reason",
-            "delist_url"
-        ]
-    );
-    assert_eq!(
-        keys_of(&d["counts"]),
-        ["listed", "clear", "unknown", "skipped", "allowlisted"]
-    );
-    assert_eq!(keys_of(&d["lists"][0]), ["zone", "name", "tier", "state"]);
 }
