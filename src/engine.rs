@@ -153,44 +153,10 @@ impl Engine {
                 .with("domain", domain),
             );
         }
-        let health = self.dns.health();
-        let resolver_failed = match &health {
-            Health::Working => None,
-            Health::Broken { tld, name } => {
-                run_level.push(
-                    Finding::new(
-                        ids::DNS_RESOLVER_BROKEN,
-                        servers(&self.dns),
-                        format!(
-                            "The resolver says the top-level domain {tld} does not exist (asked because it denied {name}): it answers NXDOMAIN for names that exist, so no absence it reports can be believed."
-                        ),
-                    )
-                    .with("tld", tld)
-                    .with("name", name)
-                    .with("resolvers", self.dns.servers())
-                    .unknown(),
-                );
-                Some(format!(
-                    "the resolver is broken (it denies the top-level domain {tld}): see dns.resolver-broken"
-                ))
-            }
-            Health::Unreachable { asked, how } => {
-                run_level.push(
-                    Finding::new(
-                        ids::DNS_RESOLVER_UNREACHABLE,
-                        servers(&self.dns),
-                        format!(
-                            "The resolver answered none of the {asked} questions of this run ({how})."
-                        ),
-                    )
-                    .with("questions", asked)
-                    .with("failures", how)
-                    .with("resolvers", self.dns.servers())
-                    .unknown(),
-                );
-                Some("the resolver answered no question: see dns.resolver-unreachable".into())
-            }
-        };
+        let resolver_failed = resolver_failure(&self.dns).map(|(finding, reason)| {
+            run_level.push(finding);
+            reason
+        });
         let stats = self.dns.stats();
         let not_checked = stats.by_outcome.get("not_checked").copied().unwrap_or(0);
         if not_checked > 0 && resolver_failed.is_none() {
@@ -211,15 +177,16 @@ impl Engine {
             run_level.into_iter().map(|f| self.resolve(f)).collect();
         let mut reports = Vec::new();
         for (check, ran) in selection.iter().zip(runs) {
+            let info = check.info();
             let mut report = CheckReport {
-                id: check.id(),
-                title: check.title(),
+                id: info.id,
+                title: info.title,
                 status: Status::Skipped,
                 reason: None,
-                per_item: check.per_item(),
+                per_item: info.per_item,
                 detail: None,
             };
-            let ran = if missing && check.needs().contains(&Need::DomainRecords) {
+            let ran = if missing && info.needs.contains(&Need::DomainRecords) {
                 Ran::skipped("not run: the domain does not exist")
             } else {
                 ran
@@ -284,6 +251,39 @@ impl Engine {
             advice,
         }
     }
+}
+
+/// The one finding about a resolver that lied or answered nothing, and the
+/// reason every check gives for being unknown.
+fn resolver_failure(dns: &Dns) -> Option<(Finding, String)> {
+    let (finding, reason) = match dns.health() {
+        Health::Working => return None,
+        Health::Broken { tld, name } => (
+            Finding::new(
+                ids::DNS_RESOLVER_BROKEN,
+                servers(dns),
+                format!(
+                    "The resolver says the top-level domain {tld} does not exist (asked because it denied {name}): it answers NXDOMAIN for names that exist, so no absence it reports can be believed."
+                ),
+            )
+            .with("tld", &tld)
+            .with("name", &name),
+            format!(
+                "the resolver is broken (it denies the top-level domain {tld}): see dns.resolver-broken"
+            ),
+        ),
+        Health::Unreachable { asked, how } => (
+            Finding::new(
+                ids::DNS_RESOLVER_UNREACHABLE,
+                servers(dns),
+                format!("The resolver answered none of the {asked} questions of this run ({how})."),
+            )
+            .with("questions", asked)
+            .with("failures", &how),
+            "the resolver answered no question: see dns.resolver-unreachable".into(),
+        ),
+    };
+    Some((finding.with("resolvers", dns.servers()).unknown(), reason))
 }
 
 fn given_ips(target: &Target) -> Vec<SendingIp> {

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::blocklist::{BlocklistReport, ListLookup, ResultStatus};
-use crate::checks::{Check, Need, Ran};
+use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::facts::Facts;
 use crate::findings as ids;
 use crate::report::model::{Block, Detail};
@@ -15,17 +15,14 @@ use crate::report::model::{Block, Detail};
 pub struct Blocklists;
 
 impl Check for Blocklists {
-    fn id(&self) -> &'static str {
-        "dnsbl"
-    }
-    fn title(&self) -> &'static str {
-        "Blocklists"
-    }
-    fn description(&self) -> &'static str {
-        "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details"
-    }
-    fn needs(&self) -> &'static [Need] {
-        &[Need::Blocklists, Need::SendingIps]
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "dnsbl",
+            title: "Blocklists",
+            description: "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details",
+            needs: &[Need::Blocklists, Need::SendingIps],
+            per_item: false,
+        }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, Need, Ran};
+use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::facts::dkim::Source;
 use crate::facts::{Facts, FailedLookup};
 use crate::findings::{self as ids, Finding};
@@ -17,17 +17,14 @@ use crate::report::model::{Block, Detail};
 pub struct Dkim;
 
 impl Check for Dkim {
-    fn id(&self) -> &'static str {
-        "dkim"
-    }
-    fn title(&self) -> &'static str {
-        "DKIM keys"
-    }
-    fn description(&self) -> &'static str {
-        "the domain's DKIM keys: named selectors, selectors of scanned messages and a probe of common ones; type, size, flags"
-    }
-    fn needs(&self) -> &'static [Need] {
-        &[Need::DomainRecords]
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "dkim",
+            title: "DKIM keys",
+            description: "the domain's DKIM keys: named selectors, selectors of scanned messages and a probe of common ones; type, size, flags",
+            needs: &[Need::DomainRecords],
+            per_item: false,
+        }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {

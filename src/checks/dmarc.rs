@@ -6,7 +6,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
-use crate::checks::{Check, Need, Ran};
+use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::dns::name;
 use crate::facts::Facts;
 use crate::facts::dmarc::WalkStep;
@@ -17,17 +17,14 @@ use crate::report::model::{Block, Detail};
 pub struct Dmarc;
 
 impl Check for Dmarc {
-    fn id(&self) -> &'static str {
-        "dmarc"
-    }
-    fn title(&self) -> &'static str {
-        "DMARC"
-    }
-    fn description(&self) -> &'static str {
-        "DMARC record discovery (RFC 9989 tree walk), tags, policy strength and reporting"
-    }
-    fn needs(&self) -> &'static [Need] {
-        &[Need::DomainRecords]
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "dmarc",
+            title: "DMARC",
+            description: "DMARC record discovery (RFC 9989 tree walk), tags, policy strength and reporting",
+            needs: &[Need::DomainRecords],
+            per_item: false,
+        }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {

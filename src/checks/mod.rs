@@ -68,21 +68,29 @@ impl Ran {
     }
 }
 
-/// One check.
-pub trait Check: Sync {
+/// What the registry and the report know of a check.
+#[derive(Debug)]
+pub struct CheckInfo {
     /// The stable ID (the prefix of its finding IDs, the key in JSON).
-    fn id(&self) -> &'static str;
-    fn title(&self) -> &'static str;
+    pub id: &'static str,
+    pub title: &'static str,
     /// One line: what it looks at.
-    fn description(&self) -> &'static str;
+    pub description: &'static str,
     /// The facts it reads.
-    fn needs(&self) -> &'static [Need];
+    pub needs: &'static [Need],
     /// Its JSON entry is an array with one entry (and status) per item
     /// rather than one object.
-    fn per_item(&self) -> bool {
-        false
-    }
+    pub per_item: bool,
+}
+
+/// One check.
+pub trait Check: Sync {
+    fn info(&self) -> &'static CheckInfo;
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran>;
+
+    fn id(&self) -> &'static str {
+        self.info().id
+    }
 }
 
 /// Every check, in report order.

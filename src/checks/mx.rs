@@ -7,7 +7,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, Need, Ran};
+use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::dns::{Outcome, name};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
@@ -62,17 +62,14 @@ pub fn is_non_public(ip: IpAddr) -> bool {
 pub struct Mx;
 
 impl Check for Mx {
-    fn id(&self) -> &'static str {
-        "mx"
-    }
-    fn title(&self) -> &'static str {
-        "MX"
-    }
-    fn description(&self) -> &'static str {
-        "the MX records and the addresses of their hosts"
-    }
-    fn needs(&self) -> &'static [Need] {
-        &[Need::DomainRecords]
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "mx",
+            title: "MX",
+            description: "the MX records and the addresses of their hosts",
+            needs: &[Need::DomainRecords],
+            per_item: false,
+        }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {

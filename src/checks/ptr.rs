@@ -7,7 +7,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
-use crate::checks::{Check, Need, Ran};
+use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::dns::name;
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
@@ -16,17 +16,14 @@ use crate::report::model::{Block, Detail};
 pub struct Ptr;
 
 impl Check for Ptr {
-    fn id(&self) -> &'static str {
-        "ptr"
-    }
-    fn title(&self) -> &'static str {
-        "Reverse DNS"
-    }
-    fn description(&self) -> &'static str {
-        "PTR records of the sending IPs, forward confirmation, generic names and HELO"
-    }
-    fn needs(&self) -> &'static [Need] {
-        &[Need::SendingIps]
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "ptr",
+            title: "Reverse DNS",
+            description: "PTR records of the sending IPs, forward confirmation, generic names and HELO",
+            needs: &[Need::SendingIps],
+            per_item: false,
+        }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {

@@ -14,7 +14,7 @@ use crate::common::{Env, Fault, LISTS, WORLD, ids};
 use crate::domain::TRIGGERS;
 use crate::messages::{
     FOOTER, LU, SIGNED_HEADERS, bulk, ed25519, keys, loaded, request, rsa, run, scan, scan_one,
-    shop_signed, sign,
+    shop_signed, sign, unrelated_signed, unsigned_post,
 };
 
 /// An audit of `domain` with one sending IP and a fault on one question.
@@ -155,15 +155,8 @@ async fn trigger(id: &str) -> Vec<String> {
             scan_one(&Env::world().await, "tampered", &tampered).await
         }
         "message.dmarc-fail" => {
-            let msg = sign(
-                rsa("other2048"),
-                "unrelated.test",
-                "s2048",
-                SIGNED_HEADERS,
-                &bulk(LU, FOOTER),
-            );
             let mut req = request("shop.test", &["message"]);
-            req.target.messages = vec![loaded("unrelated", &msg)];
+            req.target.messages = vec![loaded("unrelated", &unrelated_signed())];
             run(&Env::world().await, req).await
         }
         "message.one-click-missing" => {
@@ -175,14 +168,7 @@ async fn trigger(id: &str) -> Vec<String> {
             scan_one(&Env::world().await, "mailto", &shop_signed(lu, FOOTER)).await
         }
         "message.one-click-unsigned" => {
-            let msg = sign(
-                rsa("rsa2048"),
-                "shop.test",
-                "s2048",
-                &["From", "To", "Subject", "Date", "Message-ID"],
-                &bulk(LU, FOOTER),
-            );
-            scan_one(&Env::world().await, "unsigned-post", &msg).await
+            scan_one(&Env::world().await, "unsigned-post", &unsigned_post()).await
         }
         "message.dns-error" => {
             let env = Env::world().await;

@@ -98,6 +98,30 @@ pub(crate) fn shop_signed(extra: &str, html_body: &str) -> String {
     )
 }
 
+/// A bulk message of shop.test signed by an unrelated domain: its DKIM
+/// passes but does not align with the From domain.
+pub(crate) fn unrelated_signed() -> String {
+    sign(
+        rsa("other2048"),
+        "unrelated.test",
+        "s2048",
+        SIGNED_HEADERS,
+        &bulk(LU, FOOTER),
+    )
+}
+
+/// A bulk message of shop.test whose signature leaves out the unsubscribe
+/// headers.
+pub(crate) fn unsigned_post() -> String {
+    sign(
+        rsa("rsa2048"),
+        "shop.test",
+        "s2048",
+        &["From", "To", "Subject", "Date", "Message-ID"],
+        &bulk(LU, FOOTER),
+    )
+}
+
 pub(crate) fn loaded(name: &str, text: &str) -> Loaded {
     Loaded {
         path: format!("{name}.eml"),
@@ -244,14 +268,7 @@ async fn a_body_changed_after_signing_is_invalid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_click_headers_must_be_signed() {
     let env = Env::world().await;
-    let msg = sign(
-        rsa("rsa2048"),
-        "shop.test",
-        "s2048",
-        &["From", "To", "Subject", "Date", "Message-ID"],
-        &bulk(LU, FOOTER),
-    );
-    let doc = scan_one(&env, "unsigned-post", &msg).await;
+    let doc = scan_one(&env, "unsigned-post", &unsigned_post()).await;
     assert_eq!(
         message_findings(&doc),
         ["message.one-click-unsigned"],
@@ -281,13 +298,7 @@ async fn mailto_only_is_not_one_click() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unrelated_signing_domain_fails_dmarc() {
     let env = Env::world().await;
-    let msg = sign(
-        rsa("other2048"),
-        "unrelated.test",
-        "s2048",
-        SIGNED_HEADERS,
-        &bulk(LU, FOOTER),
-    );
+    let msg = unrelated_signed();
     // No SPF evidence either: the envelope sender is not known to align.
     let mut req = request("shop.test", &["message"]);
     req.target.messages = vec![loaded("unrelated", &msg)];

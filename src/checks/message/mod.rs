@@ -11,7 +11,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
-use crate::checks::{Check, Need, Ran};
+use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::facts::Facts;
 use crate::facts::spf::SpfResult;
 use crate::findings::Status;
@@ -21,20 +21,14 @@ use crate::report::model::{Block, Detail};
 pub struct Message;
 
 impl Check for Message {
-    fn id(&self) -> &'static str {
-        "message"
-    }
-    fn title(&self) -> &'static str {
-        "Messages"
-    }
-    fn description(&self) -> &'static str {
-        "each scanned message: DKIM signatures, DMARC alignment, List-Unsubscribe and one-click, unsubscribe link, RFC 5322 basics"
-    }
-    fn needs(&self) -> &'static [Need] {
-        &[Need::Messages]
-    }
-    fn per_item(&self) -> bool {
-        true
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "message",
+            title: "Messages",
+            description: "each scanned message: DKIM signatures, DMARC alignment, List-Unsubscribe and one-click, unsubscribe link, RFC 5322 basics",
+            needs: &[Need::Messages],
+            per_item: true,
+        }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {

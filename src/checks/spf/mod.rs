@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
-use crate::checks::{Check, Need, Ran};
+use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::facts::Facts;
 use crate::facts::spf::{Evaluation, SpfNode, SpfResult, Via, check_host, txt_answer_size};
 use crate::findings::{self as ids, Finding};
@@ -19,17 +19,14 @@ use crate::report::model::{Block, Detail, TreeItem};
 pub struct Spf;
 
 impl Check for Spf {
-    fn id(&self) -> &'static str {
-        "spf"
-    }
-    fn title(&self) -> &'static str {
-        "SPF"
-    }
-    fn description(&self) -> &'static str {
-        "the SPF record, its include tree and lookup counts, and check_host for each sending IP"
-    }
-    fn needs(&self) -> &'static [Need] {
-        &[Need::DomainRecords, Need::SendingIps]
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "spf",
+            title: "SPF",
+            description: "the SPF record, its include tree and lookup counts, and check_host for each sending IP",
+            needs: &[Need::DomainRecords, Need::SendingIps],
+            per_item: false,
+        }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {
