@@ -133,9 +133,11 @@ impl Engine {
             facts.existence(),
             async {
                 if audit {
-                    facts.sending_ips().await.items.clone()
+                    let found = facts.sending_ips().await;
+                    let failed = found.failed.iter().map(|f| f.describe()).collect();
+                    (found.items.clone(), failed)
                 } else {
-                    given_ips(&req.target)
+                    (given_ips(&req.target), Vec::new())
                 }
             }
         );
@@ -228,7 +230,8 @@ impl Engine {
             duration: started.elapsed(),
             target: ReportTarget {
                 domain: req.target.domain.clone(),
-                ips,
+                ips: ips.0,
+                ips_failed: ips.1,
                 messages: req.target.messages.iter().map(|m| m.path.clone()).collect(),
                 subjects: req
                     .target

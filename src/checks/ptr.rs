@@ -73,6 +73,9 @@ impl Detail for PtrReport {
     }
 
     fn blocks(&self) -> Vec<Block> {
+        if self.ips.is_empty() {
+            return Vec::new();
+        }
         vec![Block::Table {
             title: "Reverse DNS of the sending IPs".into(),
             head: vec!["IP".into(), "PTR names".into(), "Forward-confirmed".into()],

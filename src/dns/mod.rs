@@ -261,7 +261,7 @@ impl Dns {
         }
         let this = self.clone();
         let (name, rtype) = key.clone();
-        let p = async move { Arc::new(this.resolve(&name, rtype, Vec::new()).await) }
+        let p = async move { Arc::new(this.resolve(&name, rtype).await) }
             .boxed()
             .shared();
         cache.insert(key, p.clone());
@@ -272,7 +272,7 @@ impl Dns {
     /// where no question is asked twice and a cache would only grow.
     pub async fn query_once(&self, name: &str, rtype: RecordType) -> Outcome {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        self.resolve(&name, rtype, Vec::new()).await
+        self.resolve(&name, rtype).await
     }
 
     pub fn txt(&self, name: &str) -> Pending {
@@ -302,52 +302,65 @@ impl Dns {
         async move { futures::join!(a, aaaa) }
     }
 
-    /// One question and the CNAME chain behind it (`chain`: the CNAME
-    /// records met so far, to detect loops), with the NXDOMAIN gate.
-    fn resolve<'s>(
+    /// One question and the CNAME chain behind it, with the NXDOMAIN gate.
+    async fn resolve(&self, name: &str, rtype: RecordType) -> Outcome {
+        let outcome = match self.fetch(name, rtype).await {
+            Read::Done(outcome) => outcome,
+            Read::Follow { cnames, target } => {
+                return self.follow(name, rtype, Vec::new(), cnames, target).await;
+            }
+        };
+        if outcome == Outcome::NxDomain {
+            return health::believe(self, name, outcome).await;
+        }
+        outcome
+    }
+
+    /// Follows an alias to `target` (`chain`: the CNAME records met before
+    /// `cnames`, to detect loops across answers).
+    fn follow<'s>(
         &'s self,
         name: &'s str,
         rtype: RecordType,
-        chain: Vec<Rr>,
+        mut chain: Vec<Rr>,
+        cnames: Vec<Rr>,
+        target: String,
     ) -> BoxFuture<'s, Outcome> {
         async move {
-            let outcome = match self.fetch(name, rtype).await {
+            for c in cnames {
+                if chain.iter().any(|r| r.name == c.name) || c.name == target {
+                    return Outcome::Error(format!("malformed answer: CNAME loop at {}", c.name));
+                }
+                chain.push(c);
+            }
+            if chain.len() > MAX_CNAME_CHAIN {
+                return Outcome::Error(format!(
+                    "CNAME chain from {name} longer than {MAX_CNAME_CHAIN}"
+                ));
+            }
+            if chain.iter().any(|r| r.name == target) {
+                return Outcome::Error(format!("malformed answer: CNAME loop at {target}"));
+            }
+            let outcome = match self.fetch(&target, rtype).await {
                 Read::Done(outcome) => outcome,
-                Read::Follow { cnames, target } => {
-                    let mut chain = chain;
-                    for c in cnames {
-                        if chain.iter().any(|r| r.name == c.name) || c.name == target {
-                            return Outcome::Error(format!(
-                                "malformed answer: CNAME loop at {}",
-                                c.name
-                            ));
-                        }
-                        chain.push(c);
-                    }
-                    if chain.len() > MAX_CNAME_CHAIN {
-                        return Outcome::Error(format!(
-                            "CNAME chain from {name} longer than {MAX_CNAME_CHAIN}"
-                        ));
-                    }
-                    if chain.iter().any(|r| r.name == target) {
-                        return Outcome::Error(format!("malformed answer: CNAME loop at {target}"));
-                    }
-                    return match self.resolve(&target, rtype, chain.clone()).await {
-                        Outcome::Records(rrs) => {
-                            let mut all = chain;
-                            all.extend(rrs);
-                            Outcome::Records(dedup(all))
-                        }
-                        // The target's NXDOMAIN or NODATA is the answer for
-                        // the alias too (RFC 2308 §2.1, §2.2).
-                        other => other,
-                    };
+                Read::Follow {
+                    cnames,
+                    target: next,
+                } => {
+                    return self.follow(name, rtype, chain, cnames, next).await;
                 }
             };
-            if outcome == Outcome::NxDomain {
-                return health::believe(self, name, outcome).await;
+            match outcome {
+                Outcome::Records(rrs) => {
+                    let mut all = chain;
+                    all.extend(rrs);
+                    Outcome::Records(dedup(all))
+                }
+                // The target's NXDOMAIN or NODATA is the answer for the
+                // alias too (RFC 2308 §2.1, §2.2).
+                Outcome::NxDomain => health::believe(self, &target, Outcome::NxDomain).await,
+                other => other,
             }
-            outcome
         }
         .boxed()
     }
@@ -358,10 +371,8 @@ impl Dns {
             self.0.stats.record(OutcomeKind::NotChecked);
             return Read::Done(Outcome::NotChecked);
         }
-        if name.is_empty() || Name::from_ascii(format!("{name}.")).is_err() {
-            self.0.stats.record(OutcomeKind::Error);
-            return Read::Done(Outcome::Error(format!("invalid name {name:?}")));
-        }
+        // An invalid name (empty or over-long labels) is refused by the
+        // client when it writes the question.
         let read = {
             let _permit = self.0.permits.acquire().await.expect("semaphore open");
             match self.wire().await {

@@ -48,6 +48,7 @@ pub fn render(report: &Report) -> String {
             t.render(minijinja::context! {
                 report => Jinja::from(minijinja::value::Serde(&doc)),
                 checks => Jinja::from(minijinja::value::Serde(&checks)),
+                ips_failed => report.target.ips_failed.clone(),
                 title => super::title(report),
             })
         })

@@ -87,6 +87,9 @@ pub enum RunKind {
 pub struct ReportTarget {
     pub domain: Option<String>,
     pub ips: Vec<SendingIp>,
+    /// Lookups that failed while the sending IPs were inferred: the list
+    /// may be incomplete.
+    pub ips_failed: Vec<String>,
     pub messages: Vec<String>,
     /// `blacklist`: the targets as given.
     pub subjects: Vec<String>,

@@ -30,13 +30,23 @@ pub fn render(report: &Report) -> String {
                 None => format!("{} ({})", ip.ip, ip.source),
             })
             .collect();
+        let failed = &report.target.ips_failed;
         let _ = writeln!(
             out,
-            "Sending IPs: {}",
-            if ips.is_empty() {
-                "none found".to_string()
+            "Sending IPs: {}{}",
+            match (ips.is_empty(), failed.is_empty()) {
+                (true, true) => "none found".to_string(),
+                (true, false) => "not known".to_string(),
+                (false, _) => ips.join(", "),
+            },
+            if failed.is_empty() {
+                String::new()
             } else {
-                ips.join(", ")
+                format!(
+                    " (incomplete: {} lookup(s) failed: {})",
+                    failed.len(),
+                    failed.join("; ")
+                )
             }
         );
     }
