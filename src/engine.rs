@@ -204,17 +204,16 @@ impl Engine {
                 } => {
                     let mut resolved: Vec<ResolvedFinding> =
                         own.into_iter().map(|f| self.resolve(f)).collect();
+                    if resolver_failed.is_some() {
+                        // The lookup failures are the resolver's, said once
+                        // above; what needed no DNS stands.
+                        resolved.retain(|f| !f.finding.unknown);
+                    }
                     report.status = Status::from_findings(
                         resolved.iter().map(|f| (f.severity, f.finding.unknown)),
                     );
                     if let Some(why) = &resolver_failed {
-                        // The lookup failures are the resolver's, said once
-                        // above; what needed no DNS stands.
-                        resolved.retain(|f| !f.finding.unknown);
-                        let rest = Status::from_findings(
-                            resolved.iter().map(|f| (f.severity, f.finding.unknown)),
-                        );
-                        report.status = rest.max(Status::Unknown);
+                        report.status = report.status.max(Status::Unknown);
                         report.reason = Some(why.clone());
                     }
                     report.detail = Some(detail);

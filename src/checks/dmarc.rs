@@ -27,11 +27,7 @@ impl Check for Dmarc {
         }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let (report, findings) = run(facts).await;
-            Ran::done(report, findings)
-        }
-        .boxed()
+        run(facts).map(Ran::from).boxed()
     }
 }
 

@@ -52,6 +52,12 @@ pub enum Ran {
     },
 }
 
+impl<D: Detail + 'static> From<(D, Vec<Finding>)> for Ran {
+    fn from((detail, findings): (D, Vec<Finding>)) -> Ran {
+        Ran::done(detail, findings)
+    }
+}
+
 impl Ran {
     pub fn done(detail: impl Detail + 'static, findings: Vec<Finding>) -> Ran {
         Ran::Done {

@@ -72,11 +72,7 @@ impl Check for Mx {
         }
     }
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let (report, findings) = run(facts).await;
-            Ran::done(report, findings)
-        }
-        .boxed()
+        run(facts).map(Ran::from).boxed()
     }
 }
 

@@ -318,9 +318,9 @@ impl<'a> Facts<'a> {
     }
 
     /// What the blocklist check looks up: the given subjects (`blacklist`,
-    /// ranges kept as ranges), or the sending IPs, the MX hosts' addresses,
-    /// the domain and the messages' link domains, with the lookups that
-    /// failed finding them.
+    /// ranges kept as ranges); in an audit the sending IPs, the MX hosts'
+    /// addresses and the domain; and the messages' link domains; with the
+    /// lookups that failed finding them.
     pub async fn blocklist_subjects(&self) -> (Subjects, Vec<FailedLookup>) {
         if let Some((_, subjects)) = &self.target.subjects {
             return (subjects.clone(), Vec::new());
@@ -349,10 +349,6 @@ impl<'a> Facts<'a> {
             }
             if *existence != Existence::NxDomain {
                 push(&mut out, Subject::Domain(domain.clone()));
-            }
-        } else {
-            for ip in &self.target.ips {
-                push(&mut out, Subject::Ip(*ip));
             }
         }
         for d in self.link_domains() {
