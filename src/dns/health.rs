@@ -5,8 +5,10 @@
 //! container DNS, some ISP resolvers). Read naively, that makes every
 //! record look missing. So an NXDOMAIN is believed only after the
 //! top-level domain of the name has been asked about (its SOA, once per
-//! run): a resolver that says a real TLD does not exist is broken, and the
-//! NXDOMAIN becomes a failed lookup. The probe needs no root server: a
+//! run). When the resolver denies that TLD too, a TLD that certainly exists
+//! (`arpa`) is asked: a resolver that denies it as well is broken, and the
+//! NXDOMAIN becomes a failed lookup; one that knows it is telling the
+//! truth about a TLD that does not exist (a typo, a junk HELO name). The probe needs no root server: a
 //! TLD that times out or is refused (an authoritative server asked with
 //! `--nameserver`, or an offline run) proves nothing either way, and the
 //! NXDOMAIN of a server that answers for the name stands. Special-use
@@ -105,8 +107,13 @@ pub fn is_special_use(tld: &str) -> bool {
     SPECIAL_USE.contains(&tld)
 }
 
+/// A top-level domain that exists for as long as the DNS does: asked when
+/// another TLD is denied, to tell a lying resolver from a TLD that really
+/// does not exist (a typo, a junk HELO name).
+const REFERENCE_TLD: &str = "arpa";
+
 /// The NXDOMAIN `nx` for `name`, or a failed lookup when the resolver also
-/// denies the name's top-level domain.
+/// denies the name's top-level domain and a TLD that certainly exists.
 pub async fn believe(dns: &Dns, name: &str, nx: Outcome) -> Outcome {
     let tld = name.rsplit('.').next().unwrap_or(name);
     // Offline, a TLD outside the loaded zones cannot be asked: the zones
@@ -114,20 +121,33 @@ pub async fn believe(dns: &Dns, name: &str, nx: Outcome) -> Outcome {
     if tld.is_empty() || is_special_use(tld) || !dns.in_scope(tld) {
         return nx;
     }
-    let denied = if name == tld {
-        // This is the probe itself.
-        true
-    } else {
-        // The probe's own NXDOMAIN comes back as a failure (this function,
-        // for the TLD): the tracker says whether it denied the TLD.
-        let answer = dns.query(tld, RecordType::SOA).await;
-        *answer == Outcome::NoData || dns.0.health.denies(tld)
+    if dns.0.health.denies(tld) {
+        return broken(tld);
+    }
+    // The TLD's own NXDOMAIN comes back as a failure (this function, for
+    // the TLD): the tracker says whether it was denied.
+    let denied = |answer: &Outcome, t: &str| {
+        matches!(answer, Outcome::NxDomain | Outcome::NoData) || dns.0.health.denies(t)
     };
-    if !denied {
+    let tld_denied = name == tld || denied(&*dns.query(tld, RecordType::SOA).await, tld);
+    if !tld_denied {
         return nx;
     }
-    // A real top-level domain has an SOA record at its apex.
+    let reference_denied = if tld == REFERENCE_TLD {
+        true
+    } else {
+        let answer = dns.query(REFERENCE_TLD, RecordType::SOA).await;
+        denied(&answer, REFERENCE_TLD)
+    };
+    if !reference_denied {
+        // The resolver knows real TLDs: this one just does not exist.
+        return nx;
+    }
     dns.0.health.deny(tld, name);
+    broken(tld)
+}
+
+fn broken(tld: &str) -> Outcome {
     Outcome::Error(format!(
         "NXDOMAIN not believed: the resolver also denies the top-level domain {tld}"
     ))

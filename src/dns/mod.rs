@@ -544,9 +544,13 @@ fn rr_matches(data: &Rdata, rtype: RecordType) -> bool {
     }
 }
 
+/// A name as the checks see it: its labels as they came (no escaping, so
+/// an answer matches the question it answers), lower case, no trailing dot.
 fn plain_name(name: &Name) -> String {
-    let s = name.to_ascii().to_ascii_lowercase();
-    s.strip_suffix('.').unwrap_or(&s).to_string()
+    let raw = wire::raw_name(name);
+    String::from_utf8_lossy(&raw)
+        .trim_end_matches('.')
+        .to_string()
 }
 
 fn convert_record(record: &hickory_proto::rr::Record) -> Rr {

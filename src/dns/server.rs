@@ -152,8 +152,11 @@ impl RequestHandler for Handler {
                 .handle_request::<R, T>(request, response_handle)
                 .await;
         };
-        let name = info.query.name().to_string().to_ascii_lowercase();
-        let name = name.trim_end_matches('.').to_string();
+        // The labels as they came (no escaping), lower case.
+        let raw = crate::dns::wire::raw_name(info.query.name());
+        let name = String::from_utf8_lossy(&raw)
+            .trim_end_matches('.')
+            .to_string();
         let rtype = info.query.query_type();
         let tcp = request.protocol() != hickory_resolver::net::xfer::Protocol::Udp;
         let action = interceptor.intercept(&name, rtype, tcp).await;

@@ -205,13 +205,34 @@ async fn receive(sock: Arc<Socket>, server: SocketAddr) {
             continue;
         }
         let id = u16::from_be_bytes([buf[0], buf[1]]);
-        let Ok(msg) = Message::from_vec(&buf[..len]) else {
-            continue;
+        let msg = match Message::from_vec(&buf[..len]) {
+            Ok(msg) => msg,
+            Err(e) => {
+                // An answer to our question that cannot be decoded is a
+                // failed lookup now, not a timeout later.
+                let question = raw_question(&buf[..len]);
+                let slot = {
+                    let mut pending = sock.pending.lock().expect("pending lock");
+                    match (pending.get(&id), &question) {
+                        (Some(slot), Some((qname, qtype)))
+                            if *qname == slot.qname && *qtype == slot.qtype =>
+                        {
+                            pending.remove(&id)
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(slot) = slot {
+                    let _ = slot.tx.send(Reply::Error(format!(
+                        "malformed answer: cannot be decoded: {e}"
+                    )));
+                }
+                continue;
+            }
         };
         let question_matches = |expected: &[u8], qtype: u16| {
             msg.queries.first().is_some_and(|q| {
-                q.name().to_ascii().to_ascii_lowercase().as_bytes() == expected
-                    && u16::from(q.query_type()) == qtype
+                u16::from(q.query_type()) == qtype && raw_name(q.name()) == expected
             })
         };
         let slot = {
@@ -231,6 +252,49 @@ async fn receive(sock: Arc<Socket>, server: SocketAddr) {
     }
 }
 
+/// The question of a message read by hand (lower-case name with a trailing
+/// dot, type), for answers hickory-proto cannot decode as a whole.
+fn raw_question(buf: &[u8]) -> Option<(Vec<u8>, u16)> {
+    if buf.len() < 12 || u16::from_be_bytes([buf[4], buf[5]]) != 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut name = Vec::new();
+    loop {
+        let len = *buf.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        name.extend(buf.get(i..i + len)?.iter().map(u8::to_ascii_lowercase));
+        name.push(b'.');
+        i += len;
+    }
+    if name.is_empty() {
+        name.push(b'.');
+    }
+    let qtype = u16::from_be_bytes([*buf.get(i)?, *buf.get(i + 1)?]);
+    Some((name, qtype))
+}
+
+/// A name's labels as sent on the wire, lower case, dot-joined, with the
+/// trailing dot: the form the questions are kept in (no escaping, so a
+/// name with unusual octets still matches its answer).
+pub fn raw_name(name: &hickory_proto::rr::Name) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.iter() {
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+        out.push(b'.');
+    }
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +312,9 @@ mod tests {
         assert!(encode_query(b"a..b.", 1).is_none());
         let root = Message::from_vec(&encode_query(b".", 6).unwrap()).unwrap();
         assert!(root.queries[0].name().is_root());
+        assert_eq!(
+            raw_question(&p),
+            Some((b"2.0.0.127.bl.example.".to_vec(), 1))
+        );
     }
 }

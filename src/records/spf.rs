@@ -344,12 +344,14 @@ fn split_domain_and_cidr(rest: &str) -> Result<(Option<&str>, &str), String> {
         return Ok((None, ""));
     }
     if let Some(spec) = rest.strip_prefix(':') {
-        // The domain ends at the first '/' (a macro-string cannot hold one).
-        return match spec.find('/') {
-            Some(0) => Err("empty domain before the prefix length".into()),
-            Some(i) => Ok((Some(&spec[..i]), &spec[i..])),
-            None if spec.is_empty() => Err("empty domain after ':'".into()),
-            None => Ok((Some(spec), "")),
+        // A domain-spec may hold any visible character, '/' and ':'
+        // included (RFC 7208 §7.1); only a dual-cidr-length at its very end
+        // is not part of it.
+        let cut = cidr_suffix_start(spec);
+        return match cut {
+            0 if spec.is_empty() => Err("empty domain after ':'".into()),
+            0 => Err("empty domain before the prefix length".into()),
+            i => Ok((Some(&spec[..i]), &spec[i..])),
         };
     }
     if rest.starts_with('/') {
@@ -382,6 +384,29 @@ fn parse_dual_cidr(s: &str) -> Result<(u8, u8), String> {
         None => 128,
     };
     Ok((v4, v6))
+}
+
+/// Where a trailing dual-cidr-length ("/24", "//64", "/24//64") starts in
+/// `spec`, or `spec.len()` when it has none.
+fn cidr_suffix_start(spec: &str) -> usize {
+    let b = spec.as_bytes();
+    let digits_from = |end: usize| {
+        let mut i = end;
+        while i > 0 && b[i - 1].is_ascii_digit() {
+            i -= 1;
+        }
+        i
+    };
+    let mut cut = spec.len();
+    let d = digits_from(cut);
+    if d < cut && d >= 2 && &b[d - 2..d] == b"//" {
+        cut = d - 2;
+    }
+    let d = digits_from(cut);
+    if d < cut && d >= 1 && b[d - 1] == b'/' && !(d >= 2 && b[d - 2] == b'/') {
+        cut = d - 1;
+    }
+    cut
 }
 
 fn split_cidr(spec: &str, max: u8) -> Result<(&str, u8), String> {
@@ -540,6 +565,14 @@ impl MacroString {
         self.parts.iter().any(|p| {
             matches!(p, MacroPart::Macro { letter, .. } if matches!(letter, 'i' | 'p' | 'v' | 'c'))
         })
+    }
+
+    /// Uses the `%{p}` macro (the validated domain name of the IP, which
+    /// costs lookups of its own).
+    pub fn uses_p(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, MacroPart::Macro { letter: 'p', .. }))
     }
 
     /// Expands for a DNS query: domain names over 253 characters lose labels

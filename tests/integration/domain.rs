@@ -331,3 +331,32 @@ async fn json_report_has_the_documented_shape() {
         .is_ok()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_apply_as_the_evaluation_reaches_them() {
+    // v=spf1 a include:(8 a terms) ip4:192.0.2.1 mx -all: 11 lookups in
+    // all, so the record deserves spf.lookup-limit; but a receiver
+    // evaluating 192.0.2.1 reaches its ip4: term after 10 lookups and
+    // passes it. 192.0.2.2 matches nothing before the mx term, the 11th.
+    let env = Env::world().await;
+    let doc = env
+        .audit("lazy.test", &["192.0.2.1", "192.0.2.2"], None)
+        .await;
+    let spf = &doc["checks"]["spf"];
+    assert_eq!(spf["lookups"], 11);
+    assert_eq!(spf["evaluations"][0]["result"], "pass");
+    assert_eq!(spf["evaluations"][1]["result"], "permerror");
+    assert!(
+        spf["evaluations"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("lookup 11")
+    );
+    let f = finding(&doc, "spf.lookup-limit");
+    assert_eq!(f["evidence"]["ips_hit"], serde_json::json!(["192.0.2.2"]));
+    assert_eq!(
+        f["evidence"]["ips_evaluated_before_the_limit"],
+        serde_json::json!(["192.0.2.1 (pass)"])
+    );
+    assert_eq!(status(&doc, "spf"), "fail");
+}

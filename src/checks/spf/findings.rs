@@ -365,3 +365,34 @@ pub fn evaluation_findings(
     }
     out
 }
+
+/// Receivers apply the limits as their evaluation reaches them, so a
+/// record over a limit still passes the IPs matched before it: the limit
+/// findings say which sending IPs it actually hits.
+pub fn name_ips_over_limits(found: &mut [Finding], evaluations: &[Evaluation]) {
+    for f in found.iter_mut() {
+        let marker = match f.id {
+            ids::SPF_LOOKUP_LIMIT => format!("over the limit of {LOOKUP_LIMIT} (RFC"),
+            ids::SPF_VOID_LOOKUP_LIMIT => format!("over the limit of {VOID_LIMIT} (RFC"),
+            _ => continue,
+        };
+        let hit: Vec<String> = evaluations
+            .iter()
+            .filter(|e| {
+                e.result == SpfResult::Permerror
+                    && e.reason.as_deref().is_some_and(|r| r.contains(&marker))
+            })
+            .map(|e| e.ip.to_string())
+            .collect();
+        let spared: Vec<String> = evaluations
+            .iter()
+            .filter(|e| !hit.contains(&e.ip.to_string()))
+            .map(|e| format!("{} ({})", e.ip, e.result.as_str()))
+            .collect();
+        f.evidence.insert("ips_hit".into(), serde_json::json!(hit));
+        f.evidence.insert(
+            "ips_evaluated_before_the_limit".into(),
+            serde_json::json!(spared),
+        );
+    }
+}

@@ -55,6 +55,7 @@ impl Check for Spf {
             .await;
             let per_ip = findings::evaluation_findings(&tree, domain, &evaluations, &found);
             found.extend(per_ip);
+            findings::name_ips_over_limits(&mut found, &evaluations);
             Ran::done(SpfDetail { tree, evaluations }, found)
         }
         .boxed()

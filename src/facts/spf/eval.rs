@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
@@ -12,42 +13,21 @@ use super::{
     TermNode, VOID_LIMIT, Via,
 };
 use crate::dns::{Dns, Outcome, name};
-use crate::records::spf::{MacroString, Mechanism, TermKind};
+use crate::records::spf::{MacroContext, MacroString, Mechanism, TermKind};
 
-/// The result of check_host for `ip` over `tree`. A tree over the lookup,
-/// void or MX-host limit is permerror for every IP.
+/// The result of check_host for `ip` over `tree`, evaluated as a receiver
+/// does: terms left to right, the limits of RFC 7208 §4.6.4 (10
+/// DNS-querying terms, 2 void lookups, 10 MX names) applied as the
+/// evaluation reaches them, so an IP matched before the 11th lookup passes
+/// even when the whole record costs more.
 pub async fn check_host(dns: &Dns, tree: Arc<SpfNode>, ip: IpAddr, id: Identity) -> Evaluation {
     let ip = ip.to_canonical();
-    let too_many_mx = tree
-        .nodes()
-        .iter()
-        .any(|n| n.terms.iter().any(|t| t.mx_over_limit().is_some()));
-    if tree.problem.is_none()
-        && (tree.lookups > LOOKUP_LIMIT || tree.void_lookups > VOID_LIMIT || too_many_mx)
-    {
-        let reason = if tree.lookups > LOOKUP_LIMIT {
-            format!(
-                "{} DNS lookups, over the limit of {LOOKUP_LIMIT}",
-                tree.lookups
-            )
-        } else if tree.void_lookups > VOID_LIMIT {
-            format!(
-                "{} void lookups, over the limit of {VOID_LIMIT}",
-                tree.void_lookups
-            )
-        } else {
-            format!("an mx term has more than {MX_HOST_LIMIT} hosts")
-        };
-        return Evaluation {
-            ip,
-            result: SpfResult::Permerror,
-            matched: None,
-            reason: Some(reason),
-        };
-    }
     let evaluator = Evaluator {
         walker: Walker::new(dns, id),
         ip,
+        lookups: AtomicU32::new(0),
+        voids: AtomicU32::new(0),
+        validated: tokio::sync::OnceCell::new(),
     };
     let (result, matched, reason) = evaluator.check_host(&tree).await;
     let reason = if matched.is_some() { None } else { reason };
@@ -72,9 +52,39 @@ struct Evaluator<'a> {
     /// budget is not shared with other evaluations.
     walker: Walker<'a>,
     ip: IpAddr,
+    /// DNS-querying terms evaluated so far.
+    lookups: AtomicU32,
+    /// Void lookups met so far.
+    voids: AtomicU32,
+    /// The validated names of the IP, for `%{p}`, looked up once if needed.
+    validated: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl Evaluator<'_> {
+    /// Counts one DNS-querying term; past the limit, the permerror.
+    fn charge(&self, term: &str) -> Option<Step> {
+        let n = self.lookups.fetch_add(1, Ordering::Relaxed) + 1;
+        (n > LOOKUP_LIMIT).then(|| {
+            Step::Error(
+                SpfResult::Permerror,
+                format!("{term}: lookup {n}, over the limit of {LOOKUP_LIMIT} (RFC 7208 §4.6.4)"),
+            )
+        })
+    }
+
+    /// Counts a void lookup; past the limit, the permerror.
+    fn void(&self, term: &str) -> Option<Step> {
+        let n = self.voids.fetch_add(1, Ordering::Relaxed) + 1;
+        (n > VOID_LIMIT).then(|| {
+            Step::Error(
+                SpfResult::Permerror,
+                format!(
+                    "{term}: void lookup {n}, over the limit of {VOID_LIMIT} (RFC 7208 §4.6.4)"
+                ),
+            )
+        })
+    }
+
     fn check_host<'s>(
         &'s self,
         node: &'s SpfNode,
@@ -120,12 +130,16 @@ impl Evaluator<'_> {
                 }
             }
             if let Some(spec) = parsed.effective_redirect() {
+                if let Some(Step::Error(r, why)) = self.charge(&format!("redirect={}", spec.raw)) {
+                    return (r, None, Some(why));
+                }
                 let walked = parsed
                     .terms
                     .iter()
                     .zip(&node.terms)
                     .find(|(t, _)| matches!(t.kind, TermKind::Redirect(_)))
-                    .and_then(|(_, tn)| tn.child.clone());
+                    .and_then(|(_, tn)| tn.child.clone())
+                    .filter(|c| c.problem != Some(NodeProblem::NotFollowed));
                 let child = match walked {
                     Some(child) => child,
                     None => Box::new(self.live_walk(node, spec, Via::Redirect).await),
@@ -164,9 +178,14 @@ impl Evaluator<'_> {
                 _ => Step::NoMatch,
             },
             Mechanism::Include(spec) => {
+                if let Some(over) = self.charge(&tn.term) {
+                    return over;
+                }
+                // A child the walk did not follow (past its safety cap) is
+                // walked now: this evaluation has limits of its own.
                 let child = match &tn.child {
-                    Some(c) => c.clone(),
-                    None => Box::new(self.live_walk(node, spec, Via::Include).await),
+                    Some(c) if c.problem != Some(NodeProblem::NotFollowed) => c.clone(),
+                    _ => Box::new(self.live_walk(node, spec, Via::Include).await),
                 };
                 let (r, _, why) = self.check_host(&child).await;
                 match r {
@@ -188,24 +207,40 @@ impl Evaluator<'_> {
                 cidr4,
                 cidr6,
             } => {
+                if let Some(over) = self.charge(&tn.term) {
+                    return over;
+                }
                 let (a, aaaa) = match &tn.data {
                     TermData::Addrs { a, aaaa } => (a.clone(), aaaa.clone()),
                     _ => {
-                        let target = self.target(node, domain.as_ref());
+                        let Some(target) = self.target(node, domain.as_ref()).await else {
+                            return Step::NoMatch;
+                        };
                         self.walker.dns.a_and_aaaa(&target).await
                     }
                 };
-                match_addrs(ip, if v4 { &a } else { &aaaa }, *cidr4, *cidr6, &tn.term)
+                let asked = if v4 { &a } else { &aaaa };
+                if asked.is_void()
+                    && let Some(over) = self.void(&tn.term)
+                {
+                    return over;
+                }
+                match_addrs(ip, asked, *cidr4, *cidr6, &tn.term)
             }
             Mechanism::Mx {
                 domain,
                 cidr4,
                 cidr6,
             } => {
+                if let Some(over) = self.charge(&tn.term) {
+                    return over;
+                }
                 let (mx, hosts) = match &tn.data {
                     TermData::Mx { mx, hosts } => (mx.clone(), hosts.clone()),
                     _ => {
-                        let target = self.target(node, domain.as_ref());
+                        let Some(target) = self.target(node, domain.as_ref()).await else {
+                            return Step::NoMatch;
+                        };
                         let mx = self.walker.dns.mx(&target).await;
                         let mut names = mx.mx().unwrap_or_default();
                         names.sort();
@@ -228,6 +263,11 @@ impl Evaluator<'_> {
                         );
                     }
                 };
+                if mx.is_void()
+                    && let Some(over) = self.void(&tn.term)
+                {
+                    return over;
+                }
                 if names.len() > MX_HOST_LIMIT {
                     return Step::Error(
                         SpfResult::Permerror,
@@ -244,21 +284,31 @@ impl Evaluator<'_> {
                 Step::NoMatch
             }
             Mechanism::Exists(spec) => {
+                if let Some(over) = self.charge(&tn.term) {
+                    return over;
+                }
                 let a = match &tn.data {
                     TermData::Exists(a) => a.clone(),
                     _ => {
-                        let target = spec.expand(&self.walker.macro_ctx(&node.domain, Some(ip)));
+                        let Some(target) = self.target(node, Some(spec)).await else {
+                            return Step::NoMatch;
+                        };
                         self.walker.dns.addrs(&target, true).await
                     }
                 };
                 match &*a {
                     Outcome::Records(_) => Step::Match(String::new()),
-                    o if o.is_void() => Step::NoMatch,
+                    o if o.is_void() => self.void(&tn.term).unwrap_or(Step::NoMatch),
                     o => Step::Error(SpfResult::Temperror, format!("{}: {o}", tn.term)),
                 }
             }
             Mechanism::Ptr(spec) => {
-                let target = self.target(node, spec.as_ref());
+                if let Some(over) = self.charge(&tn.term) {
+                    return over;
+                }
+                let Some(target) = self.target(node, spec.as_ref()).await else {
+                    return Step::NoMatch;
+                };
                 let validated = validated_names(self.walker.dns, ip).await;
                 if validated.iter().any(|n| name::is_within(n, &target)) {
                     Step::Match(String::new())
@@ -271,18 +321,41 @@ impl Evaluator<'_> {
 
     /// Walks an include or redirect whose target depends on the IP.
     async fn live_walk(&self, node: &SpfNode, spec: &MacroString, via: Via) -> SpfNode {
-        let target = spec.expand(&self.walker.macro_ctx(&node.domain, Some(self.ip)));
+        let target = spec.expand(&self.macro_ctx(&node.domain, spec).await);
         let target = name::normalize_domain(&target).unwrap_or(target);
         self.walker
             .walk(target, via, vec![node.domain.clone()], Some(self.ip))
             .await
     }
 
-    fn target(&self, node: &SpfNode, spec: Option<&MacroString>) -> String {
-        match spec {
+    /// The name a term asks about, expanded for this IP; `None` when the
+    /// expansion is not a name that can be asked (the term then does not
+    /// match, RFC 7208 §4.8).
+    async fn target(&self, node: &SpfNode, spec: Option<&MacroString>) -> Option<String> {
+        let name = match spec {
             None => node.domain.clone(),
-            Some(m) => m.expand(&self.walker.macro_ctx(&node.domain, Some(self.ip))),
+            Some(m) => m.expand(&self.macro_ctx(&node.domain, m).await),
+        };
+        super::askable(&name).then(|| name.to_ascii_lowercase())
+    }
+
+    /// The macro values for `spec` in `domain`: `%{p}` is the IP's
+    /// validated name within `domain` if there is one, else any validated
+    /// name, else "unknown" (RFC 7208 §7.3).
+    async fn macro_ctx(&self, domain: &str, spec: &MacroString) -> MacroContext {
+        let mut ctx = self.walker.macro_ctx(domain, Some(self.ip));
+        if spec.uses_p() {
+            let names = self
+                .validated
+                .get_or_init(|| validated_names(self.walker.dns, self.ip))
+                .await;
+            ctx.validated = names
+                .iter()
+                .find(|n| name::is_within(n, domain))
+                .or(names.first())
+                .cloned();
         }
+        ctx
     }
 }
 

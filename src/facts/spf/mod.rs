@@ -10,10 +10,12 @@
 //! answers), and only asks DNS again for terms whose names depend on the
 //! IP (macros such as `%{i}`, and `ptr`).
 //!
-//! Consistency: a tree over the lookup or void limit is `permerror` for
-//! every IP, whatever order a lazy receiver would have stopped in. Receivers
-//! differ in how far they evaluate; the whole-record answer is the one a
-//! sender can rely on.
+//! Two counts, two purposes. The walk counts the whole tree, the way
+//! `spf.lookup-limit` judges a record: every term a receiver might have to
+//! evaluate. The evaluation counts as receivers do (RFC 7208 §4.6.4): terms
+//! left to right, the 10-lookup, 2-void and 10-MX-name limits applied as
+//! they are reached, so an IP matched before the 11th lookup passes even
+//! when the record as a whole is over the limit.
 
 mod eval;
 mod walk;
@@ -289,4 +291,74 @@ pub fn txt_answer_size(domain: &str, outcome: &Outcome) -> Option<usize> {
 fn _assert_send(dns: &Dns, ip: IpAddr, tree: Arc<SpfNode>, id: Identity) {
     fn is_send<T: Send>(_: &T) {}
     is_send(&check_host(dns, tree, ip, id));
+}
+
+/// The result a receiver computes for one SMTP transaction (RFC 7208
+/// §2.3, §2.4, §4.3): check_host for the MAIL FROM identity, or for the
+/// HELO identity when MAIL FROM is empty (`postmaster@HELO`). A local
+/// part that is empty becomes `postmaster`. A domain that is malformed or
+/// not a multi-label name is `none` before any lookup.
+pub async fn check_transaction(dns: &Dns, ip: IpAddr, mail_from: &str, helo: &str) -> Evaluation {
+    let path = mail_from
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let (local, domain) = match path.rsplit_once('@') {
+        Some((local, domain)) => (local, domain),
+        None if path.is_empty() => ("postmaster", helo),
+        None => ("postmaster", path),
+    };
+    let local = if local.is_empty() {
+        "postmaster"
+    } else {
+        local
+    };
+    let domain = domain.trim_end_matches('.');
+    if let Some(why) = malformed(domain) {
+        return Evaluation {
+            ip: ip.to_canonical(),
+            result: SpfResult::None,
+            matched: None,
+            reason: Some(format!("{domain:?} {why} (RFC 7208 §4.3)")),
+        };
+    }
+    let domain = domain.to_ascii_lowercase();
+    let id = Identity {
+        sender: format!("{local}@{domain}"),
+        helo: helo.to_string(),
+    };
+    let tree = walk(dns, &domain, id.clone()).await;
+    check_host(dns, Arc::new(tree), ip, id).await
+}
+
+/// Whether an expanded target is a name that can be asked: labels of 1 to
+/// 63 octets, 253 in all (any octets: DNS names are 8-bit clean, and a
+/// record may sit at a name with spaces or percent signs). An expansion
+/// that is not (a label grown past 63 octets, an empty label) makes its
+/// term not match, rather than fail a lookup (RFC 7208 §4.8, §7.3).
+pub fn askable(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+}
+
+/// Why `domain` cannot be checked (RFC 7208 §4.3), if it cannot.
+fn malformed(domain: &str) -> Option<&'static str> {
+    if domain.starts_with('[') {
+        return Some("is an address literal, not a domain");
+    }
+    if !domain.contains('.') {
+        return Some("is not a multi-label domain name");
+    }
+    if domain.len() > 253 {
+        return Some("is longer than 253 characters");
+    }
+    for label in domain.split('.') {
+        if label.is_empty() {
+            return Some("has an empty label");
+        }
+        if label.len() > 63 {
+            return Some("has a label longer than 63 characters");
+        }
+    }
+    None
 }

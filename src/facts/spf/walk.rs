@@ -195,6 +195,8 @@ impl<'a> Walker<'a> {
                 Some(m) => Some(m.expand(ctx)),
             }
         };
+        let unaskable =
+            |name: &str| format!("{name:?} is not a name that can be asked: never matches");
         match mechanism {
             Mechanism::Include(spec) => {
                 self.follow(&mut t, spec, Via::Include, ctx, chain, ip)
@@ -202,6 +204,7 @@ impl<'a> Walker<'a> {
             }
             Mechanism::A { domain, .. } => match resolve(domain) {
                 None => t.defer(),
+                Some(name) if !super::askable(&name) => t.note = Some(unaskable(&name)),
                 Some(name) => {
                     let (a, aaaa) = self.dns.a_and_aaaa(&name).await;
                     t.void = a.is_void() && aaaa.is_void();
@@ -211,6 +214,7 @@ impl<'a> Walker<'a> {
             },
             Mechanism::Mx { domain, .. } => match resolve(domain) {
                 None => t.defer(),
+                Some(name) if !super::askable(&name) => t.note = Some(unaskable(&name)),
                 Some(name) => {
                     let mx = self.dns.mx(&name).await;
                     t.void = mx.is_void();
@@ -239,6 +243,7 @@ impl<'a> Walker<'a> {
             },
             Mechanism::Exists(spec) => match resolve(&Some(spec.clone())) {
                 None => t.defer(),
+                Some(name) if !super::askable(&name) => t.note = Some(unaskable(&name)),
                 Some(name) => {
                     let a = self.dns.addrs(&name, true).await;
                     t.void = a.is_void();
