@@ -100,13 +100,22 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocklists_on_an_nxdomain_everything_resolver_are_not_clear() {
-    let env = Env::new(LISTS).await.lists(&["zen.spamhaus.org"]);
+    // A list with a positive test entry, and two that publish only a
+    // negative one (whose test an NXDOMAIN-everything resolver would pass).
+    let env = Env::new(LISTS)
+        .await
+        .lists(&["zen.spamhaus.org", "rhsbl.zapbl.net", "uribl.swinog.ch"]);
     env.server.set_fault("*", Fault::NxDomain);
-    let doc = env.blacklist(&["192.0.2.10", "192.0.2.1"], false).await;
+    let doc = env
+        .blacklist(&["192.0.2.10", "192.0.2.1", "example.com"], false)
+        .await;
     // One line for the resolver, not one "list unhealthy" per list.
     assert_eq!(ids(&doc), ["dns.resolver-broken"], "{:#}", doc["findings"]);
     assert_eq!(status(&doc, "dnsbl"), "unknown");
     assert_eq!(doc["checks"]["dnsbl"]["counts"]["clear"], 0);
+    for zone in ["rhsbl.zapbl.net", "uribl.swinog.ch"] {
+        assert_ne!(result(&doc, "example.com", zone)["status"], "clear", "{zone}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
