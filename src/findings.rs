@@ -54,6 +54,7 @@ finding_ids! {
     SPF_RECORD_TOO_LONG = "spf.record-too-long",
     SPF_IP_NOT_AUTHORIZED = "spf.ip-not-authorized",
     SPF_PERMERROR = "spf.permerror",
+    SPF_HELO_NOT_FQDN = "spf.helo-not-fqdn",
     SPF_DNS_ERROR = "spf.dns-error",
     DMARC_MISSING = "dmarc.missing",
     DMARC_MULTIPLE_RECORDS = "dmarc.multiple-records",

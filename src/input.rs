@@ -136,14 +136,55 @@ pub fn nameserver(value: &str) -> Result<SocketAddr, InputError> {
     })
 }
 
-/// An optional domain flag (`--helo`).
-pub fn opt_domain(what: &str, value: Option<&str>) -> Result<Option<String>, InputError> {
-    value.map(|v| domain(what, v)).transpose()
+/// Refuses text with control characters: nothing an MTA sends holds one.
+fn no_controls(what: &str, value: &str) -> Result<(), InputError> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(bad(
+            what,
+            value,
+            format!("contains the control character {c:?}, which no SMTP client sends"),
+        )),
+        None => Ok(()),
+    }
 }
 
-/// An optional mailbox flag (`--mail-from`).
-pub fn opt_mailbox(what: &str, value: Option<&str>) -> Result<Option<String>, InputError> {
-    value.map(|v| mailbox(what, v)).transpose()
+/// `--helo`: any name a client may announce, as it announces it (a
+/// single label, an address literal such as `[192.0.2.1]`, a name that
+/// does not resolve: what is odd about it is a finding, not a usage error).
+pub fn helo(value: &str) -> Result<String, InputError> {
+    no_controls("--helo", value)?;
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(bad("--helo", value, "is empty"));
+    }
+    Ok(v.to_string())
+}
+
+/// `--mail-from`: any RFC 5321 reverse-path, brackets optional: `<>` (the
+/// null sender of bounces; SPF then checks the HELO identity),
+/// `@example.net` (an empty local part, read as postmaster), an address
+/// literal domain. Returned without brackets; "" for `<>`.
+pub fn reverse_path(value: &str) -> Result<String, InputError> {
+    no_controls("--mail-from", value)?;
+    let v = value.trim();
+    let inner = v
+        .strip_prefix('<')
+        .and_then(|x| x.strip_suffix('>'))
+        .unwrap_or(v);
+    match inner.rsplit_once('@') {
+        // A domain we can read is normalised; any other is kept as given
+        // (it is a finding for SPF, "none").
+        Some((local, dom)) => Ok(match name::normalize_domain(dom) {
+            Ok(d) => format!("{local}@{d}"),
+            Err(_) => inner.to_string(),
+        }),
+        None if inner.is_empty() => Ok(String::new()),
+        None => Err(bad(
+            "--mail-from",
+            value,
+            "is not a reverse-path (local@domain, @domain, or <> for the null sender)",
+        )),
+    }
 }
 
 /// A DKIM selector given with `--selector`.
@@ -236,5 +277,24 @@ mod tests {
             "Bounce@example.com"
         );
         assert!(mailbox("--mail-from", "nobody").is_err());
+        // What MTAs really send is accepted as it is.
+        for h in [
+            "hosed",
+            "OEMCOMPUTER",
+            "[192.168.218.40]",
+            "mail.example.com",
+        ] {
+            assert_eq!(helo(h).unwrap(), h);
+        }
+        assert!(helo("bad\u{1b}[2Jname").is_err());
+        assert_eq!(reverse_path("<>").unwrap(), "");
+        assert_eq!(reverse_path("@Example.NET").unwrap(), "@example.net");
+        assert_eq!(
+            reverse_path("<Bounce@Example.COM>").unwrap(),
+            "Bounce@example.com"
+        );
+        assert_eq!(reverse_path("foo@[1.2.3.5]").unwrap(), "foo@[1.2.3.5]");
+        assert!(reverse_path("nobody").is_err());
+        assert!(reverse_path("a\nb@example.com").is_err());
     }
 }

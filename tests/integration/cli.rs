@@ -598,3 +598,56 @@ fn html_reports_of_message_and_blacklist_runs() {
     let html = std::fs::read_to_string(&out_file).unwrap();
     assert!(html.contains("blocklist check of") && html.contains("dnsbl.listed"));
 }
+
+#[test]
+fn identities_mtas_send_are_accepted() {
+    // Address-literal and single-label HELO names, the null sender and an
+    // empty local part: findings, not usage errors.
+    for (helo, mail_from) in [
+        ("[192.168.218.40]", "<>"),
+        ("OEMCOMPUTER", "@example.com"),
+        ("hosed", "foo@[192.0.2.5]"),
+    ] {
+        let out = mailaudit(&[
+            "audit",
+            "example.com",
+            "--zone",
+            &examples(),
+            "--checks",
+            "spf",
+            "--ip",
+            "192.0.2.10",
+            "--helo",
+            helo,
+            "--mail-from",
+            mail_from,
+            "--format",
+            "json",
+        ]);
+        assert_ok(&out);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ids: Vec<&str> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&"spf.helo-not-fqdn"), "{helo}: {ids:?}");
+        assert_eq!(
+            doc["checks"]["spf"]["evaluations"][0]["result"], "pass",
+            "{helo} {mail_from}"
+        );
+    }
+    // Only what no MTA can send is refused.
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &examples(),
+            "--helo",
+            "mail\u{1b}[2J.example.com",
+        ],
+        "control character",
+    );
+}

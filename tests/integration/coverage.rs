@@ -50,6 +50,17 @@ async fn trigger(id: &str) -> Vec<String> {
             env.audit("offline.test", &["192.0.2.1"], None).await
         }
         "domain.nxdomain" => Env::world().await.audit("nx.test", &[], None).await,
+        "spf.helo-not-fqdn" => {
+            let env = Env::world().await;
+            let mut req = request("clean.test", &["spf"]);
+            req.target.helo = Some("OEMCOMPUTER".into());
+            let a = env.run(&req).await;
+            req.target.helo = Some("nowhere.clean.test".into());
+            let b = env.run(&req).await;
+            // Both forms: not a FQDN, and a FQDN that does not resolve.
+            assert_eq!(ids(&a), ids(&b), "{:#} {:#}", a["findings"], b["findings"]);
+            a
+        }
         "spf.permerror" => {
             Env::world()
                 .await

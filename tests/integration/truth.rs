@@ -102,9 +102,10 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
 async fn blocklists_on_an_nxdomain_everything_resolver_are_not_clear() {
     // A list with a positive test entry, and two that publish only a
     // negative one (whose test an NXDOMAIN-everything resolver would pass).
-    let env = Env::new(LISTS)
-        .await
-        .lists(&["zen.spamhaus.org", "rhsbl.zapbl.net", "uribl.swinog.ch"]);
+    let env =
+        Env::new(LISTS)
+            .await
+            .lists(&["zen.spamhaus.org", "rhsbl.zapbl.net", "uribl.swinog.ch"]);
     env.server.set_fault("*", Fault::NxDomain);
     let doc = env
         .blacklist(&["192.0.2.10", "192.0.2.1", "example.com"], false)
@@ -114,7 +115,11 @@ async fn blocklists_on_an_nxdomain_everything_resolver_are_not_clear() {
     assert_eq!(status(&doc, "dnsbl"), "unknown");
     assert_eq!(doc["checks"]["dnsbl"]["counts"]["clear"], 0);
     for zone in ["rhsbl.zapbl.net", "uribl.swinog.ch"] {
-        assert_ne!(result(&doc, "example.com", zone)["status"], "clear", "{zone}");
+        assert_ne!(
+            result(&doc, "example.com", zone)["status"],
+            "clear",
+            "{zone}"
+        );
     }
 }
 

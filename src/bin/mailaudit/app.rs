@@ -412,8 +412,12 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     } else {
         input::expand("--ip", &nets, args.max_addresses)?
     };
-    let helo = input::opt_domain("--helo", args.helo.as_deref())?;
-    let mail_from = input::opt_mailbox("--mail-from", args.mail_from.as_deref())?;
+    let helo = args.helo.as_deref().map(input::helo).transpose()?;
+    let mail_from = args
+        .mail_from
+        .as_deref()
+        .map(input::reverse_path)
+        .transpose()?;
     let checks = if args.checks.is_empty() {
         None
     } else {
@@ -486,8 +490,12 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
                 .map_err(|_| InputError(format!("--ip {v:?}: not an IPv4 or IPv6 address")))
         })
         .transpose()?;
-    let helo = input::opt_domain("--helo", args.helo.as_deref())?;
-    let mail_from = input::opt_mailbox("--mail-from", args.mail_from.as_deref())?;
+    let helo = args.helo.as_deref().map(input::helo).transpose()?;
+    let mail_from = args
+        .mail_from
+        .as_deref()
+        .map(input::reverse_path)
+        .transpose()?;
     let messages = load_messages(&args.files, args.max_message_size)?;
     let setup = Setup::new(
         args.rules.as_deref(),

@@ -27,7 +27,7 @@ use super::{
     MessageDmarc, MessageReport, MessageSpf, SignatureReport, UnsubscribeHeaders, UnsubscribeLink,
 };
 use crate::dns::{Dns, Outcome};
-use crate::facts::spf::{self, Identity, SpfResult};
+use crate::facts::spf::{self, SpfResult};
 use crate::facts::{Facts, dmarc};
 use crate::findings::{self as ids, Finding, Status};
 use crate::message::prepare::Prepared;
@@ -298,14 +298,21 @@ async fn evaluate_dmarc(
         .return_path
         .clone()
         .or_else(|| facts.target.mail_from.clone());
+    let helo = facts.target.helo.as_deref().unwrap_or("");
+    // The SPF identity: the MAIL FROM domain, or the HELO name for the null
+    // sender (RFC 7208 §2.4).
+    let identity = |mail_from: &str| {
+        let d = match mail_from.rsplit_once('@') {
+            Some((_, d)) => d,
+            None if mail_from.is_empty() => helo,
+            None => mail_from,
+        };
+        crate::dns::name::normalize_domain(d).ok()
+    };
     if let (Some(ip), Some(mail_from)) = (ip, mail_from)
-        && let Some(mf_domain) = mail_from
-            .rsplit_once('@')
-            .and_then(|(_, d)| crate::dns::name::normalize_domain(d).ok())
+        && let Some(mf_domain) = identity(&mail_from)
     {
-        let id = Identity::for_domain(&mf_domain, Some(&mail_from), facts.target.helo.as_deref());
-        let tree = Arc::new(spf::walk(dns, &mf_domain, id.clone()).await);
-        let eval = spf::check_host(dns, tree, ip, id).await;
+        let eval = spf::check_transaction(dns, ip, &mail_from, helo).await;
         match eval.result {
             SpfResult::Temperror => {
                 undecided = true;

@@ -53,12 +53,54 @@ impl Check for Spf {
                 check_host(&facts.dns, Arc::clone(&tree), s.ip, facts.identity())
             }))
             .await;
+            if let Some(helo) = &facts.target.helo {
+                found.extend(helo_findings(facts, helo).await);
+            }
             let per_ip = findings::evaluation_findings(&tree, domain, &evaluations, &found);
             found.extend(per_ip);
             findings::name_ips_over_limits(&mut found, &evaluations);
             Ran::done(SpfDetail { tree, evaluations }, found)
         }
         .boxed()
+    }
+}
+
+/// The HELO name as receivers see it: a fully qualified name that
+/// resolves, or a finding (RFC 5321 §4.1.1.1, RFC 7208 §2.3).
+async fn helo_findings(facts: &Facts<'_>, helo: &str) -> Vec<Finding> {
+    let not_fqdn = |why: &str| {
+        Finding::new(
+            ids::SPF_HELO_NOT_FQDN,
+            helo,
+            format!("The HELO name {helo:?} {why}."),
+        )
+        .with("helo", helo)
+    };
+    if let Some(why) = crate::facts::spf::malformed(helo.trim_end_matches('.')) {
+        return vec![not_fqdn(why)];
+    }
+    let (a, aaaa) = facts.dns.a_and_aaaa(helo).await;
+    match (a.ips(), aaaa.ips()) {
+        (Ok(v4), Ok(v6)) if v4.is_empty() && v6.is_empty() => {
+            vec![not_fqdn("does not resolve (no A or AAAA record)").with("a", a.kind())]
+        }
+        (Ok(_), Ok(_)) => Vec::new(),
+        (Err(failed), _) => vec![Finding::lookup_failed(
+            ids::SPF_DNS_ERROR,
+            helo,
+            helo,
+            "A",
+            failed,
+        )],
+        (_, Err(failed)) => {
+            vec![Finding::lookup_failed(
+                ids::SPF_DNS_ERROR,
+                helo,
+                helo,
+                "AAAA",
+                failed,
+            )]
+        }
     }
 }
 

@@ -44,9 +44,13 @@ impl Identity {
     /// postmaster@domain; the HELO name when given, else the domain.
     pub fn for_domain(domain: &str, mail_from: Option<&str>, helo: Option<&str>) -> Identity {
         Identity {
-            sender: mail_from
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("postmaster@{domain}")),
+            // An empty local part is postmaster; the null sender is
+            // postmaster at the domain checked (RFC 7208 §4.3).
+            sender: match mail_from {
+                Some(m) if m.starts_with('@') => format!("postmaster{m}"),
+                Some(m) if m.contains('@') => m.to_string(),
+                _ => format!("postmaster@{domain}"),
+            },
             helo: helo
                 .map(str::to_string)
                 .unwrap_or_else(|| domain.to_string()),
@@ -342,7 +346,7 @@ pub fn askable(name: &str) -> bool {
 }
 
 /// Why `domain` cannot be checked (RFC 7208 §4.3), if it cannot.
-fn malformed(domain: &str) -> Option<&'static str> {
+pub fn malformed(domain: &str) -> Option<&'static str> {
     if domain.starts_with('[') {
         return Some("is an address literal, not a domain");
     }
