@@ -11,5 +11,6 @@ mod domain;
 mod faults;
 #[path = "../support/faults.rs"]
 mod faults_support;
+mod hostile;
 mod messages;
 mod truth;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::facts::spf::{
     Evaluation, LOOKUP_LIMIT, MX_HOST_LIMIT, NodeProblem, SpfNode, SpfResult, TermData, VOID_LIMIT,
-    Via,
+    Via, WALK_CAP, WALK_QUESTIONS,
 };
 use crate::findings::{self as ids, Finding};
 use crate::records::spf::Qualifier;
@@ -369,8 +369,17 @@ pub fn evaluation_findings(
 /// Receivers apply the limits as their evaluation reaches them, so a
 /// record over a limit still passes the IPs matched before it: the limit
 /// findings say which sending IPs it actually hits.
-pub fn name_ips_over_limits(found: &mut [Finding], evaluations: &[Evaluation]) {
+pub fn name_ips_over_limits(found: &mut [Finding], evaluations: &[Evaluation], walk_capped: bool) {
     for f in found.iter_mut() {
+        if f.id == ids::SPF_LOOKUP_LIMIT && walk_capped {
+            // The walk stopped resolving past its cap: what it did not
+            // resolve is counted from the record's text.
+            f.summary.push_str(&format!(
+                " The walk stopped resolving past {WALK_CAP} DNS-querying terms or {WALK_QUESTIONS} questions; the rest is counted from the records' text."
+            ));
+            f.evidence
+                .insert("walk_capped".into(), serde_json::Value::Bool(true));
+        }
         let marker = match f.id {
             ids::SPF_LOOKUP_LIMIT => format!("over the limit of {LOOKUP_LIMIT} (RFC"),
             ids::SPF_VOID_LOOKUP_LIMIT => format!("over the limit of {VOID_LIMIT} (RFC"),

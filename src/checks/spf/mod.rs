@@ -58,7 +58,7 @@ impl Check for Spf {
             }
             let per_ip = findings::evaluation_findings(&tree, domain, &evaluations, &found);
             found.extend(per_ip);
-            findings::name_ips_over_limits(&mut found, &evaluations);
+            findings::name_ips_over_limits(&mut found, &evaluations, tree.walk_capped);
             Ran::done(SpfDetail { tree, evaluations }, found)
         }
         .boxed()

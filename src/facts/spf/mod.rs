@@ -64,7 +64,13 @@ pub const VOID_LIMIT: u32 = 2;
 pub const MX_HOST_LIMIT: usize = 10;
 /// Past this many counted lookups the walk stops following includes: the
 /// record is broken anyway, and a hostile tree must not make us walk it all.
-pub(crate) const WALK_CAP: u32 = 40;
+pub const WALK_CAP: u32 = 40;
+/// DNS questions one walk may ask: enough for any record within the RFC
+/// limits (10 terms, each an `mx` with 10 hosts asked for A and AAAA), so a
+/// hostile tree costs at most this much. Past it, terms are counted from
+/// the record's text but not resolved, and the evaluation of an IP asks
+/// what it reaches itself, within its own limits (docs/limits.md).
+pub const WALK_QUESTIONS: u32 = 250;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -158,6 +164,9 @@ pub struct SpfNode {
     pub terms: Vec<TermNode>,
     pub problem: Option<NodeProblem>,
     pub parsed: Option<SpfRecord>,
+    /// (Root only.) A cap of the walk was reached: some terms are counted
+    /// but were not resolved.
+    pub walk_capped: bool,
 }
 
 /// One term of a record, with what its lookups found.
@@ -213,6 +222,7 @@ impl SpfNode {
             terms: Vec::new(),
             problem: None,
             parsed: None,
+            walk_capped: false,
         }
     }
 

@@ -1,27 +1,38 @@
 //! The walk of an SPF include/redirect tree.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 
-use super::{Identity, MX_HOST_LIMIT, NodeProblem, SpfNode, TermData, TermNode, Via, WALK_CAP};
+use super::{
+    Identity, MX_HOST_LIMIT, NodeProblem, SpfNode, TermData, TermNode, Via, WALK_CAP,
+    WALK_QUESTIONS,
+};
 use crate::dns::{Dns, Outcome, name};
 use crate::records::spf::{MacroContext, MacroString, Mechanism, SpfRecord, TermKind, is_spf};
 
 /// Walks the SPF tree of `domain` (needs no sending IP, so it can start
 /// before the IPs are known).
 pub async fn walk(dns: &Dns, domain: &str, id: Identity) -> SpfNode {
-    Walker::new(dns, id)
+    let walker = Walker::new(dns, id);
+    let mut tree = walker
         .walk(domain.to_string(), Via::Root, Vec::new(), None)
-        .await
+        .await;
+    tree.walk_capped = walker.capped.load(Ordering::Relaxed);
+    tree
 }
 
 pub(super) struct Walker<'a> {
     pub(super) dns: &'a Dns,
     pub(super) id: Identity,
+    /// DNS-querying terms met so far.
     started: AtomicU32,
+    /// DNS questions spent so far (the budget of [`WALK_QUESTIONS`]).
+    questions: AtomicU32,
+    /// Something was left unresolved because a cap was reached.
+    capped: AtomicBool,
 }
 
 impl<'a> Walker<'a> {
@@ -30,7 +41,20 @@ impl<'a> Walker<'a> {
             dns,
             id,
             started: AtomicU32::new(0),
+            questions: AtomicU32::new(0),
+            capped: AtomicBool::new(false),
         }
+    }
+
+    /// Takes `n` questions from the walk's budget; `false` (and the walk
+    /// marked capped) when past [`WALK_CAP`] terms or [`WALK_QUESTIONS`].
+    fn spend(&self, n: u32) -> bool {
+        let within = self.started.load(Ordering::Relaxed) <= WALK_CAP
+            && self.questions.fetch_add(n, Ordering::Relaxed) + n <= WALK_QUESTIONS;
+        if !within {
+            self.capped.store(true, Ordering::Relaxed);
+        }
+        within
     }
 
     pub(super) fn macro_ctx(&self, domain: &str, ip: Option<IpAddr>) -> MacroContext {
@@ -205,6 +229,7 @@ impl<'a> Walker<'a> {
             Mechanism::A { domain, .. } => match resolve(domain) {
                 None => t.defer(),
                 Some(name) if !super::askable(&name) => t.note = Some(unaskable(&name)),
+                Some(_) if !self.spend(2) => t.note = Some(not_resolved()),
                 Some(name) => {
                     let (a, aaaa) = self.dns.a_and_aaaa(&name).await;
                     t.void = a.is_void() && aaaa.is_void();
@@ -215,12 +240,20 @@ impl<'a> Walker<'a> {
             Mechanism::Mx { domain, .. } => match resolve(domain) {
                 None => t.defer(),
                 Some(name) if !super::askable(&name) => t.note = Some(unaskable(&name)),
+                Some(_) if !self.spend(1) => t.note = Some(not_resolved()),
                 Some(name) => {
                     let mx = self.dns.mx(&name).await;
                     t.void = mx.is_void();
                     let mut names: Vec<(u16, String)> = mx.mx().unwrap_or_default();
                     names.sort();
                     let over = names.len() > MX_HOST_LIMIT;
+                    let wanted = names.len().min(MX_HOST_LIMIT) as u32;
+                    if !over && !self.spend(2 * wanted) {
+                        // The evaluation asks the hosts itself, within its
+                        // own limits.
+                        t.note = Some(format!("{} MX host(s); {}", names.len(), not_resolved()));
+                        return t;
+                    }
                     let hosts = join_all(names.iter().take(MX_HOST_LIMIT).map(
                         |(_, host)| async move {
                             let (a, aaaa) = self.dns.a_and_aaaa(host).await;
@@ -244,6 +277,7 @@ impl<'a> Walker<'a> {
             Mechanism::Exists(spec) => match resolve(&Some(spec.clone())) {
                 None => t.defer(),
                 Some(name) if !super::askable(&name) => t.note = Some(unaskable(&name)),
+                Some(_) if !self.spend(1) => t.note = Some(not_resolved()),
                 Some(name) => {
                     let a = self.dns.addrs(&name, true).await;
                     t.void = a.is_void();
@@ -276,7 +310,7 @@ impl<'a> Walker<'a> {
         let target = spec.expand(ctx);
         let target = name::normalize_domain(&target).unwrap_or(target);
         // The term was counted by walk_term; each lookup counts once.
-        if self.started.load(Ordering::Relaxed) > WALK_CAP {
+        if !self.spend(1) {
             let mut child = SpfNode::empty(target, via);
             child.problem = Some(NodeProblem::NotFollowed);
             child.error = Some(NodeProblem::NotFollowed.describe());
@@ -286,6 +320,12 @@ impl<'a> Walker<'a> {
         let child = self.walk(target, via, chain.to_vec(), ip).await;
         t.child = Some(Box::new(child));
     }
+}
+
+fn not_resolved() -> String {
+    format!(
+        "counted, not resolved: the walk's cap ({WALK_CAP} DNS-querying terms, {WALK_QUESTIONS} questions) was reached"
+    )
 }
 
 fn describe_addrs(a: &Outcome, aaaa: &Outcome) -> String {
