@@ -296,11 +296,18 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
         }
     }
 
-    // External destinations must authorise the reports (RFC 7489 §7.1).
-    let org = disc
-        .organizational_domain
-        .clone()
-        .unwrap_or_else(|| policy_domain.clone());
+    // External destinations must authorise the reports (RFC 7489 §7.1):
+    // external to the domain that published the record. A public suffix
+    // operator's record (psd=y) is published by the suffix itself, so its
+    // own report addresses are not external, whatever the organisational
+    // domain of the audited name.
+    let org = if rec.psd == crate::records::dmarc::Psd::Yes {
+        policy_domain.clone()
+    } else {
+        disc.organizational_domain
+            .clone()
+            .unwrap_or_else(|| policy_domain.clone())
+    };
     let mut external: Vec<(&'static str, String)> = Vec::new();
     for (tag, uri) in rec
         .rua

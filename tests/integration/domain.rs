@@ -360,3 +360,30 @@ async fn limits_apply_as_the_evaluation_reaches_them() {
     );
     assert_eq!(status(&doc, "spf"), "fail");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_discovery_as_rfc_9989_says() {
+    let env = Env::world().await;
+    // RFC 9989 §4.10 (DNS Tree Walk): the walk goes up from the Author
+    // Domain and stops at the first DMARC record it finds; that record
+    // applies. For a.b.mid.psd.test the record at the intermediate parent
+    // mid.psd.test applies, not the one of the public suffix above it.
+    let doc = env.audit("a.b.mid.psd.test", &["192.0.2.1"], None).await;
+    let dmarc = &doc["checks"]["dmarc"];
+    assert_eq!(dmarc["domain"], "mid.psd.test", "{dmarc:#}");
+    assert_eq!(dmarc["effective_policy"], "quarantine");
+    assert_eq!(dmarc["inherited"], true);
+    // A public suffix operator's record (psd=y) sends reports to an
+    // address of its own: not an unauthorised external destination.
+    let doc = env.audit("agency.psd.test", &["192.0.2.1"], None).await;
+    assert_eq!(doc["checks"]["dmarc"]["domain"], "psd.test");
+    assert_eq!(
+        doc["checks"]["dmarc"]["organizational_domain"],
+        "agency.psd.test"
+    );
+    assert!(
+        !ids(&doc).contains(&"dmarc.rua-unauthorized".to_string()),
+        "{:#}",
+        doc["findings"]
+    );
+}

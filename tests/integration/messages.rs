@@ -564,3 +564,23 @@ async fn link_domains_go_to_the_domain_blocklists() {
     let listed = crate::common::finding(&doc, "dnsbl.listed");
     assert_eq!(listed["subject"], "bad.example");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn np_applies_to_subdomains_that_do_not_exist() {
+    // RFC 9989 §4.7: np= is the policy for a From domain below the policy
+    // domain that does not exist (no A, AAAA or MX); sp= for one that does.
+    let env = Env::world().await;
+    for (from, want) in [
+        ("ghost.npd.test", "reject"),
+        ("real.npd.test", "quarantine"),
+    ] {
+        let msg = bulk(LU, FOOTER).replace("news@shop.test", &format!("news@{from}"));
+        let mut req = request(from, &["message"]);
+        req.target.messages = vec![loaded("np", &msg)];
+        let doc = run(&env, req).await;
+        let dmarc = &doc["checks"]["message"][0]["dmarc"];
+        assert_eq!(dmarc["domain"], "npd.test", "{from}");
+        assert_eq!(dmarc["policy"], want, "{from}: {dmarc:#}");
+        assert_eq!(dmarc["result"], "fail", "{from}");
+    }
+}

@@ -262,10 +262,14 @@ async fn evaluate_dmarc(
         return out;
     };
     let inherited = disc.found != Some(0);
-    out.policy = Some(if inherited {
-        record.subdomain_policy()
-    } else {
+    out.policy = Some(if !inherited {
         record.policy()
+    } else if nonexistent(dns, from_domain).await {
+        // RFC 9989 §4.7 np: a subdomain that does not exist (no A, AAAA
+        // or MX; NXDOMAIN or NODATA for each).
+        record.nonexistent_policy()
+    } else {
+        record.subdomain_policy()
     });
     let from_org = disc.org_or(from_domain);
     let aligned = |d: &str, mode: Alignment, org: &str| match mode {
@@ -383,6 +387,14 @@ async fn evaluate_dmarc(
         "fail".into()
     };
     out
+}
+
+/// Whether `domain` does not exist in the sense of RFC 9989's `np`: its A,
+/// AAAA and MX lookups all answer NXDOMAIN or NODATA. A failed lookup
+/// means it is not known not to exist.
+async fn nonexistent(dns: &Dns, domain: &str) -> bool {
+    let ((a, aaaa), mx) = futures::join!(dns.a_and_aaaa(domain), dns.mx(domain));
+    a.is_void() && aaaa.is_void() && mx.is_void()
 }
 
 /// A message's status from its findings (severities from the rules).
