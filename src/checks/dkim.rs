@@ -95,11 +95,6 @@ impl Detail for DkimReport {
     }
 }
 
-/// RFC 8301 §3.2: verifiers must not accept shorter RSA keys.
-pub const MIN_BITS: usize = 1024;
-/// RFC 8301 §3.2: signers should use at least this.
-pub const RECOMMENDED_BITS: usize = 2048;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
@@ -214,70 +209,17 @@ async fn run(facts: &Facts<'_>) -> (DkimReport, Vec<Finding>) {
         let mut e = entry(selector, *source, KeyStatus::Found, Some(&key));
         if !key.problems.is_empty() {
             e.status = KeyStatus::Invalid;
-            findings.push(
-                Finding::new(
-                    ids::DKIM_SYNTAX,
-                    &subject,
-                    format!(
-                        "The DKIM key record at {name} is invalid: {}",
-                        key.problems.join("; ")
-                    ),
-                )
-                .with("record", &key.raw)
-                .with("problems", &key.problems),
-            );
         } else if key.revoked {
             e.status = KeyStatus::Revoked;
-            findings.push(
-                Finding::new(
-                    ids::DKIM_KEY_REVOKED,
-                    &subject,
-                    format!("The DKIM key at {name} is revoked (empty p=)."),
-                )
-                .with("record", &key.raw)
-                .with("source", source),
-            );
-        } else if let (Some(KeyType::Rsa), Some(bits)) = (&key.key_type, key.bits) {
-            if bits < MIN_BITS {
-                findings.push(
-                    Finding::new(
-                        ids::DKIM_KEY_TOO_SHORT,
-                        &subject,
-                        format!("The DKIM key at {name} is {bits}-bit RSA; receivers reject keys under {MIN_BITS} bits."),
-                    )
-                    .with("bits", bits),
-                );
-            } else if bits < RECOMMENDED_BITS {
-                findings.push(
-                    Finding::new(
-                        ids::DKIM_KEY_WEAK,
-                        &subject,
-                        format!("The DKIM key at {name} is {bits}-bit RSA; {RECOMMENDED_BITS} bits are recommended."),
-                    )
-                    .with("bits", bits),
-                );
-            }
         }
-        if key.testing {
-            findings.push(
-                Finding::new(
-                    ids::DKIM_TESTING,
-                    &subject,
-                    format!("The DKIM key at {name} is in testing mode (t=y)."),
-                )
-                .with("record", &key.raw),
-            );
-        }
-        if key.sha1_only() {
-            findings.push(
-                Finding::new(
-                    ids::DKIM_SHA1,
-                    &subject,
-                    format!("The DKIM key at {name} allows only SHA-1 (h=sha1)."),
-                )
-                .with("record", &key.raw),
-            );
-        }
+        findings.extend(
+            key.findings(&name, &subject)
+                .into_iter()
+                .map(|f| match f.id {
+                    ids::DKIM_KEY_REVOKED => f.with("source", source),
+                    _ => f,
+                }),
+        );
         selectors.push(e);
     }
 

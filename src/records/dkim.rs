@@ -7,6 +7,8 @@
 use der::Decode;
 use serde::Serialize;
 
+use crate::findings::{self as ids, Finding};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
@@ -39,9 +41,16 @@ pub struct DkimKey {
     pub revoked: bool,
     /// RSA modulus size, or 256 for Ed25519.
     pub bits: Option<usize>,
+    /// `s=`: the service types the key is for (empty: `*`, all).
+    pub services: Vec<String>,
     /// What is wrong with the record, one sentence each.
     pub problems: Vec<String>,
 }
+
+/// RFC 8301 §3.2: verifiers must not accept shorter RSA keys.
+pub const MIN_BITS: usize = 1024;
+/// RFC 8301 §3.2: signers should use at least this.
+pub const RECOMMENDED_BITS: usize = 2048;
 
 /// Whether a TXT record at a `_domainkey` name looks like a DKIM key at all
 /// (a `p=` tag, or `v=DKIM1` first): probes must not mistake a wildcard
@@ -65,9 +74,11 @@ impl DkimKey {
             strict: false,
             revoked: false,
             bits: None,
+            services: Vec::new(),
             problems: Vec::new(),
         };
         let mut p: Option<String> = None;
+        let mut seen: Vec<String> = Vec::new();
         for (i, part) in raw.split(';').enumerate() {
             let part = part.trim();
             if part.is_empty() {
@@ -80,6 +91,12 @@ impl DkimKey {
             };
             let tag = tag.trim();
             let value: String = value.split_whitespace().collect::<Vec<_>>().join("");
+            if seen.iter().any(|t| t == tag) {
+                key.problems.push(format!(
+                    "the tag {tag}= appears twice: the record is invalid (RFC 6376 §3.2)"
+                ));
+            }
+            seen.push(tag.to_string());
             match tag {
                 "v" => {
                     if i != 0 {
@@ -120,7 +137,19 @@ impl DkimKey {
                     }
                 }
                 "p" => p = Some(value),
-                // n (notes), s (service types), g (obsolete): informational.
+                "s" => {
+                    key.services = value
+                        .split(':')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_ascii_lowercase)
+                        .collect();
+                    if !key.services.iter().any(|x| x == "*" || x == "email") {
+                        key.problems.push(format!(
+                            "s={value}: the key is not for email (RFC 6376 §3.6.1)"
+                        ));
+                    }
+                }
+                // n (notes), g (obsolete): informational.
                 _ => {}
             }
         }
@@ -153,6 +182,84 @@ impl DkimKey {
             },
         }
         key
+    }
+
+    /// Whether signatures made with `hash` (sha1, sha256) may use this key
+    /// (`h=`, RFC 6376 §3.6.1).
+    pub fn allows(&self, hash: &str) -> bool {
+        self.hashes.is_empty() || self.hashes.iter().any(|h| h == hash)
+    }
+
+    /// What a receiver makes of this key, as findings about `name` (the
+    /// key's DNS name): invalid, revoked, too short or weak for RFC 8301,
+    /// in testing, SHA-1 only. The same for the key check and the message
+    /// scan.
+    pub fn findings(&self, name: &str, subject: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if !self.problems.is_empty() {
+            out.push(
+                Finding::new(
+                    ids::DKIM_SYNTAX,
+                    subject,
+                    format!(
+                        "The DKIM key record at {name} is invalid: {}",
+                        self.problems.join("; ")
+                    ),
+                )
+                .with("record", &self.raw)
+                .with("problems", &self.problems),
+            );
+        } else if self.revoked {
+            out.push(
+                Finding::new(
+                    ids::DKIM_KEY_REVOKED,
+                    subject,
+                    format!("The DKIM key at {name} is revoked (empty p=)."),
+                )
+                .with("record", &self.raw),
+            );
+        } else if let (Some(KeyType::Rsa), Some(bits)) = (&self.key_type, self.bits) {
+            if bits < MIN_BITS {
+                out.push(
+                    Finding::new(
+                        ids::DKIM_KEY_TOO_SHORT,
+                        subject,
+                        format!("The DKIM key at {name} is {bits}-bit RSA; receivers reject keys under {MIN_BITS} bits."),
+                    )
+                    .with("bits", bits),
+                );
+            } else if bits < RECOMMENDED_BITS {
+                out.push(
+                    Finding::new(
+                        ids::DKIM_KEY_WEAK,
+                        subject,
+                        format!("The DKIM key at {name} is {bits}-bit RSA; {RECOMMENDED_BITS} bits are recommended."),
+                    )
+                    .with("bits", bits),
+                );
+            }
+        }
+        if self.testing {
+            out.push(
+                Finding::new(
+                    ids::DKIM_TESTING,
+                    subject,
+                    format!("The DKIM key at {name} is in testing mode (t=y)."),
+                )
+                .with("record", &self.raw),
+            );
+        }
+        if self.sha1_only() {
+            out.push(
+                Finding::new(
+                    ids::DKIM_SHA1,
+                    subject,
+                    format!("The DKIM key at {name} allows only SHA-1 (h=sha1)."),
+                )
+                .with("record", &self.raw),
+            );
+        }
+        out
     }
 
     /// Signatures with this key can only use SHA-1 (`h=sha1`).
@@ -243,5 +350,129 @@ mod tests {
         assert!(looks_like_dkim("k=rsa; p=MIIB"));
         assert!(!looks_like_dkim("v=spf1 -all"));
         assert!(!looks_like_dkim("google-site-verification=abc"));
+    }
+}
+
+/// One DKIM-Signature field's tags, read ourselves (RFC 6376 §3.2, §3.5):
+/// mail-auth reads them leniently, and a verifier must refuse what it
+/// refuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignatureTags {
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    pub algorithm: Option<String>,
+    /// Why the signature is invalid as written, one sentence each.
+    pub problems: Vec<String>,
+}
+
+impl SignatureTags {
+    pub fn parse(raw: &str) -> SignatureTags {
+        let mut out = SignatureTags::default();
+        let mut seen: Vec<String> = Vec::new();
+        for part in raw.split(';') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let Some((tag, value)) = part.split_once('=') else {
+                out.problems
+                    .push(format!("{part:?} is not a tag=value pair"));
+                continue;
+            };
+            let tag = tag.trim().to_string();
+            let value: String = value.split_whitespace().collect();
+            if seen.contains(&tag) {
+                out.problems.push(format!(
+                    "the tag {tag}= appears twice: the signature is invalid (RFC 6376 §3.2)"
+                ));
+            }
+            match tag.as_str() {
+                "v" if value != "1" => out
+                    .problems
+                    .push(format!("v={value}: the version must be 1 (RFC 6376 §3.5)")),
+                "d" => match crate::dns::name::normalize_domain(&value) {
+                    Ok(d) => out.domain = Some(d),
+                    Err(e) => {
+                        out.domain = Some(value.to_ascii_lowercase());
+                        out.problems
+                            .push(format!("d={value:?} is not a domain name: it {e}"));
+                    }
+                },
+                "s" => out.selector = Some(value.to_ascii_lowercase()),
+                "a" => out.algorithm = Some(value.to_ascii_lowercase()),
+                "q" if !value.split(':').any(|m| m.eq_ignore_ascii_case("dns/txt")) => {
+                    out.problems.push(format!(
+                        "q={value}: no query method a verifier supports (dns/txt, RFC 6376 §3.5)"
+                    ))
+                }
+                _ => {}
+            }
+            seen.push(tag);
+        }
+        if !seen.iter().any(|t| t == "v") {
+            out.problems
+                .push("no v= tag: a signature must say its version (RFC 6376 §3.5)".into());
+        }
+        for required in ["a", "b", "bh", "d", "h", "s"] {
+            if !seen.iter().any(|t| t == required) {
+                out.problems.push(format!(
+                    "no {required}= tag, which is required (RFC 6376 §3.5)"
+                ));
+            }
+        }
+        out
+    }
+
+    /// The hash the algorithm uses (`sha256` for rsa-sha256 and
+    /// ed25519-sha256).
+    pub fn hash(&self) -> Option<&str> {
+        self.algorithm
+            .as_deref()
+            .and_then(|a| a.rsplit_once('-'))
+            .map(|(_, h)| h)
+    }
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+
+    #[test]
+    fn signatures_as_rfc_6376_reads_them() {
+        let good = "v=1; a=rsa-sha256; d=example.com; s=s1; h=from; bh=AAAA; b=AAAA";
+        assert!(SignatureTags::parse(good).problems.is_empty());
+        let t = SignatureTags::parse(good);
+        assert_eq!(t.hash(), Some("sha256"));
+        for (raw, needle) in [
+            (
+                "a=rsa-sha256; d=example.com; s=s1; h=from; bh=AAAA; b=AAAA",
+                "no v=",
+            ),
+            (
+                "v=1; v=1; a=rsa-sha256; d=example.com; s=s1; h=from; bh=AAAA; b=AAAA",
+                "twice",
+            ),
+            (
+                "v=1; a=rsa-sha256; d=exa mple..com; s=s1; h=from; bh=AAAA; b=AAAA",
+                "not a domain",
+            ),
+            (
+                "v=1; a=rsa-sha256; q=dns/foo; d=example.com; s=s1; h=from; bh=AAAA; b=AAAA",
+                "q=",
+            ),
+        ] {
+            let p = SignatureTags::parse(raw).problems;
+            assert!(p.iter().any(|x| x.contains(needle)), "{raw}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn keys_for_other_services_and_duplicates_are_invalid() {
+        let k = DkimKey::parse("v=DKIM1; k=rsa; s=tlsrpt; p=");
+        assert!(k.problems.iter().any(|p| p.contains("not for email")));
+        let k = DkimKey::parse("v=DKIM1; k=rsa; k=rsa; p=");
+        assert!(k.problems.iter().any(|p| p.contains("twice")));
+        let k = DkimKey::parse("v=DKIM1; h=sha1; p=");
+        assert!(!k.allows("sha256") && k.allows("sha1"));
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod conformance;
 mod coverage;
+mod dkim_vectors;
 mod dnsbl;
 mod domain;
 mod faults;

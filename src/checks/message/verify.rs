@@ -19,6 +19,7 @@ use futures::future::join_all;
 use hickory_proto::op::ResponseCode;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
+use mail_auth::dkim::DkimError;
 use mail_auth::{
     AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
 };
@@ -31,6 +32,7 @@ use crate::facts::spf::{self, SpfResult};
 use crate::facts::{Facts, dmarc};
 use crate::findings::{self as ids, Finding, Status};
 use crate::message::prepare::Prepared;
+use crate::records::dkim::{DkimKey, KeyType, MIN_BITS, SignatureTags, looks_like_dkim};
 use crate::records::dmarc::Alignment;
 use crate::rules::Rules;
 
@@ -68,7 +70,18 @@ pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<
     };
 
     let auth = AuthenticatedMessage::from_parsed(msg, &p.loaded.bytes, true);
-    report.dkim = verify_signatures(p, &auth, &facts.dns, &mut findings).await;
+    let (signatures, keys) = verify_signatures(p, &auth, &facts.dns, &mut findings).await;
+    report.dkim = signatures;
+    // The keys that signed it, judged as the key check judges them; the
+    // audited domain's own keys are the key check's to report.
+    for (name, key) in &keys {
+        let signer = name.split_once("._domainkey.").map(|(_, d)| d);
+        if let Some(key) = key
+            && signer != facts.target.domain.as_deref()
+        {
+            findings.extend(key.findings(name, file));
+        }
+    }
 
     // What the verified signatures cover: only known when none of them
     // is left undecided.
@@ -108,7 +121,7 @@ async fn verify_signatures(
     auth: &AuthenticatedMessage<'_>,
     dns: &Dns,
     findings: &mut Vec<Finding>,
-) -> Vec<SignatureReport> {
+) -> (Vec<SignatureReport>, Vec<(String, Option<DkimKey>)>) {
     let file = p.loaded.path.as_str();
     let mut names: Vec<String> = Vec::new();
     for h in &auth.dkim_headers {
@@ -149,7 +162,7 @@ async fn verify_signatures(
             file,
             "The message has no DKIM signature.",
         ));
-        return out;
+        return (out, Vec::new());
     }
     if p.loaded.truncated {
         for (d, s) in &p.signatures {
@@ -165,20 +178,60 @@ async fn verify_signatures(
                 signed_headers: Vec::new(),
             });
         }
-        return out;
+        return (out, Vec::new());
     }
     let authenticator = MessageAuthenticator(dns.hickory().clone());
     let outputs = authenticator
         .verify_dkim(Parameters::new(auth).with_txt_cache(&cache))
         .await;
-    for o in &outputs {
+    // mail-auth reports the signatures it cannot read first, then the
+    // others in header order: pair each result with its raw header field.
+    let raw: Vec<&[u8]> = auth
+        .errors
+        .iter()
+        .filter(|h| matches!(h.header, mail_auth::Error::Dkim(_)))
+        .map(|h| h.value)
+        .chain(auth.dkim_headers.iter().map(|h| h.value))
+        .collect();
+    let keys: Vec<(String, Option<DkimKey>)> = names
+        .iter()
+        .zip(&answers)
+        .map(|(n, a)| {
+            let key = a.txt().ok().and_then(|txt| {
+                txt.iter()
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .find(|t| looks_like_dkim(t))
+                    .map(|t| DkimKey::parse(&t))
+            });
+            (n.trim_end_matches('.').to_string(), key)
+        })
+        .collect();
+    for (o, value) in outputs.iter().zip(raw) {
+        let tags = SignatureTags::parse(&String::from_utf8_lossy(value));
         let (result, reason) = match o.result() {
             DkimResult::Pass => ("pass", None),
             DkimResult::Fail(e) => ("fail", Some(e.to_string())),
+            // A body that does not match its hash is a signature that does
+            // not verify (RFC 6376 §6.1.3): fail, not neutral (RFC 8601).
+            DkimResult::Neutral(e @ mail_auth::Error::Dkim(DkimError::FailedBodyHashMatch)) => {
+                ("fail", Some(e.to_string()))
+            }
             DkimResult::Neutral(e) => ("neutral", Some(e.to_string())),
             DkimResult::PermError(e) => ("permerror", Some(e.to_string())),
             DkimResult::TempError(e) => ("temperror", Some(e.to_string())),
             DkimResult::None => ("none", None),
+        };
+        let key_name = match (&tags.selector, &tags.domain) {
+            (Some(s), Some(d)) => Some(format!("{s}._domainkey.{d}")),
+            _ => None,
+        };
+        let key = key_name
+            .as_ref()
+            .and_then(|n| keys.iter().find(|(k, _)| k == n))
+            .and_then(|(_, key)| key.as_ref());
+        let (result, reason) = match stricter(&tags, key, result) {
+            Some((r, why)) => (r, Some(why)),
+            None => (result, reason),
         };
         let (domain, selector, algorithm, signed_headers) = match o.signature() {
             Some(sig) => (
@@ -192,7 +245,13 @@ async fn verify_signatures(
                     .map(|h| h.to_ascii_lowercase())
                     .collect::<Vec<_>>(),
             ),
-            None => (String::new(), String::new(), String::new(), Vec::new()),
+            // A signature mail-auth could not read: what we read of it.
+            None => (
+                tags.domain.clone().unwrap_or_default(),
+                tags.selector.clone().unwrap_or_default(),
+                tags.algorithm.clone().unwrap_or_default(),
+                Vec::new(),
+            ),
         };
         if result != "pass" && result != "temperror" {
             findings.push(
@@ -220,7 +279,53 @@ async fn verify_signatures(
             signed_headers,
         });
     }
-    out
+    (out, keys)
+}
+
+/// What RFC 6376 and RFC 8301 require of a verifier that mail-auth 0.13
+/// does not enforce, checked on our own reading of the signature and its
+/// key: the stricter result with its reason, if any.
+fn stricter(
+    tags: &SignatureTags,
+    key: Option<&DkimKey>,
+    result: &'static str,
+) -> Option<(&'static str, String)> {
+    if !tags.problems.is_empty() {
+        return Some(("permerror", tags.problems.join("; ")));
+    }
+    if result != "pass" {
+        return None;
+    }
+    if tags.algorithm.as_deref() == Some("rsa-sha1") {
+        return Some((
+            "fail",
+            "rsa-sha1 signatures are not valid (RFC 8301 §3.1)".into(),
+        ));
+    }
+    let key = key?;
+    if !key.problems.is_empty() {
+        return Some(("permerror", key.problems.join("; ")));
+    }
+    if let Some(hash) = tags.hash()
+        && !key.allows(hash)
+    {
+        return Some((
+            "permerror",
+            format!(
+                "the key allows only h={} for signatures, not {hash} (RFC 6376 §3.6.1)",
+                key.hashes.join(":")
+            ),
+        ));
+    }
+    if let (Some(KeyType::Rsa), Some(bits)) = (&key.key_type, key.bits)
+        && bits < MIN_BITS
+    {
+        return Some((
+            "fail",
+            format!("the RSA key is {bits} bits, under {MIN_BITS} (RFC 8301 §3.2)"),
+        ));
+    }
+    None
 }
 
 /// The organisational domain of `domain`, or the failed lookup that keeps
