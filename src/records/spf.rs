@@ -473,7 +473,9 @@ impl MacroString {
         let mut chars = s.char_indices().peekable();
         while let Some((_, c)) = chars.next() {
             if c != '%' {
-                if !('!'..='~').contains(&c) {
+                // An explanation is macro-strings separated by spaces
+                // (explain-string, RFC 7208 §6.2).
+                if !(('!'..='~').contains(&c) || (exp_letters && c == ' ')) {
                     return Err(format!("character {c:?} is not allowed here"));
                 }
                 literal.push(c);
@@ -575,9 +577,28 @@ impl MacroString {
             .any(|p| matches!(p, MacroPart::Macro { letter: 'p', .. }))
     }
 
+    /// An explanation string (the TXT record an `exp=` points to), where
+    /// the `c`, `r` and `t` macros are allowed too (RFC 7208 §6.2, §7.2).
+    pub fn parse_explanation(s: &str) -> Result<MacroString, String> {
+        MacroString::parse(s, true)
+    }
+
     /// Expands for a DNS query: domain names over 253 characters lose labels
     /// on the left (RFC 7208 §7.3).
     pub fn expand(&self, ctx: &MacroContext) -> String {
+        let out = self.expand_text(ctx);
+        let mut name = out.trim_end_matches('.').to_string();
+        while name.len() > 253 {
+            match name.split_once('.') {
+                Some((_, rest)) => name = rest.to_string(),
+                None => break,
+            }
+        }
+        name
+    }
+
+    /// Expands as text (an explanation), with nothing trimmed.
+    pub fn expand_text(&self, ctx: &MacroContext) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -609,14 +630,7 @@ impl MacroString {
                 }
             }
         }
-        let mut name = out.trim_end_matches('.').to_string();
-        while name.len() > 253 {
-            match name.split_once('.') {
-                Some((_, rest)) => name = rest.to_string(),
-                None => break,
-            }
-        }
-        name
+        out
     }
 }
 

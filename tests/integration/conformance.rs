@@ -168,6 +168,21 @@ struct Outcome {
     want: Vec<String>,
     got: String,
     reason: String,
+    /// The explanation the case expects ("DEFAULT": the receiver's own),
+    /// and ours.
+    want_explanation: Option<String>,
+    explanation: Option<String>,
+}
+
+impl Outcome {
+    fn passes(&self) -> bool {
+        self.want.contains(&self.got)
+            && match &self.want_explanation {
+                None => true,
+                Some(w) if w == "DEFAULT" => self.explanation.is_none(),
+                Some(w) => self.explanation.as_ref() == Some(w),
+            }
+    }
 }
 
 /// Runs every test of the suite; returns each test's outcome.
@@ -212,6 +227,13 @@ async fn run_suite() -> Vec<Outcome> {
                 want,
                 got: e.result.as_str().to_string(),
                 reason: e.matched.or(e.reason).unwrap_or_default(),
+                // The explanation is shown with a fail only.
+                want_explanation: match &t["explanation"] {
+                    Yaml::BadValue => None,
+                    _ if e.result.as_str() != "fail" => None,
+                    w => Some(text(w)),
+                },
+                explanation: e.explanation,
             });
         }
     }
@@ -219,25 +241,29 @@ async fn run_suite() -> Vec<Outcome> {
 }
 
 /// Cases we do not pass, each with the reason (also in docs/conformance.md).
-const EXCEPTIONS: &[(&str, &str)] = &[(
-    "Initial processing / null-text",
-    "a TXT record with no character-string is invalid (RFC 1035 §3.3.14 requires one or more); \
-     hickory-proto refuses to decode the answer that holds it, so mailaudit calls the TXT lookup \
-     failed (temperror) where pyspf ignores the empty record and reads the other one",
-)];
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "Initial processing / null-text",
+        "a TXT record with no character-string is invalid (RFC 1035 §3.3.14 requires one or more); \
+         hickory-proto refuses to decode the answer that holds it, so mailaudit calls the TXT lookup \
+         failed (temperror) where pyspf ignores the empty record and reads the other one",
+    ),
+    (
+        "Macro expansion rules / v-macro-ip6",
+        "the result (fail) is right; the explanation writes the IPv6 nibbles of %{i} in lower case, \
+         as RFC 7208 §7.4's own example does (1.0.b.c.0...ip6), where the suite expects upper case",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openspf_rfc7208_suite() {
     let results = run_suite().await;
     assert_eq!(results.len(), 203, "the whole suite ran");
-    let failed: Vec<&Outcome> = results
-        .iter()
-        .filter(|o| !o.want.contains(&o.got))
-        .collect();
+    let failed: Vec<&Outcome> = results.iter().filter(|o| !o.passes()).collect();
     for o in &failed {
         eprintln!(
-            "MISS {} (RFC 7208 §{}): want {:?}, got {} ({})",
-            o.id, o.spec, o.want, o.got, o.reason
+            "MISS {} (RFC 7208 §{}): want {:?} {:?}, got {} {:?} ({})",
+            o.id, o.spec, o.want, o.want_explanation, o.got, o.explanation, o.reason
         );
     }
     let passed = results.len() - failed.len();

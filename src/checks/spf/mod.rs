@@ -154,6 +154,8 @@ struct EvaluationV1<'a> {
     matched: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: &'a Option<String>,
 }
 
 fn node_v1(n: &SpfNode) -> NodeV1<'_> {
@@ -229,6 +231,7 @@ impl Detail for SpfDetail {
                     result: e.result,
                     matched: &e.matched,
                     reason: &e.reason,
+                    explanation: &e.explanation,
                 })
                 .collect(),
         })

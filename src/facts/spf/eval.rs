@@ -31,11 +31,17 @@ pub async fn check_host(dns: &Dns, tree: Arc<SpfNode>, ip: IpAddr, id: Identity)
     };
     let (result, matched, reason) = evaluator.check_host(&tree).await;
     let reason = if matched.is_some() { None } else { reason };
+    let explanation = if result == SpfResult::Fail {
+        evaluator.explanation(tree.effective()).await
+    } else {
+        None
+    };
     Evaluation {
         ip,
         result,
         matched,
         reason,
+        explanation,
     }
 }
 
@@ -337,6 +343,32 @@ impl Evaluator<'_> {
             Some(m) => m.expand(&self.macro_ctx(&node.domain, m).await),
         };
         super::askable(&name).then(|| name.to_ascii_lowercase())
+    }
+
+    /// The explanation of the record where the evaluation ended (the root,
+    /// redirects followed; never an include's, RFC 7208 §6.2): its `exp=`
+    /// names a TXT record holding one macro-string. Any failure on the way
+    /// (no record, several, bad syntax, a lookup that fails) leaves the
+    /// receiver's default explanation: none here.
+    async fn explanation(&self, node: &SpfNode) -> Option<String> {
+        let spec = node
+            .parsed
+            .as_ref()?
+            .terms
+            .iter()
+            .find_map(|t| match &t.kind {
+                TermKind::Exp(spec) => Some(spec),
+                _ => None,
+            })?;
+        let target = self.target(node, Some(spec)).await?;
+        let answer = self.walker.dns.txt(&target).await;
+        let txt = answer.txt().ok()?;
+        let [only] = txt.as_slice() else {
+            return None;
+        };
+        let text = std::str::from_utf8(only).ok()?;
+        let macros = MacroString::parse_explanation(text).ok()?;
+        Some(macros.expand_text(&self.macro_ctx(&node.domain, &macros).await))
     }
 
     /// The macro values for `spec` in `domain`: `%{p}` is the IP's

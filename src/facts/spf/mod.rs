@@ -208,6 +208,9 @@ pub struct Evaluation {
     /// The term that decided, with the record it is in.
     pub matched: Option<String>,
     pub reason: Option<String>,
+    /// For a fail: the domain's explanation (`exp=`), as receivers show it
+    /// to the sender (RFC 7208 §6.2).
+    pub explanation: Option<String>,
 }
 
 impl SpfNode {
@@ -334,6 +337,7 @@ pub async fn check_transaction(dns: &Dns, ip: IpAddr, mail_from: &str, helo: &st
             result: SpfResult::None,
             matched: None,
             reason: Some(format!("{domain:?} {why} (RFC 7208 §4.3)")),
+            explanation: None,
         };
     }
     let domain = domain.to_ascii_lowercase();
