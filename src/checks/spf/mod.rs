@@ -264,10 +264,14 @@ impl Detail for SpfDetail {
                     .iter()
                     .map(|e| {
                         format!(
-                            "check_host({}) = {}  {}",
+                            "check_host({}) = {}  {}{}",
                             e.ip,
                             e.result.as_str(),
-                            e.matched.as_deref().or(e.reason.as_deref()).unwrap_or("")
+                            e.matched.as_deref().or(e.reason.as_deref()).unwrap_or(""),
+                            e.explanation
+                                .as_deref()
+                                .map(|x| format!(" (explanation: {x:?})"))
+                                .unwrap_or_default()
                         )
                     })
                     .collect(),
