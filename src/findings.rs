@@ -97,6 +97,7 @@ finding_ids! {
     MESSAGE_UNPARSEABLE = "message.unparseable",
     MESSAGE_DKIM_MISSING = "message.dkim-missing",
     MESSAGE_DKIM_INVALID = "message.dkim-invalid",
+    MESSAGE_DKIM_BODY_LENGTH = "message.dkim-body-length",
     MESSAGE_DMARC_FAIL = "message.dmarc-fail",
     MESSAGE_LIST_UNSUBSCRIBE_MISSING = "message.list-unsubscribe-missing",
     MESSAGE_LIST_UNSUBSCRIBE_INVALID = "message.list-unsubscribe-invalid",

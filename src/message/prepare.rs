@@ -289,7 +289,7 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
         .return_address()
         .map(|a| a.trim_matches(['<', '>']).to_string())
         .filter(|a| a.contains('@'));
-    let auth = AuthenticatedMessage::from_parsed(msg, &loaded.bytes, true);
+    let auth = AuthenticatedMessage::from_parsed(msg, &loaded.bytes, false);
     p.signatures = auth
         .dkim_headers
         .iter()

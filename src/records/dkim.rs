@@ -361,6 +361,8 @@ pub struct SignatureTags {
     pub domain: Option<String>,
     pub selector: Option<String>,
     pub algorithm: Option<String>,
+    /// `l=`: the signature covers only this many octets of the body.
+    pub body_length: Option<u64>,
     /// Why the signature is invalid as written, one sentence each.
     pub problems: Vec<String>,
 }
@@ -400,6 +402,12 @@ impl SignatureTags {
                 },
                 "s" => out.selector = Some(value.to_ascii_lowercase()),
                 "a" => out.algorithm = Some(value.to_ascii_lowercase()),
+                "l" => match value.parse::<u64>() {
+                    Ok(n) => out.body_length = Some(n),
+                    Err(_) => out.problems.push(format!(
+                        "l={value:?} is not a number of octets (RFC 6376 §3.5)"
+                    )),
+                },
                 "q" if !value.split(':').any(|m| m.eq_ignore_ascii_case("dns/txt")) => {
                     out.problems.push(format!(
                         "q={value}: no query method a verifier supports (dns/txt, RFC 6376 §3.5)"

@@ -14,7 +14,7 @@ use crate::common::{Env, Fault, LISTS, WORLD, ids};
 use crate::domain::TRIGGERS;
 use crate::messages::{
     FOOTER, LU, SIGNED_HEADERS, bulk, ed25519, keys, loaded, request, rsa, run, scan, scan_one,
-    shop_signed, sign, unrelated_signed, unsigned_post,
+    shop_signed, shop_signed_with_length, sign, unrelated_signed, unsigned_post,
 };
 
 /// An audit of `domain` with one sending IP and a fault on one question.
@@ -159,6 +159,9 @@ async fn trigger(id: &str) -> Vec<String> {
         | "message.list-unsubscribe-invalid" => {
             let broken = "From: a@shop.test, b@shop.test\r\nSubject: one\r\nSubject: two\r\nList-Unsubscribe: https://shop.test/u\r\n\r\nHello\r\n";
             scan_one(&Env::world().await, "broken", broken).await
+        }
+        "message.dkim-body-length" => {
+            scan_one(&Env::world().await, "length", &shop_signed_with_length()).await
         }
         "message.dkim-invalid" => {
             let tampered = shop_signed(LU, FOOTER)

@@ -233,3 +233,18 @@ async fn rsa_sha1_signatures_are_not_valid() {
         "{sig:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_length_signatures_verify_with_a_warning() {
+    // RFC 6376 §3.5: l= limits the body the signature covers. The
+    // signature verifies (as other verifiers find), reported with the
+    // unsigned tail's risk; text appended after it still verifies.
+    let msg = crate::messages::shop_signed_with_length();
+    let (sig, doc) = verdict(&msg).await;
+    assert_eq!(sig["result"], "pass", "{sig:#}");
+    assert_eq!(sig["domain"], "shop.test");
+    assert!(ids(&doc).contains(&"message.dkim-body-length".to_string()));
+    let appended = format!("{msg}Appended after signing: https://evil.example/\r\n");
+    let (sig, _) = verdict(&appended).await;
+    assert_eq!(sig["result"], "pass", "the tail is not covered: {sig:#}");
+}

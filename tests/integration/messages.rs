@@ -98,6 +98,20 @@ pub(crate) fn shop_signed(extra: &str, html_body: &str) -> String {
     )
 }
 
+/// A bulk message of shop.test signed with its 2048-bit key, with an l=
+/// tag: the signature covers only the body as it is now.
+pub(crate) fn shop_signed_with_length() -> String {
+    let msg = bulk(LU, FOOTER);
+    let sig = DkimSigner::from_key(rsa("rsa2048"))
+        .domain("shop.test")
+        .selector("s2048")
+        .headers(SIGNED_HEADERS.iter().copied())
+        .body_length(true)
+        .sign(msg.as_bytes())
+        .expect("sign");
+    format!("{}{msg}", sig.to_header())
+}
+
 /// A bulk message of shop.test signed by an unrelated domain: its DKIM
 /// passes but does not align with the From domain.
 pub(crate) fn unrelated_signed() -> String {

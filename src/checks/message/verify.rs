@@ -69,7 +69,7 @@ pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<
         return (report, findings);
     };
 
-    let auth = AuthenticatedMessage::from_parsed(msg, &p.loaded.bytes, true);
+    let auth = AuthenticatedMessage::from_parsed(msg, &p.loaded.bytes, false);
     let (signatures, keys) = verify_signatures(p, &auth, &facts.dns, &mut findings).await;
     report.dkim = signatures;
     // The keys that signed it, judged as the key check judges them; the
@@ -253,6 +253,23 @@ async fn verify_signatures(
                 Vec::new(),
             ),
         };
+        if result == "pass"
+            && let Some(l) = tags.body_length
+        {
+            findings.push(
+                Finding::new(
+                    ids::MESSAGE_DKIM_BODY_LENGTH,
+                    file,
+                    format!(
+                        "The DKIM signature of {} covers only the first {l} octets of the body (l=): anything appended after them still verifies.",
+                        tags.domain.as_deref().unwrap_or("?")
+                    ),
+                )
+                .with("domain", &tags.domain)
+                .with("selector", &tags.selector)
+                .with("l", l),
+            );
+        }
         if result != "pass" && result != "temperror" {
             findings.push(
                 Finding::new(
