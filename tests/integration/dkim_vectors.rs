@@ -248,3 +248,65 @@ async fn body_length_signatures_verify_with_a_warning() {
     let (sig, _) = verdict(&appended).await;
     assert_eq!(sig["result"], "pass", "the tail is not covered: {sig:#}");
 }
+
+/// The vectors of the mail-auth crate's own test resources
+/// (tests/fixtures/dkim/mail-auth, with its README): (file, signing
+/// domain, result, the section that decides it).
+const MAIL_AUTH_VECTORS: &[(&str, &str, &str, &str)] = &[(
+    "002.txt",
+    "example.com",
+    "pass",
+    "RFC 6376 §3.4.1 (simple/simple) and §3.6.1 (a key as a bare RSAPublicKey)",
+)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_auth_crates_vectors() {
+    use mailaudit::dns::{Dns, DnsConfig};
+    use mailaudit::engine::{Engine, Request};
+    use mailaudit::facts::Target;
+    use mailaudit::report::model::RunKind;
+
+    for (file, domain, want, section) in MAIL_AUTH_VECTORS {
+        let text =
+            std::fs::read_to_string(crate::common::fixture(&format!("dkim/mail-auth/{file}")))
+                .unwrap();
+        let (keys, message) = text.split_once("\n\n").expect("keys, then the message");
+        let mut zone = format!(
+            "$ORIGIN {domain}.\n$TTL 300\n@ IN SOA ns.{domain}. h.{domain}. 1 3600 600 86400 300\n"
+        );
+        for line in keys.lines() {
+            let (selector, record) = line.split_once(' ').expect("selector record");
+            let strings: Vec<String> = record
+                .as_bytes()
+                .chunks(200)
+                .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+                .collect();
+            zone.push_str(&format!(
+                "{selector}._domainkey IN TXT {}\n",
+                strings.join(" ")
+            ));
+        }
+        let server = crate::common::FaultServer::from_texts(&[zone]).await;
+        let dns = Dns::new(DnsConfig {
+            nameservers: vec![server.addr()],
+            timeout: crate::common::TIMEOUT,
+            retries: 1,
+            concurrency: 32,
+            scope: None,
+        })
+        .unwrap();
+        let engine = Engine::new(dns, mailaudit::rules::Rules::embedded());
+        let req = Request {
+            kind: RunKind::Message,
+            target: Target {
+                messages: vec![loaded(file, &message.replace('\n', "\r\n"))],
+                ..Target::default()
+            },
+            checks: None,
+        };
+        let doc = mailaudit::report::json::to_value(&engine.run(&req).await);
+        let sig = &doc["checks"]["message"][0]["dkim"][0];
+        assert_eq!(sig["result"], *want, "{file} ({section}): {sig:#}");
+        assert_eq!(sig["domain"], *domain, "{file}");
+    }
+}
