@@ -598,3 +598,22 @@ async fn np_applies_to_subdomains_that_do_not_exist() {
         assert_eq!(dmarc["result"], "fail", "{from}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_and_strict_alignment() {
+    // From: news@news.<parent>, signed d=<parent>. Relaxed alignment
+    // (RFC 9989 §4.4.1) takes the same organisational domain; strict
+    // (adkim=s) needs the very same domain.
+    let env = Env::world().await;
+    for (parent, want) in [("relax.test", "pass"), ("align.test", "fail")] {
+        let msg = bulk(LU, FOOTER).replace("news@shop.test", &format!("news@news.{parent}"));
+        let msg = sign(rsa("rsa2048"), parent, "s2048", SIGNED_HEADERS, &msg);
+        let mut req = request(&format!("news.{parent}"), &["message"]);
+        req.target.messages = vec![loaded("align", &msg)];
+        let doc = run(&env, req).await;
+        let m = &doc["checks"]["message"][0];
+        assert_eq!(m["dkim"][0]["result"], "pass", "{parent}: {m:#}");
+        assert_eq!(m["dmarc"]["result"], want, "{parent}: {:#}", m["dmarc"]);
+        assert_eq!(m["dmarc"]["aligned_dkim"], want == "pass", "{parent}");
+    }
+}
