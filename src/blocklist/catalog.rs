@@ -296,6 +296,24 @@ impl List {
         }
         match self.codes.iter().find(|c| c.low <= a && a <= c.high) {
             Some(c) => vec![(c.class, c.sublist.clone(), c.meaning.clone())],
+            // RFC 5782 generic semantics, for codes the catalogue does not
+            // name: 127.0.0.1 is the negative test entry's address, never a
+            // listing (§5), and 127.255.255.0/24 is where lists put their
+            // errors and refusals (Spamhaus' 127.255.255.252-255, others).
+            None if a == Ipv4Addr::new(127, 0, 0, 1) => vec![(
+                Class::Error,
+                None,
+                format!(
+                    "answer {a} is not a listing code (RFC 5782 §5 keeps 127.0.0.1 unlisted): an error of the list"
+                ),
+            )],
+            None if o[1] == 255 && o[2] == 255 => vec![(
+                Class::Error,
+                None,
+                format!(
+                    "answer {a} is in 127.255.255.0/24, where lists answer errors and refusals, not listings"
+                ),
+            )],
             None => vec![(Class::Listed, None, format!("listed (code {a})"))],
         }
     }
@@ -467,6 +485,21 @@ fn validate(e: ListEntry) -> Result<List, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_lists_read_error_codes_as_errors() {
+        let l = List::generic("bl.example");
+        for code in [[127, 0, 0, 1], [127, 255, 255, 254], [127, 255, 255, 0]] {
+            assert!(
+                matches!(l.read(&[Ipv4Addr::from(code)]), Reading::Error(_)),
+                "{code:?}"
+            );
+        }
+        assert!(matches!(
+            l.read(&[Ipv4Addr::new(127, 0, 0, 2)]),
+            Reading::Listed { .. }
+        ));
+    }
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()

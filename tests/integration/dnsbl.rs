@@ -402,3 +402,18 @@ async fn per_list_limits_bound_what_is_in_flight() {
         env.server.max_in_flight()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_lists_do_not_list_with_error_codes() {
+    // A list not in the catalogue, healthy, answers 127.255.255.254 (a
+    // refusal code) and 127.0.0.1 (the negative test address): unknown,
+    // never listed (RFC 5782 generic semantics).
+    let env = env(&["bl.test"]).await;
+    let doc = env.blacklist(&["192.0.2.13", "192.0.2.14"], false).await;
+    for ip in ["192.0.2.13", "192.0.2.14"] {
+        let r = result(&doc, ip, "bl.test");
+        assert_eq!(r["status"], "unknown", "{ip}: {r}");
+    }
+    assert!(!ids(&doc).contains(&"dnsbl.listed".to_string()));
+    assert_eq!(status(&doc, "dnsbl"), "unknown");
+}
