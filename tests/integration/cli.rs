@@ -651,3 +651,37 @@ fn identities_mtas_send_are_accepted() {
         "control character",
     );
 }
+
+#[test]
+fn numeric_options_are_range_checked_in_one_line() {
+    // Regressions: a timeout of u64::MAX with 2000 retries overflowed a
+    // duration (exit 101); a rate of 1e-300 panicked converting to one.
+    for (args, needle) in [
+        (
+            vec!["--timeout", "18446744073709551615", "--retries", "2000"],
+            "--timeout",
+        ),
+        (vec!["--retries", "2000"], "--retries"),
+        (vec!["--per-list-qps", "1e-300"], "--per-list-qps"),
+        (vec!["--per-list-qps", "NaN"], "--per-list-qps"),
+        (vec!["--concurrency", "0"], "--concurrency"),
+        (
+            vec!["--per-list-concurrency", "999999"],
+            "--per-list-concurrency",
+        ),
+        (vec!["--max-addresses", "0"], "--max-addresses"),
+    ] {
+        let mut full = vec!["blacklist", "192.0.2.1", "--zone", "/nonexistent.zone"];
+        full.extend(args);
+        assert_input_error(&full, needle);
+    }
+    // A usage error is one line too, with the hint to --help.
+    let out = mailaudit(&["audit"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("<DOMAIN>") && stderr.contains("--help"),
+        "{stderr}"
+    );
+}

@@ -91,18 +91,9 @@ pub fn dnsbl_config(
             config.explicit.push(z);
         }
     }
-    if args.per_list_concurrency == 0 {
-        return Err(InputError("--per-list-concurrency 0: must be at least 1".into()).into());
-    }
+    // Ranges are checked by clap (cli.rs).
     config.per_list_concurrency = args.per_list_concurrency;
-    if let Some(qps) = args.per_list_qps {
-        if !(qps.is_finite() && qps > 0.0) {
-            return Err(
-                InputError(format!("--per-list-qps {qps}: must be a positive number")).into(),
-            );
-        }
-        config.per_list_qps = Some(qps);
-    }
+    config.per_list_qps = args.per_list_qps;
     if let Some(date) = &args.in_service_since {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         let d = time::Date::parse(date, &format).map_err(|e| {
@@ -128,12 +119,6 @@ impl DnsPlan {
                 "--zone and --nameserver exclude each other: --zone audits offline against the embedded server".into(),
             )
             .into());
-        }
-        if args.timeout == 0 {
-            return Err(InputError("--timeout 0: must be at least 1 millisecond".into()).into());
-        }
-        if args.concurrency == 0 {
-            return Err(InputError("--concurrency 0: must be at least 1".into()).into());
         }
         let nameservers = args
             .nameservers
@@ -470,11 +455,6 @@ fn load_messages(
     paths: &[PathBuf],
     max: u64,
 ) -> Result<Vec<mailaudit::message::Loaded>, InputError> {
-    if max == 0 {
-        return Err(InputError(
-            "--max-message-size 0: must be at least 1 byte".into(),
-        ));
-    }
     paths
         .iter()
         .map(|p| mailaudit::message::load(p, max))

@@ -52,7 +52,8 @@ pub struct MessageArgs {
     pub helo: Option<String>,
 
     /// Read at most this many bytes of each message.
-    #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE)]
+    #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub max_message_size: u64,
 
     /// Directory whose rules files replace the built-in ones.
@@ -81,7 +82,8 @@ pub struct BlacklistArgs {
     pub targets: Vec<String>,
 
     /// Refuse address ranges larger than this many addresses in all.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub max_addresses: u64,
 
     /// Directory whose rules files replace the built-in ones.
@@ -112,11 +114,12 @@ pub struct DnsblArgs {
     pub catalog: Option<PathBuf>,
 
     /// Questions in flight on one list at once.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = count::<4096>)]
     pub per_list_concurrency: usize,
 
     /// Questions per second sent to one list (default: no limit).
     #[arg(long, value_name = "QPS")]
+    #[arg(value_parser = qps)]
     pub per_list_qps: Option<f64>,
 
     /// The date the addresses came into your service (YYYY-MM-DD), for
@@ -159,11 +162,13 @@ pub struct AuditArgs {
     pub messages: Vec<PathBuf>,
 
     /// Read at most this many bytes of each message.
-    #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE)]
+    #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub max_message_size: u64,
 
     /// Refuse address ranges larger than this many addresses.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub max_addresses: u64,
 
     /// Directory whose rules files (advice.toml, ptr-generic.toml,
@@ -199,15 +204,17 @@ pub struct DnsArgs {
     pub zones: Vec<PathBuf>,
 
     /// Time allowed for one DNS attempt, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    #[arg(long, value_name = "MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout: u64,
 
     /// Further attempts after a DNS query times out or fails.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
 
     /// DNS queries in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = count::<4096>)]
     pub concurrency: usize,
 }
 
@@ -243,6 +250,24 @@ impl From<FormatArg> for Format {
             FormatArg::Json => Format::Json,
             FormatArg::Html => Format::Html,
         }
+    }
+}
+
+/// A count from 1 to `MAX`.
+fn count<const MAX: usize>(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number from 1 to {MAX}")),
+    }
+}
+
+/// Questions per second: from 0.01 (one every 100 s) to 1,000,000.
+fn qps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(q) if (0.01..=1e6).contains(&q) => Ok(q),
+        _ => Err(format!(
+            "{s:?} is not a number of questions per second from 0.01 to 1000000"
+        )),
     }
 }
 

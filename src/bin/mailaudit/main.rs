@@ -8,10 +8,35 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line, like every other input error: what is wrong, and
+            // where to read more.
+            // clap's first paragraph (the usage and tips that follow are
+            // what --help is for), joined onto one line.
+            let text = e.render().to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let first = first.join(" ");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("mailaudit: {first} (see mailaudit --help)");
+            return ExitCode::from(app::Exit::Input as u8);
+        }
+        // --help and --version.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     match app::run(cli) {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {
