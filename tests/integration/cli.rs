@@ -685,3 +685,126 @@ fn numeric_options_are_range_checked_in_one_line() {
         "{stderr}"
     );
 }
+
+/// The example audit, JSON to `target`.
+fn example_to(target: &std::path::Path) -> Output {
+    let t = target.display().to_string();
+    mailaudit(&[
+        "audit",
+        "example.com",
+        "--zone",
+        &examples(),
+        "--checks",
+        "spf",
+        "--format",
+        "json",
+        "-o",
+        &t,
+    ])
+}
+
+#[test]
+fn output_does_not_follow_a_planted_temporary_name() {
+    // Regression: -o wrote DIR/.NAME.PID.tmp, following a symlink planted
+    // there. The temporary name is now random and created exclusively.
+    use std::os::unix::fs::symlink;
+    let target = tmp("report.json");
+    let dir = target.parent().unwrap().to_path_buf();
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    for pid in 0..64 {
+        let _ = symlink(&victim, dir.join(format!(".report.json.{pid}.tmp")));
+    }
+    assert_ok(&example_to(&target));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("schema_version")
+    );
+}
+
+#[test]
+fn output_refuses_what_is_not_a_regular_file() {
+    // Regression: a symlink, FIFO or directory at the target was replaced
+    // by a regular file. Now: exit 2, one line, nothing touched.
+    use std::os::unix::fs::symlink;
+    let base = tmp("x");
+    let dir = base.parent().unwrap().to_path_buf();
+    let victim = dir.join("victim2.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = dir.join("link.json");
+    symlink(&victim, &link).unwrap();
+    let fifo = dir.join("fifo.json");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (target, needle) in [
+        (&link, "symbolic link"),
+        (&fifo, "FIFO"),
+        (&dir, "directory"),
+    ] {
+        let out = example_to(target);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn output_keeps_the_target_permissions() {
+    // Regression: a 0600 report became 0644 when replaced.
+    use std::os::unix::fs::PermissionsExt;
+    let target = tmp("private.json");
+    std::fs::write(&target, "old").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_ok(&example_to(&target));
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("schema_version")
+    );
+}
+
+#[test]
+fn output_to_devices_writes_through_them() {
+    // Regression: as root, -o /dev/null replaced the device node, and
+    // -o /dev/full exited 0. Devices are written to directly; a write that
+    // fails is exit 3.
+    use std::os::unix::fs::FileTypeExt;
+    assert_ok(&example_to(std::path::Path::new("/dev/null")));
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    let out = example_to(std::path::Path::new("/dev/full"));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/dev/full"));
+    assert!(
+        std::fs::metadata("/dev/full")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}

@@ -3,7 +3,6 @@
 //! write the report atomically, and map the outcome to an exit code.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
 
 use crate::cli::{AuditArgs, BlacklistArgs, Cli, Command, DnsArgs, DnsblArgs, FailOn, MessageArgs};
+use crate::output::Destination;
 
 /// Process exit codes (also in `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,22 +197,22 @@ fn zone_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AppError> {
 /// Where and how the report goes.
 pub struct OutputPlan {
     pub format: Format,
-    pub path: Option<PathBuf>,
+    pub destination: Destination,
     pub fail_on: FailOn,
 }
 
 impl OutputPlan {
-    pub fn from_args(args: &crate::cli::OutputArgs) -> OutputPlan {
+    pub fn from_args(args: &crate::cli::OutputArgs) -> Result<OutputPlan, AppError> {
         let format = args
             .format
             .map(Format::from)
             .or_else(|| args.output.as_deref().and_then(Format::from_path))
             .unwrap_or(Format::Text);
-        OutputPlan {
+        Ok(OutputPlan {
             format,
-            path: args.output.clone(),
+            destination: crate::output::destination(args.output.as_deref()).map_err(InputError)?,
             fail_on: args.fail_on,
-        }
+        })
     }
 
     /// Renders and writes the report; the exit code from `--fail-on`: a
@@ -231,48 +231,19 @@ impl OutputPlan {
         })
     }
 
-    /// Writes the report, atomically when to a file: a reader never sees a
-    /// half-written report, and a failed run leaves no file behind.
+    /// Writes the report (see `output.rs`): a failed write or flush is
+    /// exit 3, and leaves no file behind.
     pub fn write(&self, text: &str) -> Result<(), AppError> {
-        match &self.path {
-            None => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes())
-                    .and_then(|_| out.flush())
-                    .map_err(|e| {
-                        AppError::Runtime(format!(
-                            "cannot write the report to standard output: {e}"
-                        ))
-                    })
-            }
-            Some(path) => write_atomic(path, text.as_bytes()).map_err(|e| {
-                AppError::Runtime(format!(
-                    "cannot write the report to {}: {e}",
-                    path.display()
-                ))
-            }),
-        }
+        crate::output::write(&self.destination, text.as_bytes()).map_err(|e| {
+            AppError::Runtime(format!(
+                "cannot write the report to {}: {e}",
+                match &self.destination {
+                    Destination::Stdout => "standard output".to_string(),
+                    Destination::Device(p) | Destination::File(p) => p.display().to_string(),
+                }
+            ))
+        })
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// The settings every subcommand shares, validated before any work.
@@ -295,7 +266,7 @@ impl Setup {
             rules: Rules::load(rules_dir)?,
             dnsbl: dnsbl.map(|a| dnsbl_config(a, rules_dir)).transpose()?,
             dns: DnsPlan::from_args(dns)?,
-            output: OutputPlan::from_args(output),
+            output: OutputPlan::from_args(output)?,
         })
     }
 

@@ -4,6 +4,7 @@
 
 mod app;
 mod cli;
+mod output;
 
 use std::process::ExitCode;
 

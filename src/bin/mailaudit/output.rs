@@ -1,0 +1,102 @@
+//! Where a report is written, safely: mailaudit is often run as root on a
+//! mail server, in directories others can write to.
+//!
+//! A report file is written to a temporary file created in the target's
+//! directory (O_EXCL, a random name: `tempfile`), flushed, given the
+//! target's permissions (a new file: 0666 less the umask), then renamed
+//! over the target, so a reader never sees half a report and a failed run
+//! leaves nothing behind. Nothing that is not a regular file is replaced:
+//! a character device (`/dev/null`, `/dev/stdout`) is written to directly,
+//! and a symbolic link, FIFO, socket, block device or directory at the
+//! target stops the run before any work (exit 2).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A checked place to write the report.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Stdout,
+    /// Written to directly, never replaced.
+    Device(PathBuf),
+    /// Replaced atomically (or created).
+    File(PathBuf),
+}
+
+/// Checks `path` before any work: the reason it cannot take a report.
+pub fn destination(path: Option<&Path>) -> Result<Destination, String> {
+    let Some(path) = path else {
+        return Ok(Destination::Stdout);
+    };
+    let shown = path.display();
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        // Missing (created), or unreadable: the write says why.
+        Err(_) => return Ok(Destination::File(path.to_path_buf())),
+    };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(Destination::File(path.to_path_buf()));
+    }
+    if kind.is_char_device() || (kind.is_symlink() && is_std_stream(path)) {
+        return Ok(Destination::Device(path.to_path_buf()));
+    }
+    Err(if kind.is_symlink() {
+        format!("-o {shown}: is a symbolic link; give the path of the file itself")
+    } else if kind.is_dir() {
+        format!("-o {shown}: is a directory")
+    } else {
+        format!("-o {shown}: is a FIFO, socket or block device, not a file a report can replace")
+    })
+}
+
+/// `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`: links
+/// to this process's own streams, written to as they are.
+fn is_std_stream(path: &Path) -> bool {
+    let p = path.to_string_lossy();
+    matches!(p.as_ref(), "/dev/stdout" | "/dev/stderr")
+        || p.starts_with("/dev/fd/")
+        || p.starts_with("/proc/self/fd/")
+}
+
+/// Writes `bytes` to `dest`; any failure to write or flush is an error.
+pub fn write(dest: &Destination, bytes: &[u8]) -> std::io::Result<()> {
+    match dest {
+        Destination::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)?;
+            out.flush()
+        }
+        Destination::Device(path) => {
+            let mut f = fs::OpenOptions::new().write(true).open(path)?;
+            f.write_all(bytes)?;
+            f.flush()
+        }
+        Destination::File(path) => replace(path, bytes),
+    }
+}
+
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let keep = fs::metadata(path).ok().map(|m| m.permissions());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mailaudit-")
+        .suffix(".tmp")
+        // The mode a new file gets (less the umask); the target's own mode
+        // is set below when there is one.
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.flush()?;
+    tmp.as_file().sync_all()?;
+    if let Some(perms) = keep {
+        fs::set_permissions(tmp.path(), perms)?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
