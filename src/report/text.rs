@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::findings::Severity;
+use crate::report::clean::clean;
 use crate::report::model::{Block, Report, RunKind, TreeItem};
 
 pub fn render(report: &Report) -> String {
@@ -13,7 +14,7 @@ pub fn render(report: &Report) -> String {
         out,
         "mailaudit {} {}: {} ({} error(s), {} warning(s), {} info; {} check(s) unknown)",
         env!("CARGO_PKG_VERSION"),
-        super::title(report),
+        clean(&super::title(report)),
         report.status().as_str().to_uppercase(),
         report.count(Severity::Error),
         report.count(Severity::Warning),
@@ -26,7 +27,7 @@ pub fn render(report: &Report) -> String {
             .ips
             .iter()
             .map(|ip| match &ip.via {
-                Some(via) => format!("{} ({} {via})", ip.ip, ip.source),
+                Some(via) => format!("{} ({} {})", ip.ip, ip.source, clean(via)),
                 None => format!("{} ({})", ip.ip, ip.source),
             })
             .collect();
@@ -45,7 +46,7 @@ pub fn render(report: &Report) -> String {
                 format!(
                     " (incomplete: {} lookup(s) failed: {})",
                     failed.len(),
-                    failed.join("; ")
+                    clean(&failed.join("; "))
                 )
             }
         );
@@ -60,9 +61,10 @@ pub fn render(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<8} {:<8} {line}",
+            "{:<8} {:<8} {}",
             c.id.to_uppercase(),
-            c.status.as_str()
+            c.status.as_str(),
+            clean(&line)
         );
     }
     for c in &report.checks {
@@ -80,10 +82,10 @@ pub fn render(report: &Report) -> String {
                 "  {:<7} {:<28} {}",
                 f.severity.as_str().to_uppercase(),
                 f.finding.id,
-                f.finding.summary
+                clean(&f.finding.summary)
             );
             if let Some(step) = f.advice.steps.first() {
-                let _ = writeln!(out, "          fix: {step}");
+                let _ = writeln!(out, "          fix: {}", clean(step));
             }
         }
     }
@@ -108,13 +110,19 @@ pub fn render(report: &Report) -> String {
 fn write_block(out: &mut String, block: &Block) {
     match block {
         Block::Lines { title, items } => {
-            let _ = writeln!(out, "{title}:");
+            let _ = writeln!(out, "{}:", clean(title));
             for i in items {
-                let _ = writeln!(out, "  {i}");
+                let _ = writeln!(out, "  {}", clean(i));
             }
         }
         Block::Table { title, head, rows } => {
-            let _ = writeln!(out, "{title}:");
+            let _ = writeln!(out, "{}:", clean(title));
+            let head: Vec<String> = head.iter().map(|c| clean(c).into_owned()).collect();
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| r.iter().map(|c| clean(c).into_owned()).collect())
+                .collect();
+            let (head, rows) = (&head, &rows);
             let widths: Vec<usize> = (0..head.len())
                 .map(|i| {
                     rows.iter()
@@ -141,14 +149,14 @@ fn write_block(out: &mut String, block: &Block) {
             }
         }
         Block::Tree { title, root } => {
-            let _ = writeln!(out, "{title}:");
+            let _ = writeln!(out, "{}:", clean(title));
             write_tree(out, root, 1);
         }
     }
 }
 
 fn write_tree(out: &mut String, item: &TreeItem, depth: usize) {
-    let _ = writeln!(out, "{}{}", "  ".repeat(depth), item.text);
+    let _ = writeln!(out, "{}{}", "  ".repeat(depth), clean(&item.text));
     for c in &item.children {
         write_tree(out, c, depth + 1);
     }

@@ -572,3 +572,44 @@ async fn clear_only_from_a_healthy_list() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_never_reach_the_terminal() {
+    // Regression: SPF records and blocklist TXT reasons reached the text
+    // report raw: ESC [2J cleared the reader's screen, OSC 8 planted
+    // links, NUL and BEL passed through.
+    let zone = "$ORIGIN ansi.test.\n$TTL 300\n@ IN SOA ns.ansi.test. h.ansi.test. 1 3600 600 86400 300\n\
+        @ IN MX 10 mx.ansi.test.\nmx IN A 192.0.2.15\n\
+        @ IN TXT \"v=spf1 \u{1b}[2J\u{7} \u{1b}]8;;https://evil.example\u{7}x \u{202e} ip4:192.0.2.1 -all\"\n\
+        15.2.0.192.bl IN A 127.0.0.2\n\
+        15.2.0.192.bl IN TXT \"\u{1b}[2J\u{1b}[1;1HListed \u{9b}31m\"\n\
+        2.0.0.127.bl IN A 127.0.0.2\n";
+    let server = crate::common::FaultServer::from_texts(&[zone.to_string()]).await;
+    let dns = mailaudit::dns::Dns::new(mailaudit::dns::DnsConfig {
+        nameservers: vec![server.addr()],
+        timeout: crate::common::TIMEOUT,
+        retries: 1,
+        concurrency: 32,
+        scope: None,
+    })
+    .unwrap();
+    let mut config = mailaudit::blocklist::BlocklistConfig::new(
+        mailaudit::blocklist::catalog::Catalog::embedded(),
+    );
+    config.explicit = vec!["bl.ansi.test".into()];
+    let engine = mailaudit::engine::Engine::new(dns, mailaudit::rules::Rules::embedded())
+        .with_blocklists(mailaudit::blocklist::Blocklists::new(config));
+    let mut req = Request::audit("ansi.test");
+    req.target.ips = vec!["192.0.2.15".parse().unwrap()];
+    let report = engine.run(&req).await;
+    let text = mailaudit::report::text::render(&report);
+    assert!(text.contains("Listed"), "the listing is shown: {text}");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+        assert!(!text.contains(bad), "{bad:?} in:\n{text}");
+    }
+    assert!(text.contains("\\x1b[2J"), "{text}");
+    assert!(text.contains("\\u{202e}"), "{text}");
+    // The JSON keeps the data as it is (serde escapes it).
+    let json = mailaudit::report::json::render(&report);
+    assert!(json.contains("\\u001b[2J"), "{json}");
+}
