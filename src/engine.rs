@@ -175,6 +175,27 @@ impl Engine {
             );
         }
 
+        // Caps reached (docs/limits.md): said once each; the checks that
+        // saw only part of what they should are unknown.
+        let caps = facts.caps();
+        for cap in &caps {
+            run_level.push(
+                Finding::new(
+                    ids::RUN_CAP_REACHED,
+                    cap.what,
+                    format!(
+                        "{} {}: only the first {} were checked (docs/limits.md); the rest is unknown.",
+                        cap.found, cap.what, cap.limit
+                    ),
+                )
+                .with("what", cap.what)
+                .with("found", cap.found)
+                .with("limit", cap.limit)
+                .with("checks", cap.affects)
+                .unknown(),
+            );
+        }
+        let capped = |id: &str| caps.iter().find(|c| c.affects.contains(&id));
         let mut findings: Vec<ResolvedFinding> =
             run_level.into_iter().map(|f| self.resolve(f)).collect();
         let mut reports = Vec::new();
@@ -215,6 +236,12 @@ impl Engine {
                     if let Some(why) = &resolver_failed {
                         report.status = report.status.max(Status::Unknown);
                         report.reason = Some(why.clone());
+                    } else if let Some(cap) = capped(info.id) {
+                        report.status = report.status.max(Status::Unknown);
+                        report.reason = Some(format!(
+                            "only the first {} {} were checked: see run.cap-reached",
+                            cap.limit, cap.what
+                        ));
                     }
                     report.detail = Some(detail);
                     findings.extend(resolved);

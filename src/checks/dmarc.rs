@@ -322,6 +322,15 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
             external.push((tag, dest.clone()));
         }
     }
+    if external.len() > crate::facts::caps::REPORT_DESTINATIONS {
+        facts.note_cap(crate::facts::Cap {
+            what: "external DMARC report destinations",
+            limit: crate::facts::caps::REPORT_DESTINATIONS,
+            found: external.len(),
+            affects: &["dmarc"],
+        });
+        external.truncate(crate::facts::caps::REPORT_DESTINATIONS);
+    }
     let checks = join_all(external.iter().map(|(_, dest)| {
         let qname = format!("{policy_domain}._report._dmarc.{dest}");
         async move { (qname.clone(), facts.dns.txt(&qname).await) }

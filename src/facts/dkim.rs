@@ -27,15 +27,16 @@ pub struct KeyLookup {
     pub lookup: Lookup,
 }
 
-/// Asks every selector at once; a selector is asked once, under the first
-/// source that names it.
+/// Asks every selector at once, the first [`caps::SELECTORS`] of them; a
+/// selector is asked once, under the first source that names it. Returns
+/// the lookups and how many selectors were wanted.
 pub async fn lookup_keys(
     dns: &Dns,
     domain: &str,
     named: &[String],
     from_messages: &[String],
     probe: &[String],
-) -> Vec<KeyLookup> {
+) -> (Vec<KeyLookup>, usize) {
     let mut wanted: Vec<(String, Source)> = Vec::new();
     let mut add = |s: &str, src: Source| {
         let s = s.trim().to_ascii_lowercase();
@@ -52,13 +53,15 @@ pub async fn lookup_keys(
     for s in probe {
         add(s, Source::Probe);
     }
+    let total = wanted.len();
+    wanted.truncate(super::caps::SELECTORS);
     let answers = join_all(
         wanted
             .iter()
             .map(|(s, _)| dns.txt(&format!("{s}._domainkey.{domain}"))),
     )
     .await;
-    wanted
+    let keys = wanted
         .into_iter()
         .zip(answers)
         .map(|((selector, source), answer)| KeyLookup {
@@ -70,5 +73,6 @@ pub async fn lookup_keys(
             selector,
             source,
         })
-        .collect()
+        .collect();
+    (keys, total)
 }

@@ -37,7 +37,7 @@ pub use lookup::{FailedLookup, Found, Lookup, SendingIp};
 
 /// What a run is about: a domain (`audit`), messages (`message`) or loose
 /// blocklist subjects (`blacklist`), with what the user said about them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Target {
     /// The audited domain, normalised.
     pub domain: Option<String>,
@@ -51,6 +51,23 @@ pub struct Target {
     pub messages: Vec<Loaded>,
     /// `blacklist`: the targets as given, and what they stand for.
     pub subjects: Option<(Vec<String>, Subjects)>,
+    /// `--max-addresses`: inferred sending IPs are capped by it too.
+    pub max_addresses: usize,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            domain: None,
+            ips: Vec::new(),
+            helo: None,
+            mail_from: None,
+            selectors: Vec::new(),
+            messages: Vec::new(),
+            subjects: None,
+            max_addresses: 4096,
+        }
+    }
 }
 
 /// Whether the audited domain exists.
@@ -106,6 +123,33 @@ impl MxFact {
     }
 }
 
+/// Caps on what strangers' data can make a run ask (docs/limits.md).
+pub mod caps {
+    /// Sending IPs inferred from MX hosts and SPF terms (and never more
+    /// than `--max-addresses`).
+    pub const INFERRED_IPS: usize = 64;
+    /// MX hosts whose addresses are looked up.
+    pub const MX_HOSTS: usize = 32;
+    /// External DMARC report destinations checked for authorisation.
+    pub const REPORT_DESTINATIONS: usize = 10;
+    /// DKIM signatures verified per message.
+    pub const SIGNATURES: usize = 10;
+    /// DKIM selectors asked in all (named, from messages, probed).
+    pub const SELECTORS: usize = 100;
+}
+
+/// A cap that was reached: what was left unchecked, and which checks it
+/// leaves without a whole answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cap {
+    pub what: &'static str,
+    pub limit: usize,
+    /// How many there were.
+    pub found: usize,
+    /// The checks that looked at only the first `limit`.
+    pub affects: &'static [&'static str],
+}
+
 /// A shared, lazily started fact.
 struct Slot<'a, T>(OnceLock<Shared<BoxFuture<'a, Arc<T>>>>);
 
@@ -140,6 +184,7 @@ pub struct Facts<'a> {
     spf_tree: Slot<'a, spf::SpfNode>,
     dmarc: Slot<'a, dmarc::Discovery>,
     dkim_keys: Slot<'a, Vec<dkim::KeyLookup>>,
+    caps: Arc<std::sync::Mutex<Vec<Cap>>>,
 }
 
 impl<'a> Facts<'a> {
@@ -162,7 +207,18 @@ impl<'a> Facts<'a> {
             spf_tree: Slot::new(),
             dmarc: Slot::new(),
             dkim_keys: Slot::new(),
+            caps: Arc::default(),
         }
+    }
+
+    /// Records that a cap was reached (once per kind).
+    pub fn note_cap(&self, cap: Cap) {
+        note(&self.caps, cap);
+    }
+
+    /// The caps reached so far.
+    pub fn caps(&self) -> Vec<Cap> {
+        self.caps.lock().expect("caps lock").clone()
     }
 
     /// The audited domain ("" for runs without one).
@@ -193,10 +249,23 @@ impl<'a> Facts<'a> {
     pub fn mx(&self) -> impl Future<Output = Arc<MxFact>> + Send + 'a {
         let dns = self.dns.clone();
         let domain = self.domain().to_string();
+        let caps = self.caps.clone();
         self.mx.get(move || async move {
             let answer = dns.mx(&domain).await;
             let mut records = answer.mx().unwrap_or_default();
             records.sort();
+            if records.len() > caps::MX_HOSTS {
+                note(
+                    &caps,
+                    Cap {
+                        what: "MX hosts",
+                        limit: caps::MX_HOSTS,
+                        found: records.len(),
+                        affects: &["mx", "ptr", "spf", "dnsbl"],
+                    },
+                );
+                records.truncate(caps::MX_HOSTS);
+            }
             let lookups = join_all(records.iter().map(|(_, h)| {
                 let dns = dns.clone();
                 let h = h.clone();
@@ -234,6 +303,8 @@ impl<'a> Facts<'a> {
         let mx = self.mx();
         let dns = self.dns.clone();
         let domain = self.domain().to_string();
+        let caps = self.caps.clone();
+        let max_addresses = self.target.max_addresses;
         self.sending_ips.get(move || async move {
             if !given.is_empty() || domain.is_empty() {
                 return Found::complete(
@@ -248,7 +319,21 @@ impl<'a> Facts<'a> {
                 );
             }
             let (mx, txt) = futures::join!(mx, dns.txt(&domain));
-            infer_ips(&domain, &mx, &txt)
+            let mut found = infer_ips(&domain, &mx, &txt);
+            let limit = caps::INFERRED_IPS.min(max_addresses);
+            if found.items.len() > limit {
+                note(
+                    &caps,
+                    Cap {
+                        what: "sending IPs inferred from the MX hosts and the SPF record",
+                        limit,
+                        found: found.items.len(),
+                        affects: &["spf", "ptr", "dnsbl"],
+                    },
+                );
+                found.items.truncate(limit);
+            }
+            found
         })
     }
 
@@ -286,8 +371,22 @@ impl<'a> Facts<'a> {
         let from_messages = self.message_selectors(&domain);
         let named = self.target.selectors.clone();
         let probe = self.rules.dkim_selectors.clone();
+        let caps = self.caps.clone();
         self.dkim_keys.get(move || async move {
-            dkim::lookup_keys(&dns, &domain, &named, &from_messages, &probe).await
+            let (keys, wanted) =
+                dkim::lookup_keys(&dns, &domain, &named, &from_messages, &probe).await;
+            if wanted > caps::SELECTORS {
+                note(
+                    &caps,
+                    Cap {
+                        what: "DKIM selectors (named, from messages and probed)",
+                        limit: caps::SELECTORS,
+                        found: wanted,
+                        affects: &["dkim"],
+                    },
+                );
+            }
+            keys
         })
     }
 
@@ -355,6 +454,14 @@ impl<'a> Facts<'a> {
             push(&mut out, Subject::Domain(d));
         }
         (Subjects::from(out.items), out.failed)
+    }
+}
+
+fn note(caps: &std::sync::Mutex<Vec<Cap>>, cap: Cap) {
+    let mut caps = caps.lock().expect("caps lock");
+    match caps.iter_mut().find(|c| c.what == cap.what) {
+        Some(c) => c.found = c.found.max(cap.found),
+        None => caps.push(cap),
     }
 }
 

@@ -50,6 +50,18 @@ async fn trigger(id: &str) -> Vec<String> {
             env.audit("offline.test", &["192.0.2.1"], None).await
         }
         "domain.nxdomain" => Env::world().await.audit("nx.test", &[], None).await,
+        "run.cap-reached" => {
+            // A message with 12 DKIM signatures: 10 are verified.
+            let mut msg = bulk(LU, FOOTER);
+            for _ in 0..12 {
+                msg = sign(rsa("rsa2048"), "shop.test", "s2048", SIGNED_HEADERS, &msg);
+            }
+            let doc = scan_one(&Env::world().await, "many-signatures", &msg).await;
+            let m = &doc["checks"]["message"][0];
+            assert_eq!(m["dkim"].as_array().unwrap().len(), 10, "{m:#}");
+            assert_eq!(m["status"], "unknown");
+            doc
+        }
         "spf.helo-not-fqdn" => {
             let env = Env::world().await;
             let mut req = request("clean.test", &["spf"]);

@@ -131,3 +131,85 @@ async fn a_thousand_term_record() {
     let e = &doc["checks"]["spf"]["evaluations"][0];
     assert_eq!(e["result"], "permerror", "{e}");
 }
+
+/// Audits `domain` (the given checks) against `lines`, with the bl.test
+/// list of the fixtures when `lists`; the report and the questions asked.
+async fn audit_checks(domain: &str, lines: &[String], checks: &[&str]) -> (Value, u32) {
+    let server = FaultServer::from_texts(&[zone(lines)]).await;
+    let dns = Dns::new(DnsConfig {
+        nameservers: vec![server.addr()],
+        timeout: TIMEOUT,
+        retries: 1,
+        concurrency: 64,
+        scope: None,
+    })
+    .unwrap();
+    let engine = Engine::new(dns, Rules::embedded());
+    let mut req = Request::audit(domain);
+    req.checks = Some(checks.iter().map(|c| c.to_string()).collect());
+    let doc = json::to_value(&engine.run(&req).await);
+    (doc, server.total_queries())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_single_address_terms_infer_at_most_64_ips() {
+    // Regression: one SPF record of 1,000 ip4: terms made 1,000 inferred
+    // sending IPs, each then checked (PTR, blocklists): tens of thousands
+    // of questions. --max-addresses did not apply to inferred IPs.
+    let terms: Vec<String> = (0..1000)
+        .map(|i| format!("ip4:198.51.{}.{}", i / 250, i % 250))
+        .collect();
+    let lines = vec![format!(
+        "many IN TXT {}",
+        txt(&format!("v=spf1 {} -all", terms.join(" ")))
+    )];
+    let (doc, asked) = audit_checks("many.hostile.test", &lines, &["ptr"]).await;
+    eprintln!("1,000 single-address terms, PTR: {asked} questions");
+    assert_eq!(doc["target"]["ips"].as_array().unwrap().len(), 64);
+    assert!(asked <= 8 + 64, "{asked} questions");
+    let f = finding(&doc, "run.cap-reached");
+    assert_eq!(f["evidence"]["found"], 1000);
+    assert_eq!(f["evidence"]["limit"], 64);
+    assert_eq!(
+        status(&doc, "ptr"),
+        "unknown",
+        "never clean on part of the IPs"
+    );
+    assert_eq!(doc["summary"]["status"], "unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_mx_hosts_are_followed_to_32() {
+    // Regression: 1,000 MX hosts were all looked up (and their addresses
+    // checked on every list).
+    let mut lines: Vec<String> = (0..1000)
+        .map(|i| format!("mxs IN MX 10 m{i}.hostile.test."))
+        .collect();
+    lines.push("mxs IN TXT \"v=spf1 -all\"".into());
+    for i in 0..1000 {
+        lines.push(format!("m{i} IN A 203.0.113.{}", i % 250));
+    }
+    let (doc, asked) = audit_checks("mxs.hostile.test", &lines, &["mx"]).await;
+    eprintln!("1,000 MX hosts: {asked} questions");
+    assert!(asked <= 8 + 32 * 2, "{asked} questions");
+    assert_eq!(doc["checks"]["mx"]["hosts"].as_array().unwrap().len(), 32);
+    assert_eq!(finding(&doc, "run.cap-reached")["evidence"]["limit"], 32);
+    assert_eq!(status(&doc, "mx"), "unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_report_destinations_are_checked_to_10() {
+    // Regression: 2,500 external rua addresses made 2,561 questions.
+    let rua: Vec<String> = (0..2500)
+        .map(|i| format!("mailto:r@d{i}.example"))
+        .collect();
+    let lines = vec![format!(
+        "_dmarc.rua IN TXT {}",
+        txt(&format!("v=DMARC1; p=reject; rua={}", rua.join(",")))
+    )];
+    let (doc, asked) = audit_checks("rua.hostile.test", &lines, &["dmarc"]).await;
+    eprintln!("2,500 report destinations: {asked} questions");
+    assert!(asked <= 8 + 10, "{asked} questions");
+    assert_eq!(finding(&doc, "run.cap-reached")["evidence"]["limit"], 10);
+    assert_eq!(status(&doc, "dmarc"), "unknown");
+}

@@ -414,6 +414,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             selectors,
             messages,
             subjects: None,
+            max_addresses: args.max_addresses as usize,
         },
         checks,
     };

@@ -69,7 +69,19 @@ pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<
         return (report, findings);
     };
 
-    let auth = AuthenticatedMessage::from_parsed(msg, &p.loaded.bytes, false);
+    let mut auth = AuthenticatedMessage::from_parsed(msg, &p.loaded.bytes, false);
+    let signatures = auth.dkim_headers.len() + auth.errors.len();
+    let capped = signatures > crate::facts::caps::SIGNATURES;
+    if capped {
+        facts.note_cap(crate::facts::Cap {
+            what: "DKIM signatures in one message",
+            limit: crate::facts::caps::SIGNATURES,
+            found: signatures,
+            affects: &["message"],
+        });
+        auth.dkim_headers.truncate(crate::facts::caps::SIGNATURES);
+        auth.errors.truncate(crate::facts::caps::SIGNATURES);
+    }
     let (signatures, keys) = verify_signatures(p, &auth, &facts.dns, &mut findings).await;
     report.dkim = signatures;
     // The keys that signed it, judged as the key check judges them; the
@@ -111,6 +123,11 @@ pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<
             Some(evaluate_dmarc(p, facts, from_domain, &report.dkim, &mut findings).await);
     }
     report.status = status_of(&findings, &facts.rules);
+    if capped {
+        // Signatures past the cap were not verified: the message cannot
+        // be called clean (run.cap-reached says which cap).
+        report.status = report.status.max(Status::Unknown);
+    }
     (report, findings)
 }
 
