@@ -34,6 +34,13 @@ fn txt(text: &str) -> String {
 /// Audits `domain` (SPF only, one sending IP) against `lines`; returns the
 /// report and the questions the server received.
 async fn audit(domain: &str, lines: &[String]) -> (Value, u32) {
+    run(domain, lines, &["spf"], &["192.0.2.1"]).await
+}
+
+/// Audits `domain` (the given checks) against `lines`, with these sending
+/// IPs or, when none, the inferred ones; the report and the questions
+/// asked.
+async fn run(domain: &str, lines: &[String], checks: &[&str], ips: &[&str]) -> (Value, u32) {
     let server = FaultServer::from_texts(&[zone(lines)]).await;
     let dns = Dns::new(DnsConfig {
         nameservers: vec![server.addr()],
@@ -45,8 +52,8 @@ async fn audit(domain: &str, lines: &[String]) -> (Value, u32) {
     .unwrap();
     let engine = Engine::new(dns, Rules::embedded());
     let mut req = Request::audit(domain);
-    req.target.ips = vec!["192.0.2.1".parse().unwrap()];
-    req.checks = Some(["spf".to_string()].into());
+    req.target.ips = ips.iter().map(|ip| ip.parse().unwrap()).collect();
+    req.checks = Some(checks.iter().map(|c| c.to_string()).collect());
     let doc = json::to_value(&engine.run(&req).await);
     (doc, server.total_queries())
 }
@@ -132,23 +139,10 @@ async fn a_thousand_term_record() {
     assert_eq!(e["result"], "permerror", "{e}");
 }
 
-/// Audits `domain` (the given checks) against `lines`, with the bl.test
-/// list of the fixtures when `lists`; the report and the questions asked.
+/// Audits `domain` (the given checks, sending IPs inferred) against
+/// `lines`; the report and the questions asked.
 async fn audit_checks(domain: &str, lines: &[String], checks: &[&str]) -> (Value, u32) {
-    let server = FaultServer::from_texts(&[zone(lines)]).await;
-    let dns = Dns::new(DnsConfig {
-        nameservers: vec![server.addr()],
-        timeout: TIMEOUT,
-        retries: 1,
-        concurrency: 64,
-        scope: None,
-    })
-    .unwrap();
-    let engine = Engine::new(dns, Rules::embedded());
-    let mut req = Request::audit(domain);
-    req.checks = Some(checks.iter().map(|c| c.to_string()).collect());
-    let doc = json::to_value(&engine.run(&req).await);
-    (doc, server.total_queries())
+    run(domain, lines, checks, &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,9 @@ mod domain;
 mod faults;
 #[path = "../support/faults.rs"]
 mod faults_support;
+#[path = "../../fuzz/harness.rs"]
+mod fuzz_harness;
+mod fuzz_seeds;
 mod hostile;
 mod messages;
 mod truth;
