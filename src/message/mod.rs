@@ -211,8 +211,13 @@ pub struct LinkFound {
     pub matched: String,
 }
 
-fn url_re() -> Regex {
-    Regex::new(r#"(?i)\bhttps?://[^\s<>"')\]]+"#).expect("valid regex")
+/// A URL in plain text, compiled once: compiling it costs more than
+/// scanning a typical message.
+fn url_re() -> &'static Regex {
+    static URL: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(r#"(?i)\bhttps?://[^\s<>"')\]]+"#).expect("valid regex")
+    });
+    &URL
 }
 
 fn keyword_in(text: &str, keywords: &[String]) -> Option<String> {
