@@ -38,6 +38,17 @@ pub enum Topic {
     Delisting,
 }
 
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::DnsRecords => "dns-records",
+            Topic::Unsubscribe => "unsubscribe",
+            Topic::Consent => "consent",
+            Topic::Delisting => "delisting",
+        }
+    }
+}
+
 /// What to tell the reader about one finding ID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,6 +3,7 @@
 //! model ([`model::Report`]); JSON is the frozen contract ([`json`]), text
 //! and HTML lay out each check's [`model::Block`]s the same way.
 
+pub mod advice;
 pub mod clean;
 pub mod html;
 pub mod json;

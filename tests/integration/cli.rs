@@ -808,3 +808,36 @@ fn output_to_devices_writes_through_them() {
             .is_char_device()
     );
 }
+
+#[test]
+fn explain_prints_the_whole_advice_and_suggests_on_a_typo() {
+    let out = mailaudit(&["explain", "dnsbl.listed"]);
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("dnsbl.listed (error, delisting)\n"),
+        "{text}"
+    );
+    assert!(text.contains("What to do:\n  1. "), "{text}");
+    assert!(text.contains("  4. "), "every step, not the first: {text}");
+
+    let out = mailaudit(&["explain", "spf.mising"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("did you mean \"spf.missing\""), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn findings_lists_every_id() {
+    let out = mailaudit(&["findings"]);
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in mailaudit::findings::ALL {
+        assert!(
+            text.lines().any(|l| l.split(' ').next() == Some(id)),
+            "{id} missing"
+        );
+    }
+}

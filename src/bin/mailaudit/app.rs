@@ -68,7 +68,24 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Audit(args) => run_audit(args),
         Command::Blacklist(args) => run_blacklist(args),
         Command::Message(args) => run_message(args),
+        Command::Explain(args) => {
+            let rules = Rules::load(args.rules.as_deref())?;
+            let text =
+                report::advice::explain(&rules, &args.id).map_err(|e| InputError(e.to_string()))?;
+            print_text(&text)
+        }
+        Command::Findings(args) => {
+            let rules = Rules::load(args.rules.as_deref())?;
+            print_text(&report::advice::catalogue(&rules))
+        }
     }
+}
+
+/// Writes `text` to standard output; a failed write is exit 3.
+fn print_text(text: &str) -> Result<Exit, AppError> {
+    crate::output::write(&Destination::Stdout, text.as_bytes())
+        .map_err(|e| AppError::Runtime(format!("cannot write to standard output: {e}")))?;
+    Ok(Exit::Ok)
 }
 
 /// The blocklist settings, validated.

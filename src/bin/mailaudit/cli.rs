@@ -30,6 +30,29 @@ pub enum Command {
     /// Scan messages (.eml): DKIM, DMARC alignment, unsubscribe headers and
     /// link, RFC 5322 basics; the domains of their links on blocklists.
     Message(MessageArgs),
+    /// Print everything mailaudit says about one finding ID: what it
+    /// means, every step that fixes it, references.
+    Explain(ExplainArgs),
+    /// List every finding ID with its default severity, topic and title.
+    Findings(FindingsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A finding ID, as in reports (e.g. dnsbl.listed).
+    #[arg(value_name = "FINDING-ID")]
+    pub id: String,
+
+    /// Directory whose rules files replace the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    /// Directory whose rules files replace the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
