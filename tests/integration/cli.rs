@@ -841,3 +841,20 @@ fn findings_lists_every_id() {
         );
     }
 }
+
+#[test]
+fn an_output_extension_mailaudit_does_not_write_is_refused() {
+    let target = tmp("report.pdf");
+    let shown = target.display().to_string();
+    let out = example_audit(&["-o", &shown]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("does not write .pdf reports"), "{stderr}");
+    assert!(!target.exists());
+    // An explicit --format overrides the name.
+    let out = example_audit(&["-o", &shown, "--format", "json"]);
+    assert_ok(&out);
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.starts_with('{'));
+}

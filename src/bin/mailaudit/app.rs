@@ -211,6 +211,23 @@ fn zone_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AppError> {
     Ok(out)
 }
 
+/// The format an output file's name asks for: its extension, text when
+/// it has none (`/dev/stdout`); an extension we do not write is an error,
+/// not a text report under a misleading name.
+fn format_of(path: &Path) -> Result<Format, AppError> {
+    match path.extension() {
+        None => Ok(Format::Text),
+        Some(ext) => Format::from_path(path).ok_or_else(|| {
+            InputError(format!(
+                "-o {}: mailaudit does not write .{} reports (it writes .txt, .json and .html; or give --format)",
+                path.display(),
+                ext.to_string_lossy()
+            ))
+            .into()
+        }),
+    }
+}
+
 /// Where and how the report goes.
 pub struct OutputPlan {
     pub format: Format,
@@ -220,11 +237,11 @@ pub struct OutputPlan {
 
 impl OutputPlan {
     pub fn from_args(args: &crate::cli::OutputArgs) -> Result<OutputPlan, AppError> {
-        let format = args
-            .format
-            .map(Format::from)
-            .or_else(|| args.output.as_deref().and_then(Format::from_path))
-            .unwrap_or(Format::Text);
+        let format = match (args.format, args.output.as_deref()) {
+            (Some(format), _) => Format::from(format),
+            (None, Some(path)) => format_of(path)?,
+            (None, None) => Format::Text,
+        };
         Ok(OutputPlan {
             format,
             destination: crate::output::destination(args.output.as_deref()).map_err(InputError)?,
