@@ -50,6 +50,7 @@ pub fn render(report: &Report) -> String {
                 checks => Jinja::from(minijinja::value::Serde(&checks)),
                 ips_failed => report.target.ips_failed.clone(),
                 title => super::title(report),
+                verdict_label => report.verdict().label(),
             })
         })
         .expect("the report template renders any report (tested)")

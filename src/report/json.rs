@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::dns::StatsSnapshot;
 use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
-use crate::report::model::{Detail, Report};
+use crate::report::model::{Detail, Report, Verdict};
 use crate::rules::Topic;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -51,6 +51,9 @@ struct Summary {
     infos: usize,
     /// Checks that could not reach a verdict.
     unknown: usize,
+    /// Added within v1: the verdict and the score (docs/scoring.md).
+    verdict: Verdict,
+    score: u8,
 }
 
 #[derive(Serialize)]
@@ -124,6 +127,8 @@ pub fn to_value(report: &Report) -> Value {
             warnings: report.count(Severity::Warning),
             infos: report.count(Severity::Info),
             unknown: report.unknown_checks(),
+            verdict: report.verdict(),
+            score: report.score(),
         },
         checks,
         findings: report

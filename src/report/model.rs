@@ -152,4 +152,90 @@ impl Report {
     pub fn check(&self, id: &str) -> Option<&CheckReport> {
         self.checks.iter().find(|c| c.id == id)
     }
+
+    /// An error about something seen, not about a failure to see.
+    fn known_errors(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.severity == Severity::Error && !f.finding.unknown)
+    }
+
+    /// What the report tells its reader, in a few words (docs/scoring.md):
+    /// a listing first (mail is being refused now), then errors (fix them
+    /// before sending), then anything not seen (never "ready" without
+    /// having looked), else ready to send.
+    pub fn verdict(&self) -> Verdict {
+        let listed = self.findings.iter().any(|f| {
+            f.finding.id == crate::findings::DNSBL_LISTED && f.severity >= Severity::Warning
+        });
+        if listed {
+            Verdict::Listed
+        } else if self.known_errors() {
+            Verdict::FixBeforeSending
+        } else if self.status() == Status::Unknown {
+            Verdict::CouldNotCheck
+        } else {
+            Verdict::ReadyToSend
+        }
+    }
+
+    /// A score from 0 to 10 by the rule in docs/scoring.md: 10, less 3 for
+    /// each kind of error, 1 for each kind of warning (3 at most) and 1 for
+    /// each check that could not reach a verdict; at most 4 with a listing
+    /// on a major list, 6 with any error, 8 with anything unknown.
+    pub fn score(&self) -> u8 {
+        let kinds = |severity: Severity| {
+            let mut ids: Vec<&str> = self
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity && !f.finding.unknown)
+                .map(|f| f.finding.id)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.len() as i64
+        };
+        let unknown = self.unknown_checks() as i64
+            + i64::from(self.status() == Status::Unknown && self.unknown_checks() == 0);
+        let mut score = 10 - 3 * kinds(Severity::Error) - kinds(Severity::Warning).min(3) - unknown;
+        let major_listing = self.findings.iter().any(|f| {
+            f.finding.id == crate::findings::DNSBL_LISTED && f.severity == Severity::Error
+        });
+        for (applies, cap) in [
+            (major_listing, 4),
+            (self.known_errors(), 6),
+            (self.status() == Status::Unknown, 8),
+        ] {
+            if applies {
+                score = score.min(cap);
+            }
+        }
+        score.clamp(0, 10) as u8
+    }
+}
+
+/// The report's verdict (docs/scoring.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Listed on a blocklist (at the warning severity or above).
+    Listed,
+    /// Errors that stop or endanger delivery.
+    FixBeforeSending,
+    /// Something could not be seen; nothing else is wrong as far as seen.
+    CouldNotCheck,
+    /// Everything checked, no error.
+    ReadyToSend,
+}
+
+impl Verdict {
+    /// As the human formats say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Listed => "listed on blocklists",
+            Verdict::FixBeforeSending => "fix before sending",
+            Verdict::CouldNotCheck => "could not check everything",
+            Verdict::ReadyToSend => "ready to send",
+        }
+    }
 }

@@ -12,10 +12,12 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "mailaudit {} {}: {} ({} error(s), {} warning(s), {} info; {} check(s) unknown)",
+        "mailaudit {} {}: {}, score {}/10 ({}; {} error(s), {} warning(s), {} info; {} check(s) unknown)",
         env!("CARGO_PKG_VERSION"),
         clean(&super::title(report)),
-        report.status().as_str().to_uppercase(),
+        report.verdict().label().to_uppercase(),
+        report.score(),
+        report.status().as_str(),
         report.count(Severity::Error),
         report.count(Severity::Warning),
         report.count(Severity::Info),

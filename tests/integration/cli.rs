@@ -229,6 +229,17 @@ fn offline_example_audit_writes_json() {
         .find(|l| l["state"] == "dead")
         .unwrap();
     assert_eq!(dead["zone"], "old-bl.example.org");
+    // The verdict leads, and one line on stderr names the file and says it.
+    assert_eq!(doc["summary"]["verdict"], "listed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "mailaudit: wrote {}: listed on blocklists, score ",
+            out_file.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

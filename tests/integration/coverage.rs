@@ -234,6 +234,8 @@ async fn the_clean_fixtures_trigger_nothing() {
     let doc = env.run(&req).await;
     assert_eq!(ids(&doc), Vec::<String>::new(), "{:#}", doc["findings"]);
     assert_eq!(doc["summary"]["status"], "pass");
+    assert_eq!(doc["summary"]["verdict"], "ready-to-send");
+    assert_eq!(doc["summary"]["score"], 10);
     for (id, check) in doc["checks"].as_object().unwrap() {
         let st = if id == "message" {
             check[0]["status"].clone()

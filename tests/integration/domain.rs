@@ -303,7 +303,9 @@ async fn json_report_has_the_documented_shape() {
         .collect();
     assert_eq!(
         summary,
-        ["status", "errors", "warnings", "infos", "unknown"]
+        [
+            "status", "errors", "warnings", "infos", "unknown", "verdict", "score"
+        ]
     );
     // Each check's shape: coverage::every_check_has_its_documented_shape.
     let f = finding(&doc, "dmarc.policy-none");
@@ -386,4 +388,16 @@ async fn dmarc_discovery_as_rfc_9989_says() {
         "{:#}",
         doc["findings"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_seen_make_the_verdict_fix_before_sending() {
+    let env = Env::world().await;
+    let doc = env
+        .audit("limit.test", &["192.0.2.1"], Some("mx.clean.test"))
+        .await;
+    let summary = &doc["summary"];
+    assert!(summary["errors"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["verdict"], "fix-before-sending", "{summary}");
+    assert!(summary["score"].as_u64().unwrap() <= 6, "{summary}");
 }

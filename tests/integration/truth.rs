@@ -96,6 +96,10 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ids(&doc), ["dns.resolver-broken"]);
     assert_eq!(doc["summary"]["status"], "unknown");
+    // The resolver's error is not the domain's: nothing to fix in it is
+    // known, and nothing was seen.
+    assert_eq!(doc["summary"]["verdict"], "could-not-check");
+    assert!(doc["summary"]["score"].as_u64().unwrap() <= 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,6 +508,12 @@ async fn no_check_passes_on_a_failed_lookup() {
         }
         if doc["summary"]["unknown"].as_u64().unwrap() > 0 {
             assert_ne!(doc["summary"]["status"], "pass", "round {round}");
+            // Never "ready" without having looked, never a full score.
+            assert_ne!(doc["summary"]["verdict"], "ready-to-send", "round {round}");
+            assert!(
+                doc["summary"]["score"].as_u64().unwrap() <= 8,
+                "round {round}"
+            );
         }
     }
     // The mixes were mixed: some checks passed, some were unknown.

@@ -18,7 +18,7 @@ use mailaudit::dns::server::{Zone, ZoneError, ZoneServer};
 use mailaudit::dns::{Dns, DnsConfig};
 use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::Target;
-use mailaudit::findings::Status;
+use mailaudit::findings::{Severity, Status};
 use mailaudit::input::{self, InputError};
 use mailaudit::report::model::{Report, RunKind};
 use mailaudit::report::{self, Format};
@@ -254,6 +254,18 @@ impl OutputPlan {
     /// not a pass).
     pub fn finish(&self, report: &Report) -> Result<Exit, AppError> {
         self.write(&report::render(report, self.format))?;
+        // The report went to a file: say where, and what it says.
+        if let Destination::File(path) | Destination::Device(path) = &self.destination {
+            eprintln!(
+                "mailaudit: wrote {}: {}, score {}/10 ({} error(s), {} warning(s), {} check(s) unknown)",
+                report::clean::clean(&path.display().to_string()),
+                report.verdict().label(),
+                report.score(),
+                report.count(Severity::Error),
+                report.count(Severity::Warning),
+                report.unknown_checks(),
+            );
+        }
         let Some(threshold) = self.fail_on.threshold() else {
             return Ok(Exit::Ok);
         };
