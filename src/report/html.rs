@@ -43,12 +43,19 @@ pub fn render(report: &Report) -> String {
         .collect();
     // The findings and the summary are the same words as the JSON report's.
     let doc = json::to_value(report);
+    // The findings in the order to act on them (the JSON keeps its own).
+    let findings: Vec<&serde_json::Value> = report
+        .priority_order()
+        .into_iter()
+        .filter_map(|i| doc["findings"].get(i))
+        .collect();
     env.get_template("report.html.j2")
         .and_then(|t| {
             t.render(minijinja::context! {
                 report => Jinja::from(minijinja::value::Serde(&doc)),
                 checks => Jinja::from(minijinja::value::Serde(&checks)),
                 ips_failed => report.target.ips_failed.clone(),
+                findings => Jinja::from(minijinja::value::Serde(&findings)),
                 title => super::title(report),
                 verdict_label => report.verdict().label(),
             })

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::dns::StatsSnapshot;
 use crate::facts::SendingIp;
-use crate::findings::{Finding, Severity, Status};
+use crate::findings::{self as ids, Finding, Severity, Status};
 use crate::rules::Advice;
 
 /// A check's typed result, as the report shows it.
@@ -153,6 +153,28 @@ impl Report {
         self.checks.iter().find(|c| c.id == id)
     }
 
+    /// The findings in the order to act on them: by severity, then by
+    /// impact (a resolver that cannot be believed, a listing, mail refused
+    /// for the sending IPs, a missing PTR: [`IMPACT`]), then as reported.
+    pub fn by_priority(&self) -> Vec<&ResolvedFinding> {
+        self.priority_order()
+            .into_iter()
+            .map(|i| &self.findings[i])
+            .collect()
+    }
+
+    /// [`Report::by_priority`] as indices into `findings`.
+    pub fn priority_order(&self) -> Vec<usize> {
+        let rank = |id: &str| IMPACT.iter().position(|i| *i == id).unwrap_or(IMPACT.len());
+        let mut order: Vec<usize> = (0..self.findings.len()).collect();
+        // A stable sort keeps the report's order among equals.
+        order.sort_by_key(|&i| {
+            let f = &self.findings[i];
+            (std::cmp::Reverse(f.severity), rank(f.finding.id))
+        });
+        order
+    }
+
     /// An error about something seen, not about a failure to see.
     fn known_errors(&self) -> bool {
         self.findings
@@ -213,6 +235,28 @@ impl Report {
         score.clamp(0, 10) as u8
     }
 }
+
+/// Finding IDs that come first among findings of the same severity, most
+/// urgent first: what makes the rest unreliable, then what makes mail be
+/// refused now.
+pub const IMPACT: &[&str] = &[
+    ids::DNS_RESOLVER_BROKEN,
+    ids::DNS_RESOLVER_UNREACHABLE,
+    ids::DOMAIN_NXDOMAIN,
+    ids::DNSBL_LISTED,
+    ids::SPF_IP_NOT_AUTHORIZED,
+    ids::MESSAGE_DMARC_FAIL,
+    ids::SPF_PERMERROR,
+    ids::SPF_LOOKUP_LIMIT,
+    ids::PTR_MISSING,
+    ids::MX_MISSING,
+    ids::SPF_MISSING,
+    ids::DMARC_MISSING,
+    ids::MESSAGE_DKIM_INVALID,
+    ids::MESSAGE_DKIM_MISSING,
+    ids::MESSAGE_LIST_UNSUBSCRIBE_MISSING,
+    ids::MESSAGE_ONE_CLICK_MISSING,
+];
 
 /// The report's verdict (docs/scoring.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

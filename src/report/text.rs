@@ -1,12 +1,13 @@
 //! The terminal report: a summary line, one line per check, each check's
-//! evidence blocks, the findings with their first steps, and the DNS
+//! evidence blocks, the findings in the order to act on them with every
+//! step (a listing's own delisting steps and page), and the DNS
 //! statistics. Read from the typed model, like every format.
 
 use std::fmt::Write;
 
 use crate::findings::Severity;
 use crate::report::clean::clean;
-use crate::report::model::{Block, Report, RunKind, TreeItem};
+use crate::report::model::{Block, Report, ResolvedFinding, RunKind, TreeItem};
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -69,26 +70,16 @@ pub fn render(report: &Report) -> String {
             clean(&line)
         );
     }
+    if !report.findings.is_empty() {
+        out.push_str("\nWhat to do first:\n");
+        for (n, f) in report.by_priority().into_iter().enumerate() {
+            write_finding(&mut out, n + 1, f);
+        }
+    }
     for c in &report.checks {
         for block in c.detail.iter().flat_map(|d| d.blocks()) {
             out.push('\n');
             write_block(&mut out, &block);
-        }
-    }
-
-    if !report.findings.is_empty() {
-        out.push_str("\nFindings:\n");
-        for f in &report.findings {
-            let _ = writeln!(
-                out,
-                "  {:<7} {:<28} {}",
-                f.severity.as_str().to_uppercase(),
-                f.finding.id,
-                clean(&f.finding.summary)
-            );
-            if let Some(step) = f.advice.steps.first() {
-                let _ = writeln!(out, "          fix: {}", clean(step));
-            }
         }
     }
 
@@ -107,6 +98,33 @@ pub fn render(report: &Report) -> String {
         report.duration.as_millis()
     );
     out
+}
+
+/// One finding: severity, ID, subject's summary, then every step of its
+/// advice; for a listing, its own delisting steps (the list's page, the
+/// date the address came into service).
+fn write_finding(out: &mut String, n: usize, f: &ResolvedFinding) {
+    let _ = writeln!(
+        out,
+        "{n:>3}. {:<7} {}: {}",
+        f.severity.as_str().to_uppercase(),
+        f.finding.id,
+        clean(&f.finding.summary)
+    );
+    let evidence = &f.finding.evidence;
+    let listing: Vec<&str> = evidence
+        .get("delisting_steps")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+        .unwrap_or_default();
+    let steps: Vec<&str> = if listing.is_empty() {
+        f.advice.steps.iter().map(String::as_str).collect()
+    } else {
+        listing
+    };
+    for step in steps {
+        let _ = writeln!(out, "       - {}", clean(step));
+    }
 }
 
 fn write_block(out: &mut String, block: &Block) {

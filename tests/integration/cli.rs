@@ -869,3 +869,56 @@ fn an_output_extension_mailaudit_does_not_write_is_refused() {
     let text = std::fs::read_to_string(&target).unwrap();
     assert!(text.starts_with('{'));
 }
+
+#[test]
+fn the_listing_comes_first_with_every_step_in_text_and_html() {
+    let out = example_audit(&[
+        "--ip",
+        "192.0.2.11",
+        "--ip",
+        "192.0.2.12",
+        "--in-service-since",
+        "2026-09-01",
+    ]);
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("LISTED ON BLOCKLISTS, score "),
+        "{text}"
+    );
+    let first = text.split("What to do first:\n").nth(1).expect("section");
+    assert!(first.starts_with("  1. ERROR   dnsbl.listed: "), "{first}");
+    // The listing's own steps: the list's removal page and the date.
+    let listing: String = first.lines().take_while(|l| !l.contains(" 2. ")).collect();
+    assert!(
+        listing.contains("https://bl.example.net/removal"),
+        "{listing}"
+    );
+    assert!(listing.contains("2026-09-01"), "{listing}");
+    // Every step of the other findings, not only the first.
+    assert!(
+        first.contains("Make sure that name has an A/AAAA record"),
+        "{first}"
+    );
+
+    let html_file = tmp("order.html");
+    let shown = html_file.display().to_string();
+    assert_ok(&example_audit(&[
+        "--ip",
+        "192.0.2.11",
+        "--ip",
+        "192.0.2.12",
+        "-o",
+        &shown,
+    ]));
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    let listed = html.find("</span> dnsbl.listed").unwrap();
+    for other in ["ptr.missing", "dmarc.policy-none", "spf.ip-not-authorized"] {
+        if let Some(at) = html.find(&format!("</span> {other}")) {
+            assert!(listed < at, "{other} before dnsbl.listed");
+        }
+    }
+}
