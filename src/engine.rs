@@ -30,7 +30,9 @@ use crate::dns::Dns;
 use crate::dns::health::Health;
 use crate::facts::{Existence, Facts, SendingIp, Target};
 use crate::findings::{self as ids, Finding, Status};
-use crate::report::model::{CheckReport, Report, ReportTarget, ResolvedFinding, RunKind};
+use crate::report::model::{
+    CatalogueUsed, CheckReport, Made, Report, ReportTarget, ResolvedFinding, RunKind,
+};
 use crate::rules::Rules;
 
 /// What to run.
@@ -269,6 +271,41 @@ impl Engine {
             checks: reports,
             findings,
             stats: self.dns.stats(),
+            made: self.made(),
+        }
+    }
+
+    /// What the engine knows of how the report is made: its resolvers (or
+    /// that it is offline) and the blocklist catalogue.
+    fn made(&self) -> Made {
+        let config = self.dns.config();
+        let offline = config.scope.is_some();
+        Made {
+            dns: if offline { "offline" } else { "live" },
+            resolvers: if offline {
+                Vec::new()
+            } else if config.nameservers.is_empty() {
+                // The system's, from resolv.conf.
+                self.dns.servers().iter().map(|ip| ip.to_string()).collect()
+            } else {
+                config
+                    .nameservers
+                    .iter()
+                    .map(|ns| match ns.port() {
+                        53 => ns.ip().to_string(),
+                        _ => ns.to_string(),
+                    })
+                    .collect()
+            },
+            catalogue: self.blocklists.as_ref().map(|b| {
+                let catalog = &b.config.catalog;
+                CatalogueUsed {
+                    source: catalog.source.clone(),
+                    updated: catalog.updated.clone(),
+                    lists: catalog.lists.len(),
+                }
+            }),
+            ..Made::default()
         }
     }
 

@@ -126,6 +126,8 @@ struct PublicResolverEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
+    /// When the facts were last checked (YYYY-MM-DD), shown in reports.
+    updated: Option<String>,
     #[serde(default)]
     public_resolver: Vec<PublicResolverEntry>,
     #[serde(default)]
@@ -331,6 +333,10 @@ pub struct PublicResolver {
 pub struct Catalog {
     pub lists: Vec<List>,
     pub public_resolvers: Vec<PublicResolver>,
+    /// Where it was read from: a path, or "(built-in) rules/dnsbl.toml".
+    pub source: String,
+    /// The date its facts were last checked, when the file says.
+    pub updated: Option<String>,
 }
 
 impl Catalog {
@@ -357,6 +363,11 @@ impl Catalog {
 
     fn parse(src: &Source) -> Result<Catalog, RulesError> {
         let file: CatalogFile = src.toml()?;
+        if let Some(date) = &file.updated {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(date, &format)
+                .map_err(|_| src.error(format!("updated = {date:?}: not a date YYYY-MM-DD")))?;
+        }
         let mut lists = Vec::new();
         for e in file.list {
             let list = validate(e).map_err(|m| src.error(m))?;
@@ -367,6 +378,8 @@ impl Catalog {
         }
         Ok(Catalog {
             lists,
+            source: src.path.clone(),
+            updated: file.updated,
             public_resolvers: file
                 .public_resolver
                 .into_iter()

@@ -58,6 +58,9 @@ pub fn render(report: &Report) -> String {
                 findings => Jinja::from(minijinja::value::Serde(&findings)),
                 title => super::title(report),
                 verdict_label => report.verdict().label(),
+                made_source => report.made.source_line(),
+                made_catalogue => report.made.catalogue_line(),
+                made_command => report.made.command_line(),
             })
         })
         .expect("the report template renders any report (tested)")
@@ -67,7 +70,7 @@ pub fn render(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::findings::{Finding, Severity, Status};
-    use crate::report::model::{CheckReport, Detail, ReportTarget, ResolvedFinding, RunKind};
+    use crate::report::model::{CheckReport, Detail, Made, ReportTarget, ResolvedFinding, RunKind};
     use crate::rules::Rules;
 
     const PAYLOAD: &str = "<script>alert(1)</script>";
@@ -126,6 +129,14 @@ mod tests {
                 queries: 0,
                 cache_hits: 0,
                 by_outcome: Default::default(),
+            },
+            // The command line and file names are the user's, but shown as
+            // text all the same.
+            made: Made {
+                command: vec!["mailaudit".into(), PAYLOAD.into()],
+                dns: "offline",
+                zone_files: vec![PAYLOAD.into()],
+                ..Made::default()
             },
         };
         let html = render(&report);

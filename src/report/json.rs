@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::dns::StatsSnapshot;
 use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
-use crate::report::model::{Detail, Report, Verdict};
+use crate::report::model::{Detail, Made, Report, Verdict};
 use crate::rules::Topic;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -26,6 +26,8 @@ struct ReportV1<'a> {
     checks: Map<String, Value>,
     findings: Vec<FindingV1<'a>>,
     stats: &'a StatsSnapshot,
+    /// Added within v1: how the report was made.
+    made: &'a Made,
 }
 
 #[derive(Serialize)]
@@ -108,12 +110,7 @@ pub fn to_value(report: &Report) -> Value {
             name: "mailaudit",
             version: env!("CARGO_PKG_VERSION"),
         },
-        generated_at: report
-            .generated_at
-            .replace_nanosecond(0)
-            .unwrap_or(report.generated_at)
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        generated_at: super::generated_at(report),
         duration_ms: report.duration.as_millis() as u64,
         target: Target {
             domain: report.target.domain.as_deref(),
@@ -151,6 +148,7 @@ pub fn to_value(report: &Report) -> Value {
             })
             .collect(),
         stats: &report.stats,
+        made: &report.made,
     };
     serde_json::to_value(doc).expect("report serialises")
 }

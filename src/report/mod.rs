@@ -41,6 +41,16 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
+/// When the report was made, RFC 3339 to the second, UTC.
+pub fn generated_at(report: &Report) -> String {
+    report
+        .generated_at
+        .replace_nanosecond(0)
+        .unwrap_or(report.generated_at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// What the report is about, in a few words ("audit of example.com").
 pub fn title(report: &Report) -> String {
     let t = &report.target;

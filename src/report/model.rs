@@ -107,6 +107,87 @@ pub struct Report {
     /// in registry order.
     pub findings: Vec<ResolvedFinding>,
     pub stats: StatsSnapshot,
+    /// How the report was made, for whoever reads it later.
+    pub made: Made,
+}
+
+/// How a report was made: enough for a reader of a support ticket to tell
+/// a live audit from one against zone files, and which catalogue spoke.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Made {
+    /// The command line as given (the binary sets it; empty otherwise).
+    pub command: Vec<String>,
+    /// `live` (the resolvers below) or `offline` (zone files only).
+    pub dns: &'static str,
+    /// The resolvers asked (live), as `IP` or `IP:port`.
+    pub resolvers: Vec<String>,
+    /// The zone files served (offline; the binary sets them).
+    pub zone_files: Vec<String>,
+    /// The blocklist catalogue, when the blocklist check could run.
+    pub catalogue: Option<CatalogueUsed>,
+}
+
+impl Made {
+    /// The command line as one line a shell would take back: arguments
+    /// with spaces or quotes in single quotes.
+    pub fn command_line(&self) -> String {
+        self.command
+            .iter()
+            .map(|a| {
+                let plain = !a.is_empty()
+                    && a.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+                if plain {
+                    a.clone()
+                } else {
+                    format!("'{}'", a.replace('\'', r"'\''"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Where the answers came from, in words.
+    pub fn source_line(&self) -> String {
+        if self.dns == "offline" {
+            let files = if self.zone_files.is_empty() {
+                "zone files".to_string()
+            } else {
+                format!("zone files {}", self.zone_files.join(", "))
+            };
+            format!("offline: {files} (nothing asked of live DNS)")
+        } else if self.resolvers.is_empty() {
+            "live DNS".to_string()
+        } else {
+            format!("live DNS through {}", self.resolvers.join(", "))
+        }
+    }
+
+    /// The catalogue, in words, when the blocklist check could run.
+    pub fn catalogue_line(&self) -> Option<String> {
+        self.catalogue.as_ref().map(|c| {
+            format!(
+                "{} ({} lists{})",
+                c.source,
+                c.lists,
+                c.updated
+                    .as_deref()
+                    .map(|d| format!(", facts checked {d}"))
+                    .unwrap_or_default()
+            )
+        })
+    }
+}
+
+/// The blocklist catalogue a report used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CatalogueUsed {
+    /// A path, or `(built-in) rules/dnsbl.toml`.
+    pub source: String,
+    /// When its facts were last checked, if it says.
+    pub updated: Option<String>,
+    /// Lists in it (asked or not).
+    pub lists: usize,
 }
 
 impl Report {

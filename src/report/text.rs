@@ -97,6 +97,20 @@ pub fn render(report: &Report) -> String {
         by.join(", "),
         report.duration.as_millis()
     );
+    let made = &report.made;
+    let _ = writeln!(
+        out,
+        "\nHow this report was made: mailaudit {}, {}, {}.",
+        env!("CARGO_PKG_VERSION"),
+        super::generated_at(report),
+        clean(&made.source_line())
+    );
+    if let Some(catalogue) = made.catalogue_line() {
+        let _ = writeln!(out, "Blocklist catalogue: {}.", clean(&catalogue));
+    }
+    if !made.command.is_empty() {
+        let _ = writeln!(out, "Command: {}", clean(&made.command_line()));
+    }
     out
 }
 

@@ -229,6 +229,24 @@ fn offline_example_audit_writes_json() {
         .find(|l| l["state"] == "dead")
         .unwrap();
     assert_eq!(dead["zone"], "old-bl.example.org");
+    // How it was made: offline, from these zone files, with this catalogue.
+    let made = &doc["made"];
+    assert_eq!(made["dns"], "offline");
+    assert!(
+        made["zone_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().ends_with("example.com.zone")),
+        "{made}"
+    );
+    assert!(
+        made["catalogue"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("examples/dnsbl.toml")
+    );
+    assert_eq!(made["command"][1], "audit");
     // The verdict leads, and one line on stderr names the file and says it.
     assert_eq!(doc["summary"]["verdict"], "listed");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -556,7 +574,8 @@ fn html_report_of_the_example() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     for needle in [
         "audit of example.com",
-        "Findings and how to fix them",
+        "What to do first",
+        "How this report was made",
         "dnsbl.listed",
         "bl.example.net",
         "campaign.eml",

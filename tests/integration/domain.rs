@@ -290,7 +290,8 @@ async fn json_report_has_the_documented_shape() {
             "summary",
             "checks",
             "findings",
-            "stats"
+            "stats",
+            "made"
         ]
     );
     assert_eq!(doc["schema_version"], 1);

@@ -74,6 +74,7 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
 
     // The same from the command line: --fail-on error exits 1.
     let ns = env.server.addr().to_string();
+    let asked = ns.clone();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_mailaudit"))
             .args([
@@ -99,6 +100,10 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
     // The resolver's error is not the domain's: nothing to fix in it is
     // known, and nothing was seen.
     assert_eq!(doc["summary"]["verdict"], "could-not-check");
+    // The report names the resolver it could not believe.
+    assert_eq!(doc["made"]["dns"], "live");
+    assert_eq!(doc["made"]["resolvers"][0], asked.as_str());
+    assert_eq!(doc["made"]["catalogue"], Value::Null, "--no-dnsbl");
     assert!(doc["summary"]["score"].as_u64().unwrap() <= 8);
 }
 

@@ -127,6 +127,8 @@ pub fn dnsbl_config(
 pub struct DnsPlan {
     config: DnsConfig,
     zones: Vec<Zone>,
+    /// The zone files' paths, for the report's "how it was made".
+    zone_files: Vec<String>,
 }
 
 impl DnsPlan {
@@ -143,8 +145,9 @@ impl DnsPlan {
             .map(|n| input::nameserver(n))
             .collect::<Result<Vec<_>, _>>()?;
         let mut zones: Vec<Zone> = Vec::new();
-        for path in zone_files(&args.zones)? {
-            let zone = Zone::load(&path)?;
+        let files = zone_files(&args.zones)?;
+        for path in &files {
+            let zone = Zone::load(path)?;
             if zones.iter().any(|z| z.origin == zone.origin) {
                 return Err(InputError(format!(
                     "--zone {}: a second zone for {}",
@@ -164,6 +167,7 @@ impl DnsPlan {
                 scope: None,
             },
             zones,
+            zone_files: files.iter().map(|p| p.display().to_string()).collect(),
         })
     }
 
@@ -365,6 +369,7 @@ struct Session {
     engine: Engine,
     /// Keeps the embedded DNS server of an offline run alive.
     _server: Option<ZoneServer>,
+    zone_files: Vec<String>,
 }
 
 impl Session {
@@ -381,6 +386,7 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
+        let zone_files = dns.zone_files.clone();
         let (resolver, server) = rt.block_on(dns.start())?;
         let mut engine = Engine::new(resolver, rules);
         if let Some(config) = dnsbl {
@@ -394,11 +400,19 @@ impl Session {
             rt,
             engine,
             _server: server,
+            zone_files,
         })
     }
 
+    /// Runs the request; the report says how it was made, down to the
+    /// command line and the zone files.
     fn run(&self, request: &Request) -> Report {
-        self.rt.block_on(self.engine.run(request))
+        let mut report = self.rt.block_on(self.engine.run(request));
+        report.made.command = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        report.made.zone_files = self.zone_files.clone();
+        report
     }
 }
 
