@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::dns::StatsSnapshot;
 use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
+use crate::report::checklist;
 use crate::report::model::{Detail, Made, Report, Verdict};
 use crate::rules::Topic;
 
@@ -23,6 +24,8 @@ struct ReportV1<'a> {
     duration_ms: u64,
     target: Target<'a>,
     summary: Summary,
+    /// Added within v1: the prevention checklist.
+    checklist: Vec<checklist::Item>,
     checks: Map<String, Value>,
     findings: Vec<FindingV1<'a>>,
     stats: &'a StatsSnapshot,
@@ -127,6 +130,7 @@ pub fn to_value(report: &Report) -> Value {
             verdict: report.verdict(),
             score: report.score(),
         },
+        checklist: checklist::checklist(report),
         checks,
         findings: report
             .findings

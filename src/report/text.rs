@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use crate::findings::Severity;
+use crate::report::checklist;
 use crate::report::clean::clean;
 use crate::report::model::{Block, Report, ResolvedFinding, RunKind, TreeItem};
 
@@ -52,6 +53,16 @@ pub fn render(report: &Report) -> String {
                     clean(&failed.join("; "))
                 )
             }
+        );
+    }
+    out.push_str("\nPrevention checklist:\n");
+    for item in checklist::checklist(report) {
+        let _ = writeln!(
+            out,
+            "  {:<12} {}: {}",
+            item.status.as_str().to_uppercase(),
+            item.title,
+            clean(&item.detail)
         );
     }
     out.push('\n');

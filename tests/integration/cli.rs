@@ -247,6 +247,27 @@ fn offline_example_audit_writes_json() {
             .ends_with("examples/dnsbl.toml")
     );
     assert_eq!(made["command"][1], "audit");
+    // The checklist: the campaign has its unsubscribe link; the listing is
+    // on a trap-fed list, which says something about the recipients.
+    let row = |topic: &str| {
+        doc["checklist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["topic"] == topic)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("unsubscribe")["status"], "met");
+    assert_eq!(row("consent")["status"], "not-met");
+    assert!(
+        row("consent")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Example Blocklist (demo)")
+    );
+    assert_eq!(row("dns-records")["status"], "not-met");
+    assert_eq!(row("blocklists")["status"], "not-met");
     // The verdict leads, and one line on stderr names the file and says it.
     assert_eq!(doc["summary"]["verdict"], "listed");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -361,6 +382,23 @@ async fn blacklist_command_over_a_local_server() {
         serde_json::json!(["127.0.0.2", "127.0.0.1"])
     );
     assert_eq!(doc["target"]["domain"], serde_json::Value::Null);
+    // A blocklist run says what it did not look at.
+    let statuses: Vec<&str> = doc["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses[0], "not-checked",
+        "no message: {:#}",
+        doc["checklist"]
+    );
+    assert_eq!(
+        statuses[2], "not-checked",
+        "no records: {:#}",
+        doc["checklist"]
+    );
     let results = doc["checks"]["dnsbl"]["results"].as_array().unwrap();
     assert_eq!(results[0]["subject"], "127.0.0.2");
     assert_eq!(results[0]["status"], "listed");

@@ -236,6 +236,21 @@ async fn the_clean_fixtures_trigger_nothing() {
     assert_eq!(doc["summary"]["status"], "pass");
     assert_eq!(doc["summary"]["verdict"], "ready-to-send");
     assert_eq!(doc["summary"]["score"], 10);
+    let rows: Vec<(&str, &str)> = doc["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["topic"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("unsubscribe", "met"),
+            ("consent", "your-call"),
+            ("dns-records", "met"),
+            ("blocklists", "met")
+        ]
+    );
     for (id, check) in doc["checks"].as_object().unwrap() {
         let st = if id == "message" {
             check[0]["status"].clone()

@@ -288,6 +288,7 @@ async fn json_report_has_the_documented_shape() {
             "duration_ms",
             "target",
             "summary",
+            "checklist",
             "checks",
             "findings",
             "stats",

@@ -1,0 +1,260 @@
+//! The prevention checklist: the origin guide's advice for staying off
+//! blocklists (an unsubscribe link in every message, mail only to people
+//! who asked for it, every DNS record right, no listing), one row each,
+//! with a status derived from the findings and what it rests on. Never
+//! "met" for what was not looked at (docs/scoring.md).
+
+use serde::Serialize;
+
+use crate::findings::{DNSBL_LISTED, RUN_CAP_REACHED, Severity, Status};
+use crate::report::model::{Report, ResolvedFinding};
+use crate::rules::Topic;
+
+/// A row's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemStatus {
+    Met,
+    NotMet,
+    /// Looked at, but a lookup it needed failed.
+    Unknown,
+    /// Not looked at in this run; the detail says how to.
+    NotChecked,
+    /// Only the sender can tell; the detail says what to look at.
+    YourCall,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Met => "met",
+            ItemStatus::NotMet => "not met",
+            ItemStatus::Unknown => "unknown",
+            ItemStatus::NotChecked => "not checked",
+            ItemStatus::YourCall => "your call",
+        }
+    }
+}
+
+/// One row of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    /// `unsubscribe`, `consent`, `dns-records` or `blocklists`.
+    pub topic: &'static str,
+    pub title: &'static str,
+    pub status: ItemStatus,
+    /// What the status rests on, in one sentence.
+    pub detail: String,
+}
+
+/// The checklist of `report`, in the guide's order.
+pub fn checklist(report: &Report) -> Vec<Item> {
+    vec![
+        unsubscribe(report),
+        consent(report),
+        dns_records(report),
+        blocklists(report),
+    ]
+}
+
+/// The distinct IDs of findings at warning or above on `topic`, about
+/// something seen (not a failed lookup, not a cap), from these checks
+/// (any when empty).
+fn ids_on(report: &Report, topic: Topic, checks: &[&str]) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = report
+        .findings
+        .iter()
+        .filter(|f| f.advice.topic == topic && f.severity >= Severity::Warning)
+        .filter(|f| !f.finding.unknown && f.finding.id != RUN_CAP_REACHED)
+        .filter(|f| checks.is_empty() || checks.contains(&f.finding.check()))
+        .map(|f| f.finding.id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn ran(report: &Report, check: &str) -> Option<Status> {
+    report
+        .check(check)
+        .map(|c| c.status)
+        .filter(|s| *s != Status::Skipped)
+}
+
+fn unsubscribe(report: &Report) -> Item {
+    let item = |status, detail: String| Item {
+        topic: "unsubscribe",
+        title: "An unsubscribe link in every message",
+        status,
+        detail,
+    };
+    let messages = report.target.messages.len();
+    let Some(status) = ran(report, "message").filter(|_| messages > 0) else {
+        return item(
+            ItemStatus::NotChecked,
+            "no message was scanned: give the campaign with --message FILE.eml".into(),
+        );
+    };
+    let missing = ids_on(report, Topic::Unsubscribe, &[]);
+    if !missing.is_empty() {
+        item(ItemStatus::NotMet, format!("see {}", missing.join(", ")))
+    } else if status == Status::Unknown {
+        item(
+            ItemStatus::Unknown,
+            "a lookup the message scan needed failed".into(),
+        )
+    } else {
+        item(
+            ItemStatus::Met,
+            format!(
+                "List-Unsubscribe, one-click and a visible link in {messages} message{}",
+                if messages == 1 { "" } else { "s" }
+            ),
+        )
+    }
+}
+
+/// Whether a listing's list is fed by spam traps (its codes' meanings or
+/// sublists say so): addresses nobody gave you.
+fn trap_driven(f: &ResolvedFinding) -> bool {
+    let e = &f.finding.evidence;
+    let says = |key: &str| {
+        e.get(key)
+            .map(|v| v.to_string().to_ascii_lowercase().contains("trap"))
+            .unwrap_or(false)
+    };
+    f.finding.id == DNSBL_LISTED && (says("meaning") || says("sublists"))
+}
+
+fn consent(report: &Report) -> Item {
+    let item = |status, detail: String| Item {
+        topic: "consent",
+        title: "Mail only recipients who asked for it",
+        status,
+        detail,
+    };
+    let mut traps: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| trap_driven(f))
+        .filter_map(|f| f.finding.evidence.get("list")?.as_str().map(String::from))
+        .collect();
+    traps.sort();
+    traps.dedup();
+    let other = ids_on(report, Topic::Consent, &[]);
+    if !traps.is_empty() {
+        item(
+            ItemStatus::NotMet,
+            format!(
+                "listed on spam-trap-driven lists ({}): the recipient list likely holds addresses nobody gave you; \
+                 use confirmed opt-in and remove addresses that never engaged",
+                traps.join(", ")
+            ),
+        )
+    } else if !other.is_empty() {
+        item(ItemStatus::NotMet, format!("see {}", other.join(", ")))
+    } else {
+        item(
+            ItemStatus::YourCall,
+            "mailaudit cannot see how addresses were collected: confirm every recipient opted in, \
+             and stop mailing those who never open or click"
+                .into(),
+        )
+    }
+}
+
+fn dns_records(report: &Report) -> Item {
+    let item = |status, detail: String| Item {
+        topic: "dns-records",
+        title: "SPF, DKIM, DMARC, reverse DNS and MX correct",
+        status,
+        detail,
+    };
+    let checks = ["spf", "dkim", "dmarc", "ptr", "mx"];
+    let statuses: Vec<(&str, Status)> = checks
+        .iter()
+        .filter_map(|c| ran(report, c).map(|s| (*c, s)))
+        .collect();
+    let wrong = ids_on(
+        report,
+        Topic::DnsRecords,
+        &["domain", "spf", "dkim", "dmarc", "ptr", "mx", "message"],
+    );
+    if statuses.is_empty() && wrong.is_empty() {
+        return item(
+            ItemStatus::NotChecked,
+            "the domain's records were not checked: run mailaudit audit DOMAIN".into(),
+        );
+    }
+    let unknown: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, s)| *s == Status::Unknown)
+        .map(|(c, _)| *c)
+        .collect();
+    let not_run: Vec<&str> = checks
+        .iter()
+        .filter(|c| !statuses.iter().any(|(r, _)| r == *c))
+        .copied()
+        .collect();
+    if !wrong.is_empty() {
+        item(ItemStatus::NotMet, format!("see {}", wrong.join(", ")))
+    } else if !unknown.is_empty() {
+        item(
+            ItemStatus::Unknown,
+            format!("could not check {}", unknown.join(", ")),
+        )
+    } else if !not_run.is_empty() {
+        item(
+            ItemStatus::NotChecked,
+            format!(
+                "{} passed; {} not checked",
+                statuses
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                not_run.join(", ")
+            ),
+        )
+    } else {
+        item(
+            ItemStatus::Met,
+            "SPF, DKIM, DMARC, PTR and MX checked, nothing at warning or above".into(),
+        )
+    }
+}
+
+fn blocklists(report: &Report) -> Item {
+    let item = |status, detail: String| Item {
+        topic: "blocklists",
+        title: "Not listed on blocklists",
+        status,
+        detail,
+    };
+    let listed = report
+        .findings
+        .iter()
+        .filter(|f| f.finding.id == DNSBL_LISTED && f.severity >= Severity::Warning)
+        .count();
+    match ran(report, "dnsbl") {
+        None => item(
+            ItemStatus::NotChecked,
+            "no blocklist was asked (--no-dnsbl, or nothing to check)".into(),
+        ),
+        Some(_) if listed > 0 => item(
+            ItemStatus::NotMet,
+            format!(
+                "{listed} listing{}: see dnsbl.listed for the delisting steps",
+                if listed == 1 { "" } else { "s" }
+            ),
+        ),
+        Some(Status::Unknown) => item(
+            ItemStatus::Unknown,
+            "some lists could not be asked or did not answer: see dnsbl.unknown".into(),
+        ),
+        Some(_) => item(
+            ItemStatus::Met,
+            "no listing on a major or minor list among those asked".into(),
+        ),
+    }
+}
