@@ -8,6 +8,7 @@ pub mod checklist;
 pub mod clean;
 pub mod html;
 pub mod json;
+pub mod markdown;
 pub mod model;
 pub mod text;
 
@@ -20,6 +21,7 @@ pub enum Format {
     Text,
     Json,
     Html,
+    Markdown,
 }
 
 impl Format {
@@ -29,6 +31,7 @@ impl Format {
             "json" => Some(Format::Json),
             "html" | "htm" => Some(Format::Html),
             "txt" | "text" => Some(Format::Text),
+            "md" | "markdown" => Some(Format::Markdown),
             _ => None,
         }
     }
@@ -39,7 +42,39 @@ pub fn render(report: &Report, format: Format) -> String {
         Format::Json => json::render(report),
         Format::Text => text::render(report),
         Format::Html => html::render(report),
+        Format::Markdown => markdown::render(report),
     }
+}
+
+/// An audit's sending IPs and where each came from, in one line (raw:
+/// the renderer escapes it); `None` for other runs.
+pub fn sending_ips_line(report: &Report) -> Option<String> {
+    if report.kind != model::RunKind::Audit {
+        return None;
+    }
+    let ips: Vec<String> = report
+        .target
+        .ips
+        .iter()
+        .map(|ip| match &ip.via {
+            Some(via) => format!("{} ({} {via})", ip.ip, ip.source),
+            None => format!("{} ({})", ip.ip, ip.source),
+        })
+        .collect();
+    let failed = &report.target.ips_failed;
+    let mut line = match (ips.is_empty(), failed.is_empty()) {
+        (true, true) => "none found".to_string(),
+        (true, false) => "not known".to_string(),
+        (false, _) => ips.join(", "),
+    };
+    if !failed.is_empty() {
+        line.push_str(&format!(
+            " (incomplete: {} lookup(s) failed: {})",
+            failed.len(),
+            failed.join("; ")
+        ));
+    }
+    Some(line)
 }
 
 /// When the report was made, RFC 3339 to the second, UTC.

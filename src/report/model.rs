@@ -59,6 +59,26 @@ pub struct ResolvedFinding {
     pub advice: Advice,
 }
 
+impl ResolvedFinding {
+    /// The steps to show for this finding: a listing's own delisting steps
+    /// (the list's removal page, the date the address came into service)
+    /// when it has them, else every step of its advice.
+    pub fn steps(&self) -> Vec<&str> {
+        let listing: Vec<&str> = self
+            .finding
+            .evidence
+            .get("delisting_steps")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+            .unwrap_or_default();
+        if listing.is_empty() {
+            self.advice.steps.iter().map(String::as_str).collect()
+        } else {
+            listing
+        }
+    }
+}
+
 /// One check in the report.
 #[derive(Debug)]
 pub struct CheckReport {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use crate::findings::Severity;
 use crate::report::checklist;
 use crate::report::clean::clean;
-use crate::report::model::{Block, Report, ResolvedFinding, RunKind, TreeItem};
+use crate::report::model::{Block, Report, ResolvedFinding, TreeItem};
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -25,35 +25,8 @@ pub fn render(report: &Report) -> String {
         report.count(Severity::Info),
         report.unknown_checks(),
     );
-    if report.kind == RunKind::Audit {
-        let ips: Vec<String> = report
-            .target
-            .ips
-            .iter()
-            .map(|ip| match &ip.via {
-                Some(via) => format!("{} ({} {})", ip.ip, ip.source, clean(via)),
-                None => format!("{} ({})", ip.ip, ip.source),
-            })
-            .collect();
-        let failed = &report.target.ips_failed;
-        let _ = writeln!(
-            out,
-            "Sending IPs: {}{}",
-            match (ips.is_empty(), failed.is_empty()) {
-                (true, true) => "none found".to_string(),
-                (true, false) => "not known".to_string(),
-                (false, _) => ips.join(", "),
-            },
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (incomplete: {} lookup(s) failed: {})",
-                    failed.len(),
-                    clean(&failed.join("; "))
-                )
-            }
-        );
+    if let Some(line) = super::sending_ips_line(report) {
+        let _ = writeln!(out, "Sending IPs: {}", clean(&line));
     }
     out.push_str("\nPrevention checklist:\n");
     for item in checklist::checklist(report) {
@@ -136,18 +109,7 @@ fn write_finding(out: &mut String, n: usize, f: &ResolvedFinding) {
         f.finding.id,
         clean(&f.finding.summary)
     );
-    let evidence = &f.finding.evidence;
-    let listing: Vec<&str> = evidence
-        .get("delisting_steps")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
-        .unwrap_or_default();
-    let steps: Vec<&str> = if listing.is_empty() {
-        f.advice.steps.iter().map(String::as_str).collect()
-    } else {
-        listing
-    };
-    for step in steps {
+    for step in f.steps() {
         let _ = writeln!(out, "       - {}", clean(step));
     }
 }

@@ -925,6 +925,21 @@ fn an_output_extension_mailaudit_does_not_write_is_refused() {
     assert_ok(&out);
     let text = std::fs::read_to_string(&target).unwrap();
     assert!(text.starts_with('{'));
+    // .md is Markdown.
+    let md = tmp("report.md");
+    assert_ok(&example_audit(&["-o", &md.display().to_string()]));
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.starts_with("# mailaudit: audit of example.com\n"),
+        "{text}"
+    );
+    for section in [
+        "## Prevention checklist",
+        "## What to do first",
+        "## How this report was made",
+    ] {
+        assert!(text.contains(section), "{section}");
+    }
 }
 
 #[test]

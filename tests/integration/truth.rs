@@ -601,7 +601,7 @@ async fn control_characters_never_reach_the_terminal() {
         @ IN MX 10 mx.ansi.test.\nmx IN A 192.0.2.15\n\
         @ IN TXT \"v=spf1 \u{1b}[2J\u{7} \u{1b}]8;;https://evil.example\u{7}x \u{202e} ip4:192.0.2.1 -all\"\n\
         15.2.0.192.bl IN A 127.0.0.2\n\
-        15.2.0.192.bl IN TXT \"\u{1b}[2J\u{1b}[1;1HListed \u{9b}31m\"\n\
+        15.2.0.192.bl IN TXT \"\u{1b}[2J\u{1b}[1;1HListed <script>alert(1)</script> \u{9b}31m\"\n\
         2.0.0.127.bl IN A 127.0.0.2\n";
     let server = crate::common::FaultServer::from_texts(&[zone.to_string()]).await;
     let dns = mailaudit::dns::Dns::new(mailaudit::dns::DnsConfig {
@@ -628,6 +628,20 @@ async fn control_characters_never_reach_the_terminal() {
     }
     assert!(text.contains("\\x1b[2J"), "{text}");
     assert!(text.contains("\\u{202e}"), "{text}");
+    // Markdown (pasted into tickets, often rendered with HTML): neither
+    // control characters nor markup get through.
+    let md = mailaudit::report::markdown::render(&report);
+    assert!(md.contains("Listed"), "{md}");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+        assert!(!md.contains(bad), "{bad:?} in:\n{md}");
+    }
+    assert!(md.contains("\\<script\\>"), "{md}");
+    assert_eq!(
+        md.matches("<script").count(),
+        md.matches("\\<script").count()
+    );
+    let html = mailaudit::report::html::render(&report);
+    assert!(!html.contains("<script") && html.contains("&lt;script&gt;"));
     // The JSON keeps the data as it is (serde escapes it).
     let json = mailaudit::report::json::render(&report);
     assert!(json.contains("\\u001b[2J"), "{json}");

@@ -223,7 +223,7 @@ fn format_of(path: &Path) -> Result<Format, AppError> {
         None => Ok(Format::Text),
         Some(ext) => Format::from_path(path).ok_or_else(|| {
             InputError(format!(
-                "-o {}: mailaudit does not write .{} reports (it writes .txt, .json and .html; or give --format)",
+                "-o {}: mailaudit does not write .{} reports (it writes .txt, .json, .html and .md; or give --format)",
                 path.display(),
                 ext.to_string_lossy()
             ))

@@ -264,6 +264,7 @@ pub enum FormatArg {
     Text,
     Json,
     Html,
+    Markdown,
 }
 
 impl From<FormatArg> for Format {
@@ -272,6 +273,7 @@ impl From<FormatArg> for Format {
             FormatArg::Text => Format::Text,
             FormatArg::Json => Format::Json,
             FormatArg::Html => Format::Html,
+            FormatArg::Markdown => Format::Markdown,
         }
     }
 }

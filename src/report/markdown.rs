@@ -1,0 +1,203 @@
+//! The Markdown report (`--format markdown`, `-o report.md`): the same
+//! structure as the text report, for pasting into a ticket. Ticket systems
+//! render Markdown, and many render HTML inside it, so every string from
+//! outside is escaped twice over: control characters as in the terminal
+//! report ([`clean`]), then every character Markdown or HTML could read as
+//! markup behind a backslash, so a TXT record `<script>` or `[x](y)` shows
+//! as the text it is.
+
+use std::fmt::Write;
+
+use crate::findings::Severity;
+use crate::report::checklist;
+use crate::report::clean::clean;
+use crate::report::model::{Block, Report, TreeItem};
+
+/// `s` as Markdown text that renders as exactly `s`, wherever on a line it
+/// is put: the characters that open emphasis, code, links, HTML, entities,
+/// table cells and strikethrough are escaped everywhere, and a start that
+/// would open a list, heading or quote is escaped too.
+pub fn escape(s: &str) -> String {
+    let cleaned = clean(s);
+    let mut out = String::with_capacity(cleaned.len() + 8);
+    // "1." or "1)" at the start would open an ordered list.
+    let digits = cleaned.chars().take_while(char::is_ascii_digit).count();
+    for (i, c) in cleaned.chars().enumerate() {
+        let starts_block = i == 0 && "-+=".contains(c);
+        let ends_number = i == digits && digits > 0 && ".)".contains(c);
+        if "\\`*_[]<>|&#~".contains(c) || starts_block || ends_number {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `s` as text inside a table cell (escaped; no line breaks).
+fn cell(s: &str) -> String {
+    escape(s)
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# mailaudit: {}\n", escape(&super::title(report)));
+    let _ = writeln!(
+        out,
+        "**{}**, score {}/10 (status {}; {} error(s), {} warning(s), {} info; {} check(s) unknown)\n",
+        capitalised(report.verdict().label()),
+        report.score(),
+        report.status().as_str(),
+        report.count(Severity::Error),
+        report.count(Severity::Warning),
+        report.count(Severity::Info),
+        report.unknown_checks(),
+    );
+    if let Some(line) = super::sending_ips_line(report) {
+        let _ = writeln!(out, "Sending IPs: {}\n", escape(&line));
+    }
+
+    out.push_str("## Prevention checklist\n\n");
+    out.push_str("| To stay off blocklists | Status | What it rests on |\n|---|---|---|\n");
+    for item in checklist::checklist(report) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            item.title,
+            item.status.as_str(),
+            cell(&item.detail)
+        );
+    }
+
+    if !report.findings.is_empty() {
+        out.push_str("\n## What to do first\n\n");
+        for (n, f) in report.by_priority().into_iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}. **{}** `{}`: {}",
+                n + 1,
+                f.severity.as_str(),
+                f.finding.id,
+                escape(&f.finding.summary)
+            );
+            for step in f.steps() {
+                let _ = writeln!(out, "    - {}", escape(step));
+            }
+        }
+    }
+
+    out.push_str("\n## Checks\n\n| Check | Status | Result |\n|---|---|---|\n");
+    for c in &report.checks {
+        let line = match (&c.detail, &c.reason) {
+            (_, Some(reason)) => reason.clone(),
+            (Some(d), None) => d.headline(),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            c.title,
+            c.status.as_str(),
+            cell(&line)
+        );
+    }
+    for c in &report.checks {
+        for block in c.detail.iter().flat_map(|d| d.blocks()) {
+            out.push('\n');
+            write_block(&mut out, &block);
+        }
+    }
+
+    let made = &report.made;
+    out.push_str("\n## How this report was made\n\n");
+    let _ = writeln!(
+        out,
+        "- mailaudit {}, {}, {} ms",
+        env!("CARGO_PKG_VERSION"),
+        super::generated_at(report),
+        report.duration.as_millis()
+    );
+    let _ = writeln!(out, "- DNS: {}", escape(&made.source_line()));
+    if let Some(catalogue) = made.catalogue_line() {
+        let _ = writeln!(out, "- Blocklist catalogue: {}", escape(&catalogue));
+    }
+    if !made.command.is_empty() {
+        let _ = writeln!(out, "- Command: {}", escape(&made.command_line()));
+    }
+    let stats = &report.stats;
+    let _ = writeln!(
+        out,
+        "- DNS questions: {}, {} answered from cache",
+        stats.queries, stats.cache_hits
+    );
+    out
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn write_block(out: &mut String, block: &Block) {
+    match block {
+        Block::Lines { title, items } => {
+            let _ = writeln!(out, "### {}\n", escape(title));
+            for i in items {
+                let _ = writeln!(out, "- {}", escape(i));
+            }
+        }
+        Block::Table { title, head, rows } => {
+            let _ = writeln!(out, "### {}\n", escape(title));
+            let head: Vec<String> = head.iter().map(|h| cell(h)).collect();
+            let _ = writeln!(out, "| {} |", head.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
+            for row in rows {
+                let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+            }
+        }
+        Block::Tree { title, root } => {
+            let _ = writeln!(out, "### {}\n", escape(title));
+            write_tree(out, root, 0);
+        }
+    }
+}
+
+fn write_tree(out: &mut String, item: &TreeItem, depth: usize) {
+    let _ = writeln!(out, "{}- {}", "    ".repeat(depth), escape(&item.text));
+    for c in &item.children {
+        write_tree(out, c, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_from_outside_is_text() {
+        for hostile in [
+            "<script>alert(1)</script>",
+            "\"><img src=x onerror=alert(1)>",
+            "[click](https://evil.example/)",
+            "**bold** _it_ `code` | cell | # heading",
+            "\u{1b}[2J\u{7}",
+        ] {
+            let e = escape(hostile);
+            assert!(!e.contains('\u{1b}') && !e.contains('\u{7}'), "{e:?}");
+            // Every character that could open markup is escaped.
+            let chars: Vec<char> = e.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                if "<>[]`*_|&#~".contains(*c) {
+                    assert!(i > 0 && chars[i - 1] == '\\', "{hostile:?} -> {e:?}");
+                }
+            }
+        }
+        assert_eq!(escape("v=spf1 -all"), "v=spf1 -all");
+        assert_eq!(escape("-all"), "\\-all");
+        assert_eq!(escape("1. item"), "1\\. item");
+        assert_eq!(escape("a_b <c>"), "a\\_b \\<c\\>");
+    }
+}
