@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::CommandFactory;
 use thiserror::Error;
 
 use std::sync::Arc;
@@ -78,12 +79,28 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
             let rules = Rules::load(args.rules.as_deref())?;
             print_text(&report::advice::catalogue(&rules))
         }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mailaudit", &mut script);
+            print_bytes(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| AppError::Runtime(format!("cannot render the manual page: {e}")))?;
+            print_bytes(&page)
+        }
     }
 }
 
 /// Writes `text` to standard output; a failed write is exit 3.
 fn print_text(text: &str) -> Result<Exit, AppError> {
-    crate::output::write(&Destination::Stdout, text.as_bytes())
+    print_bytes(text.as_bytes())
+}
+
+fn print_bytes(bytes: &[u8]) -> Result<Exit, AppError> {
+    crate::output::write(&Destination::Stdout, bytes)
         .map_err(|e| AppError::Runtime(format!("cannot write to standard output: {e}")))?;
     Ok(Exit::Ok)
 }

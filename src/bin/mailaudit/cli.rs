@@ -23,18 +23,44 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Audit a domain and its sending IPs.
+    #[command(after_help = "Examples:
+  mailaudit audit example.com
+  mailaudit audit example.com --ip 192.0.2.10 --helo mail.example.com -o report.html
+  mailaudit audit example.com --message campaign.eml --selector s1 --in-service-since 2026-09-01
+  mailaudit audit example.com --zone example.com.zone     # offline, before publishing
+  mailaudit audit example.com --format json --fail-on error   # a CI gate")]
     Audit(AuditArgs),
     /// Check addresses, ranges and domains on DNS blocklists.
-    #[command(visible_alias = "blocklist")]
+    #[command(
+        visible_alias = "blocklist",
+        after_help = "Examples:
+  mailaudit blacklist 192.0.2.10
+  mailaudit blacklist 192.0.2.10 --in-service-since 2026-09-01 -o listing.md
+  mailaudit blacklist 203.0.113.0/24 example.com --dnsbl zen.spamhaus.org"
+    )]
     Blacklist(BlacklistArgs),
     /// Scan messages (.eml): DKIM, DMARC alignment, unsubscribe headers and
     /// link, RFC 5322 basics; the domains of their links on blocklists.
+    #[command(after_help = "Examples:
+  mailaudit message campaign.eml
+  mailaudit message campaign.eml --ip 192.0.2.10 --mail-from bounces@example.com")]
     Message(MessageArgs),
     /// Print everything mailaudit says about one finding ID: what it
     /// means, every step that fixes it, references.
+    #[command(after_help = "Examples:
+  mailaudit explain dnsbl.listed
+  mailaudit findings            # every ID")]
     Explain(ExplainArgs),
     /// List every finding ID with its default severity, topic and title.
     Findings(FindingsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell), generated from these options.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these options.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -317,8 +343,51 @@ impl FailOn {
 mod tests {
     use clap::CommandFactory;
 
+    use super::*;
+
     #[test]
     fn the_command_line_is_consistent() {
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    /// Every example in `--help` parses: they are what people copy first.
+    #[test]
+    fn every_help_example_parses() {
+        let cli = Cli::command();
+        let mut seen = 0;
+        for sub in cli.get_subcommands() {
+            let Some(help) = sub.get_after_help() else {
+                continue;
+            };
+            for line in help.to_string().lines() {
+                let Some(example) = line.trim().strip_prefix("mailaudit ") else {
+                    continue;
+                };
+                let example = example.split("  #").next().unwrap().trim();
+                let args = std::iter::once("mailaudit").chain(example.split_whitespace());
+                if let Err(e) = Cli::try_parse_from(args) {
+                    panic!("{example}: {e}");
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 10, "{seen} examples");
+    }
+
+    #[test]
+    fn completions_and_manual_page_generate() {
+        let mut script = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "mailaudit",
+            &mut script,
+        );
+        assert!(String::from_utf8(script).unwrap().contains("blacklist"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut page)
+            .unwrap();
+        assert!(String::from_utf8(page).unwrap().contains(".TH mailaudit 1"));
     }
 }
