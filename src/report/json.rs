@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use crate::dns::StatsSnapshot;
 use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
-use crate::report::checklist;
 use crate::report::model::{Detail, Made, Report, Verdict};
+use crate::report::{checklist, delisting};
 use crate::rules::Topic;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -70,6 +70,9 @@ struct FindingV1<'a> {
     summary: &'a str,
     evidence: &'a Map<String, Value>,
     advice: AdviceV1<'a>,
+    /// Added within v1, listings only: a ready-to-send removal request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delisting_request: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -149,6 +152,7 @@ pub fn to_value(report: &Report) -> Value {
                     references: &f.advice.references,
                     topic: f.advice.topic,
                 },
+                delisting_request: delisting::request(f, &[]),
             })
             .collect(),
         stats: &report.stats,

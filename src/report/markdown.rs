@@ -9,9 +9,9 @@
 use std::fmt::Write;
 
 use crate::findings::Severity;
-use crate::report::checklist;
 use crate::report::clean::clean;
 use crate::report::model::{Block, Report, TreeItem};
+use crate::report::{checklist, delisting};
 
 /// `s` as Markdown text that renders as exactly `s`, wherever on a line it
 /// is put: the characters that open emphasis, code, links, HTML, entities,
@@ -82,6 +82,9 @@ pub fn render(report: &Report) -> String {
             for step in f.steps() {
                 let _ = writeln!(out, "    - {}", escape(step));
             }
+            if let Some(draft) = delisting::request(f, &[]) {
+                write_code_block(&mut out, "Removal request, ready to send:", &draft);
+            }
         }
     }
 
@@ -130,6 +133,19 @@ pub fn render(report: &Report) -> String {
         stats.queries, stats.cache_hits
     );
     out
+}
+
+/// `text` as a fenced code block inside a list item: shown literally,
+/// with a fence longer than any run of backticks in it so nothing inside
+/// can close it.
+fn write_code_block(out: &mut String, label: &str, text: &str) {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let _ = writeln!(out, "\n    {label}\n\n    {fence}text");
+    for line in text.lines() {
+        let _ = writeln!(out, "    {}", clean(line));
+    }
+    let _ = writeln!(out, "    {fence}\n");
 }
 
 fn capitalised(s: &str) -> String {
@@ -196,6 +212,11 @@ mod tests {
             }
         }
         assert_eq!(escape("v=spf1 -all"), "v=spf1 -all");
+        // A code block cannot be closed from inside.
+        let mut out = String::new();
+        write_code_block(&mut out, "draft:", "a\n```\n<b>x</b> ````");
+        assert!(out.contains("    `````text\n"), "{out}");
+        assert!(out.trim_end().ends_with("    `````"), "{out}");
         assert_eq!(escape("-all"), "\\-all");
         assert_eq!(escape("1. item"), "1\\. item");
         assert_eq!(escape("a_b <c>"), "a\\_b \\<c\\>");

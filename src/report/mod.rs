@@ -6,6 +6,7 @@
 pub mod advice;
 pub mod checklist;
 pub mod clean;
+pub mod delisting;
 pub mod html;
 pub mod json;
 pub mod markdown;

@@ -994,3 +994,63 @@ fn the_listing_comes_first_with_every_step_in_text_and_html() {
         }
     }
 }
+
+#[test]
+fn a_listing_comes_with_a_removal_request_in_json_markdown_and_html() {
+    let zones = examples();
+    let catalog = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/dnsbl.toml")
+        .display()
+        .to_string();
+    let base = [
+        "blacklist",
+        "192.0.2.11",
+        "--zone",
+        &zones,
+        "--dnsbl-catalog",
+        &catalog,
+        "--in-service-since",
+        "2026-09-01",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = mailaudit(&args);
+        assert_ok(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let doc: serde_json::Value = serde_json::from_str(&run(&["--format", "json"])).unwrap();
+    let listed = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "dnsbl.listed")
+        .unwrap();
+    let draft = listed["delisting_request"].as_str().unwrap();
+    for needle in [
+        "Removal request for 192.0.2.11 from Example Blocklist (demo)",
+        "hit spam traps 14 times",
+        "in our service since 2026-09-01",
+    ] {
+        assert!(draft.contains(needle), "{needle}: {draft}");
+    }
+    // Other findings have none.
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"] != "dnsbl.listed")
+            .all(|f| f.get("delisting_request").is_none())
+    );
+    let md = run(&["--format", "markdown"]);
+    assert!(
+        md.contains("    ```text\n    Subject: Removal request for 192.0.2.11"),
+        "{md}"
+    );
+    let html = run(&["--format", "html"]);
+    assert!(
+        html.contains("<pre>Subject: Removal request for 192.0.2.11"),
+        "{html}"
+    );
+}

@@ -1,0 +1,105 @@
+//! A ready-to-send delisting request for each listing, from
+//! `templates/delisting-request.txt.j2` (plain text; each format escapes
+//! it as it shows it). What it says comes from the listing's evidence:
+//! the list, its answer and explanation, the date the address came into
+//! service (`--in-service-since`), and what was fixed.
+
+use minijinja::Environment;
+use serde_json::Value;
+
+use crate::findings::DNSBL_LISTED;
+use crate::report::model::ResolvedFinding;
+
+const TEMPLATE: &str = include_str!("../../templates/delisting-request.txt.j2");
+
+/// The draft for `f` when it is a listing; `fixed` lists what was fixed
+/// since an earlier report (empty: the draft asks the sender to say).
+pub fn request(f: &ResolvedFinding, fixed: &[String]) -> Option<String> {
+    if f.finding.id != DNSBL_LISTED {
+        return None;
+    }
+    let e = &f.finding.evidence;
+    let text = |key: &str| e.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut env = Environment::new();
+    env.add_template("delisting", TEMPLATE)
+        .expect("the delisting template parses (tested)");
+    let draft = env
+        .get_template("delisting")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                subject => f.finding.subject.clone(),
+                list => text("list"),
+                operator => text("operator"),
+                zone => text("zone"),
+                codes => minijinja::Value::from(minijinja::value::Serde(e.get("codes").cloned().unwrap_or(Value::Null))),
+                meaning => text("meaning").trim_end_matches('.').to_string(),
+                reason => text("reason"),
+                in_service_since => text("in_service_since"),
+                fixed => fixed.to_vec(),
+            })
+        })
+        .expect("the delisting template renders any listing (tested)");
+    Some(draft + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Finding, Severity};
+    use crate::rules::Rules;
+
+    fn listing(since: Option<&str>) -> ResolvedFinding {
+        let rules = Rules::embedded();
+        let finding = Finding::new(DNSBL_LISTED, "192.0.2.11", "listed")
+            .with("list", "Example Blocklist")
+            .with("operator", "Example Project")
+            .with("zone", "bl.example.net")
+            .with("codes", vec!["127.0.0.2"])
+            .with("meaning", "spam trap hit.")
+            .with("reason", "hit traps 14 times")
+            .with("in_service_since", since);
+        ResolvedFinding {
+            advice: rules.advice(DNSBL_LISTED).clone(),
+            severity: Severity::Error,
+            finding,
+        }
+    }
+
+    #[test]
+    fn a_draft_names_the_address_the_list_the_reason_and_the_date() {
+        let draft = request(&listing(Some("2026-09-01")), &[]).unwrap();
+        assert!(draft.starts_with(
+            "Subject: Removal request for 192.0.2.11 from Example Blocklist\n\nHello Example Project,\n"
+        ));
+        for needle in [
+            "(bl.example.net), answer 127.0.0.2.",
+            "The answer means: spam trap hit.\n",
+            "The list's explanation: hit traps 14 times",
+            "in our service since 2026-09-01",
+            "- (the cause you found",
+        ] {
+            assert!(draft.contains(needle), "{needle}: {draft}");
+        }
+        let undated = request(&listing(None), &[]).unwrap();
+        assert!(!undated.contains("in our service"), "{undated}");
+    }
+
+    #[test]
+    fn what_was_fixed_replaces_the_prompt() {
+        let fixed = vec!["ptr.missing: 192.0.2.11 now has a PTR record".to_string()];
+        let draft = request(&listing(None), &fixed).unwrap();
+        assert!(draft.contains("- ptr.missing: 192.0.2.11 now has a PTR record"));
+        assert!(!draft.contains("(the cause you found"));
+    }
+
+    #[test]
+    fn only_listings_have_drafts() {
+        let rules = Rules::embedded();
+        let f = ResolvedFinding {
+            finding: Finding::new("ptr.missing", "192.0.2.1", "no PTR"),
+            severity: Severity::Error,
+            advice: rules.advice("ptr.missing").clone(),
+        };
+        assert_eq!(request(&f, &[]), None);
+    }
+}
