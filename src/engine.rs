@@ -272,6 +272,7 @@ impl Engine {
             findings,
             stats: self.dns.stats(),
             made: self.made(),
+            changes: None,
         }
     }
 

@@ -8,9 +8,20 @@ use minijinja::Environment;
 use serde_json::Value;
 
 use crate::findings::DNSBL_LISTED;
-use crate::report::model::ResolvedFinding;
+use crate::report::model::{Report, ResolvedFinding};
 
 const TEMPLATE: &str = include_str!("../../templates/delisting-request.txt.j2");
+
+/// What was fixed since the baseline, as a removal request says it: the
+/// findings resolved (`--baseline`), or nothing.
+pub fn fixed(report: &Report) -> Vec<String> {
+    report
+        .changes
+        .iter()
+        .flat_map(|c| &c.resolved)
+        .map(|f| format!("{} (was: {})", f.id, f.summary))
+        .collect()
+}
 
 /// The draft for `f` when it is a listing; `fixed` lists what was fixed
 /// since an earlier report (empty: the draft asks the sender to say).

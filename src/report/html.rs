@@ -61,6 +61,7 @@ pub fn render(report: &Report) -> String {
                 made_source => report.made.source_line(),
                 made_catalogue => report.made.catalogue_line(),
                 made_command => report.made.command_line(),
+                changes => report.changes.as_ref().map(|c| c.groups()),
             })
         })
         .expect("the report template renders any report (tested)")
@@ -138,6 +139,7 @@ mod tests {
                 zone_files: vec![PAYLOAD.into()],
                 ..Made::default()
             },
+            changes: None,
         };
         let html = render(&report);
         assert!(html.starts_with("<!DOCTYPE html>"));

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::dns::StatsSnapshot;
 use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
+use crate::report::baseline::Changes;
 use crate::report::model::{Detail, Made, Report, Verdict};
 use crate::report::{checklist, delisting};
 use crate::rules::Topic;
@@ -26,6 +27,9 @@ struct ReportV1<'a> {
     summary: Summary,
     /// Added within v1: the prevention checklist.
     checklist: Vec<checklist::Item>,
+    /// Added within v1, with `--baseline` only: what changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<&'a Changes>,
     checks: Map<String, Value>,
     findings: Vec<FindingV1<'a>>,
     stats: &'a StatsSnapshot,
@@ -134,6 +138,7 @@ pub fn to_value(report: &Report) -> Value {
             score: report.score(),
         },
         checklist: checklist::checklist(report),
+        changes: report.changes.as_ref(),
         checks,
         findings: report
             .findings
@@ -152,7 +157,7 @@ pub fn to_value(report: &Report) -> Value {
                     references: &f.advice.references,
                     topic: f.advice.topic,
                 },
-                delisting_request: delisting::request(f, &[]),
+                delisting_request: delisting::request(f, &delisting::fixed(report)),
             })
             .collect(),
         stats: &report.stats,

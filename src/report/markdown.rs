@@ -68,6 +68,25 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    if let Some(changes) = &report.changes {
+        let _ = writeln!(
+            out,
+            "\n## Since the last report ({})\n",
+            escape(&changes.since)
+        );
+        let groups = changes.groups();
+        if groups.is_empty() {
+            out.push_str("Nothing changed.\n");
+        }
+        for (heading, lines) in groups {
+            let _ = writeln!(out, "**{heading}**\n");
+            for line in lines {
+                let _ = writeln!(out, "- {}", escape(&line));
+            }
+            out.push('\n');
+        }
+    }
+
     if !report.findings.is_empty() {
         out.push_str("\n## What to do first\n\n");
         for (n, f) in report.by_priority().into_iter().enumerate() {
@@ -82,7 +101,7 @@ pub fn render(report: &Report) -> String {
             for step in f.steps() {
                 let _ = writeln!(out, "    - {}", escape(step));
             }
-            if let Some(draft) = delisting::request(f, &[]) {
+            if let Some(draft) = delisting::request(f, &delisting::fixed(report)) {
                 write_code_block(&mut out, "Removal request, ready to send:", &draft);
             }
         }

@@ -4,6 +4,7 @@
 //! and HTML lay out each check's [`model::Block`]s the same way.
 
 pub mod advice;
+pub mod baseline;
 pub mod checklist;
 pub mod clean;
 pub mod delisting;

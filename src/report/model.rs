@@ -129,6 +129,8 @@ pub struct Report {
     pub stats: StatsSnapshot,
     /// How the report was made, for whoever reads it later.
     pub made: Made,
+    /// What changed since `--baseline` (set by the caller).
+    pub changes: Option<crate::report::baseline::Changes>,
 }
 
 /// How a report was made: enough for a reader of a support ticket to tell

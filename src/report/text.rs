@@ -54,6 +54,20 @@ pub fn render(report: &Report) -> String {
             clean(&line)
         );
     }
+    if let Some(changes) = &report.changes {
+        let _ = writeln!(out, "\nSince the last report ({}):", clean(&changes.since));
+        let groups = changes.groups();
+        if groups.is_empty() {
+            out.push_str("  nothing changed\n");
+        }
+        for (heading, lines) in groups {
+            let _ = writeln!(out, "  {heading}:");
+            for line in lines {
+                let _ = writeln!(out, "    - {}", clean(&line));
+            }
+        }
+    }
+
     if !report.findings.is_empty() {
         out.push_str("\nWhat to do first:\n");
         for (n, f) in report.by_priority().into_iter().enumerate() {

@@ -1054,3 +1054,80 @@ fn a_listing_comes_with_a_removal_request_in_json_markdown_and_html() {
         "{html}"
     );
 }
+
+#[test]
+fn a_baseline_says_what_changed_and_fills_the_removal_request() {
+    let ips = ["--ip", "192.0.2.10", "--ip", "192.0.2.11"];
+    let old_file = tmp("baseline.json");
+    let mut args = ips.to_vec();
+    let shown = old_file.display().to_string();
+    args.extend(["-o", shown.as_str()]);
+    assert_ok(&example_audit(&args));
+    // The earlier report: 192.0.2.10 was listed and had no PTR; the
+    // listing of 192.0.2.11 was not there yet.
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&old_file).unwrap()).unwrap();
+    let findings = old["findings"].as_array_mut().unwrap();
+    let listing = findings
+        .iter()
+        .position(|f| f["id"] == "dnsbl.listed")
+        .unwrap();
+    let mut was_listed = findings.remove(listing);
+    was_listed["subject"] = "192.0.2.10".into();
+    findings.push(was_listed);
+    findings.push(serde_json::json!({
+        "id": "ptr.missing", "check": "ptr", "subject": "192.0.2.10",
+        "summary": "192.0.2.10 has no PTR record.", "evidence": {}
+    }));
+    std::fs::write(&old_file, old.to_string()).unwrap();
+
+    let mut args = ips.to_vec();
+    args.extend(["--baseline", shown.as_str(), "--format", "json"]);
+    let out = example_audit(&args);
+    assert_ok(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = &doc["changes"];
+    assert_eq!(
+        changes["delisted"][0]["subject"], "192.0.2.10",
+        "{changes:#}"
+    );
+    assert_eq!(
+        changes["newly_listed"][0]["subject"], "192.0.2.11",
+        "{changes:#}"
+    );
+    assert_eq!(changes["resolved"][0]["id"], "ptr.missing", "{changes:#}");
+    assert_eq!(changes["new"], serde_json::json!([]), "{changes:#}");
+    // The removal request says what was fixed.
+    let listed = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "dnsbl.listed")
+        .unwrap();
+    let draft = listed["delisting_request"].as_str().unwrap();
+    assert!(
+        draft.contains("- ptr.missing (was: 192.0.2.10 has no PTR record.)"),
+        "{draft}"
+    );
+
+    // A baseline of another target is refused, with no report written.
+    let target = tmp("other.json");
+    let out = mailaudit(&[
+        "audit",
+        "esp.example.net",
+        "--zone",
+        &examples(),
+        "--no-dnsbl",
+        "--baseline",
+        &shown,
+        "-o",
+        &target.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a report of example.com, not of esp.example.net"),
+        "{stderr}"
+    );
+    assert!(!target.exists());
+}

@@ -21,6 +21,7 @@ use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::Target;
 use mailaudit::findings::{Severity, Status};
 use mailaudit::input::{self, InputError};
+use mailaudit::report::baseline::Baseline;
 use mailaudit::report::model::{Report, RunKind};
 use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
@@ -254,6 +255,18 @@ pub struct OutputPlan {
     pub format: Format,
     pub destination: Destination,
     pub fail_on: FailOn,
+    /// `--baseline`: its path as given, and the report read from it.
+    pub baseline: Option<(String, Baseline)>,
+}
+
+/// Reads `--baseline FILE`: a JSON report of schema version 1, or exit 2.
+fn read_baseline(path: &Path) -> Result<(String, Baseline), AppError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError(format!("--baseline {shown}: {e}")))?;
+    let baseline =
+        Baseline::parse(&text).map_err(|e| InputError(format!("--baseline {shown}: {e}")))?;
+    Ok((shown, baseline))
 }
 
 impl OutputPlan {
@@ -267,13 +280,26 @@ impl OutputPlan {
             format,
             destination: crate::output::destination(args.output.as_deref()).map_err(InputError)?,
             fail_on: args.fail_on,
+            baseline: args.baseline.as_deref().map(read_baseline).transpose()?,
         })
     }
 
     /// Renders and writes the report; the exit code from `--fail-on`: a
     /// finding at or above it, or a verdict of unknown (nothing verified is
     /// not a pass).
-    pub fn finish(&self, report: &Report) -> Result<Exit, AppError> {
+    pub fn finish(&self, mut report: Report) -> Result<Exit, AppError> {
+        if let Some((shown, baseline)) = &self.baseline {
+            let now = report::json::to_value(&report);
+            let (was, is) = (baseline.target(), report::baseline::target_of(&now));
+            if was != is {
+                return Err(InputError(format!(
+                    "--baseline {shown}: a report of {was}, not of {is}"
+                ))
+                .into());
+            }
+            report.changes = Some(baseline.compare(&now));
+        }
+        let report = &report;
         self.write(&report::render(report, self.format))?;
         // The report went to a file: say where, and what it says.
         if let Destination::File(path) | Destination::Device(path) = &self.destination {
@@ -497,7 +523,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     };
 
     let (session, output) = setup.start(None)?;
-    output.finish(&session.run(&request))
+    output.finish(session.run(&request))
 }
 
 fn load_messages(
@@ -544,7 +570,7 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
         checks: None,
     };
     let (session, output) = setup.start(None)?;
-    output.finish(&session.run(&request))
+    output.finish(session.run(&request))
 }
 
 /// One `mailaudit blacklist` target.
@@ -608,5 +634,5 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
         checks: None,
     };
     let (session, output) = setup.start(ranges.then(SweepBar::shared))?;
-    output.finish(&session.run(&request))
+    output.finish(session.run(&request))
 }

@@ -282,6 +282,11 @@ pub struct OutputArgs {
     /// when the verdict is unknown (nothing verified is not a pass).
     #[arg(long, value_enum, default_value_t = FailOn::Never)]
     pub fail_on: FailOn,
+
+    /// An earlier JSON report of the same target: the report says what
+    /// changed since (new, resolved, delisted, newly listed).
+    #[arg(long, value_name = "OLD.json")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// `--format`.
