@@ -40,9 +40,15 @@ impl Format {
 }
 
 pub fn render(report: &Report, format: Format) -> String {
+    render_with(report, format, &text::TextOptions::default())
+}
+
+/// As [`render`], with the terminal report's options (the other formats
+/// have none).
+pub fn render_with(report: &Report, format: Format, opts: &text::TextOptions) -> String {
     match format {
         Format::Json => json::render(report),
-        Format::Text => text::render(report),
+        Format::Text => text::render_with(report, opts),
         Format::Html => html::render(report),
         Format::Markdown => markdown::render(report),
     }

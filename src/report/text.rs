@@ -8,16 +8,71 @@ use std::fmt::Write;
 use crate::findings::Severity;
 use crate::report::checklist;
 use crate::report::clean::clean;
-use crate::report::model::{Block, Report, ResolvedFinding, TreeItem};
+use crate::report::model::{Block, Report, ResolvedFinding, TreeItem, Verdict};
 
+/// How the terminal report is laid out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// ANSI colours for verdicts, severities and statuses (the caller
+    /// decides: a terminal, and no `NO_COLOR`). Text from outside is never
+    /// coloured and always escaped.
+    pub colour: bool,
+    /// The first step of each finding only, and no evidence blocks.
+    pub brief: bool,
+}
+
+/// `text` in the SGR colour `code` when colours are on.
+fn paint(opts: &TextOptions, code: &str, text: &str) -> String {
+    if opts.colour {
+        format!("\u{1b}[{code}m{text}\u{1b}[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn verdict_colour(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Listed | Verdict::FixBeforeSending => "1;31",
+        Verdict::CouldNotCheck => "1;33",
+        Verdict::ReadyToSend => "1;32",
+    }
+}
+
+fn severity_colour(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "31",
+        Severity::Warning => "33",
+        Severity::Info => "36",
+    }
+}
+
+fn status_colour(word: &str) -> &'static str {
+    match word {
+        "fail" | "not met" => "31",
+        "warn" | "unknown" | "not checked" => "33",
+        "pass" | "met" => "32",
+        _ => "0",
+    }
+}
+
+/// The terminal report, plain, every step shown.
 pub fn render(report: &Report) -> String {
+    render_with(report, &TextOptions::default())
+}
+
+pub fn render_with(report: &Report, opts: &TextOptions) -> String {
     let mut out = String::new();
+    let verdict = report.verdict();
     let _ = writeln!(
         out,
         "mailaudit {} {}: {}, score {}/10 ({}; {} error(s), {} warning(s), {} info; {} check(s) unknown)",
         env!("CARGO_PKG_VERSION"),
         clean(&super::title(report)),
-        report.verdict().label().to_uppercase(),
+        paint(
+            opts,
+            verdict_colour(verdict),
+            &verdict.label().to_uppercase()
+        ),
         report.score(),
         report.status().as_str(),
         report.count(Severity::Error),
@@ -30,10 +85,15 @@ pub fn render(report: &Report) -> String {
     }
     out.push_str("\nPrevention checklist:\n");
     for item in checklist::checklist(report) {
+        let word = item.status.as_str();
         let _ = writeln!(
             out,
-            "  {:<12} {}: {}",
-            item.status.as_str().to_uppercase(),
+            "  {} {}: {}",
+            paint(
+                opts,
+                status_colour(word),
+                &format!("{:<12}", word.to_uppercase())
+            ),
             item.title,
             clean(&item.detail)
         );
@@ -46,11 +106,12 @@ pub fn render(report: &Report) -> String {
             (Some(d), None) => d.headline(),
             (None, None) => String::new(),
         };
+        let word = c.status.as_str();
         let _ = writeln!(
             out,
-            "{:<8} {:<8} {}",
+            "{:<8} {} {}",
             c.id.to_uppercase(),
-            c.status.as_str(),
+            paint(opts, status_colour(word), &format!("{word:<8}")),
             clean(&line)
         );
     }
@@ -71,13 +132,15 @@ pub fn render(report: &Report) -> String {
     if !report.findings.is_empty() {
         out.push_str("\nWhat to do first:\n");
         for (n, f) in report.by_priority().into_iter().enumerate() {
-            write_finding(&mut out, n + 1, f);
+            write_finding(&mut out, n + 1, f, opts);
         }
     }
-    for c in &report.checks {
-        for block in c.detail.iter().flat_map(|d| d.blocks()) {
-            out.push('\n');
-            write_block(&mut out, &block);
+    if !opts.brief {
+        for c in &report.checks {
+            for block in c.detail.iter().flat_map(|d| d.blocks()) {
+                out.push('\n');
+                write_block(&mut out, &block);
+            }
         }
     }
 
@@ -115,15 +178,25 @@ pub fn render(report: &Report) -> String {
 /// One finding: severity, ID, subject's summary, then every step of its
 /// advice; for a listing, its own delisting steps (the list's page, the
 /// date the address came into service).
-fn write_finding(out: &mut String, n: usize, f: &ResolvedFinding) {
+fn write_finding(out: &mut String, n: usize, f: &ResolvedFinding, opts: &TextOptions) {
     let _ = writeln!(
         out,
-        "{n:>3}. {:<7} {}: {}",
-        f.severity.as_str().to_uppercase(),
+        "{n:>3}. {} {}: {}",
+        paint(
+            opts,
+            severity_colour(f.severity),
+            &format!("{:<7}", f.severity.as_str().to_uppercase())
+        ),
         f.finding.id,
         clean(&f.finding.summary)
     );
-    for step in f.steps() {
+    let steps = f.steps();
+    let shown = if opts.brief {
+        &steps[..steps.len().min(1)]
+    } else {
+        &steps[..]
+    };
+    for step in shown {
         let _ = writeln!(out, "       - {}", clean(step));
     }
 }

@@ -1131,3 +1131,35 @@ fn a_baseline_says_what_changed_and_fills_the_removal_request() {
     );
     assert!(!target.exists());
 }
+
+#[test]
+fn brief_shows_one_step_per_finding_and_pipes_get_no_colour() {
+    let full = example_audit(&["--ip", "192.0.2.12"]);
+    let brief = example_audit(&["--ip", "192.0.2.12", "--brief"]);
+    assert_ok(&full);
+    assert_ok(&brief);
+    let (full, brief) = (
+        String::from_utf8(full.stdout).unwrap(),
+        String::from_utf8(brief.stdout).unwrap(),
+    );
+    let steps = |t: &str| t.lines().filter(|l| l.starts_with("       - ")).count();
+    // A numbered line per finding: "  1. ERROR   ptr.missing: ...".
+    let findings = |t: &str| {
+        t.lines()
+            .filter(|l| {
+                let l = l.trim_start();
+                l.split_once(". ")
+                    .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            })
+            .count()
+    };
+    assert!(findings(&brief) > 0);
+    assert_eq!(steps(&brief), findings(&brief), "one step each: {brief}");
+    assert!(steps(&full) > steps(&brief), "{full}");
+    assert!(
+        !brief.contains("SPF lookup tree"),
+        "no evidence blocks: {brief}"
+    );
+    // Standard output is a pipe here: no colour codes at all.
+    assert!(!full.contains('\u{1b}') && !brief.contains('\u{1b}'));
+}

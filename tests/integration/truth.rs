@@ -628,6 +628,27 @@ async fn control_characters_never_reach_the_terminal() {
     }
     assert!(text.contains("\\x1b[2J"), "{text}");
     assert!(text.contains("\\u{202e}"), "{text}");
+    // With colours on (a terminal), the only escape sequences are our own
+    // SGR colours; what came from outside is still escaped.
+    let opts = mailaudit::report::text::TextOptions {
+        colour: true,
+        brief: false,
+    };
+    let coloured = mailaudit::report::text::render_with(&report, &opts);
+    assert!(
+        coloured.contains("\u{1b}[31mERROR  \u{1b}[0m"),
+        "{coloured}"
+    );
+    for (i, _) in coloured.match_indices('\u{1b}') {
+        let rest = &coloured[i + 1..];
+        let sgr = rest.strip_prefix('[').and_then(|r| r.split_once('m'));
+        assert!(
+            sgr.is_some_and(|(codes, _)| codes.chars().all(|c| c.is_ascii_digit() || c == ';')),
+            "not a colour: {:?}",
+            &rest[..rest.len().min(12)]
+        );
+    }
+    assert!(coloured.contains("\\x1b[2J"), "{coloured}");
     // Markdown (pasted into tickets, often rendered with HTML): neither
     // control characters nor markup get through.
     let md = mailaudit::report::markdown::render(&report);

@@ -23,6 +23,7 @@ use mailaudit::findings::{Severity, Status};
 use mailaudit::input::{self, InputError};
 use mailaudit::report::baseline::Baseline;
 use mailaudit::report::model::{Report, RunKind};
+use mailaudit::report::text::TextOptions;
 use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
 
@@ -257,6 +258,17 @@ pub struct OutputPlan {
     pub fail_on: FailOn,
     /// `--baseline`: its path as given, and the report read from it.
     pub baseline: Option<(String, Baseline)>,
+    pub text: TextOptions,
+}
+
+/// Colours only for a person at a terminal: standard output is one, and
+/// neither `NO_COLOR` (https://no-color.org) nor `TERM=dumb` says no.
+fn colour_wanted(destination: &Destination) -> bool {
+    use std::io::IsTerminal;
+    matches!(destination, Destination::Stdout)
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Reads `--baseline FILE`: a JSON report of schema version 1, or exit 2.
@@ -276,9 +288,14 @@ impl OutputPlan {
             (None, Some(path)) => format_of(path)?,
             (None, None) => Format::Text,
         };
+        let destination = crate::output::destination(args.output.as_deref()).map_err(InputError)?;
         Ok(OutputPlan {
             format,
-            destination: crate::output::destination(args.output.as_deref()).map_err(InputError)?,
+            text: TextOptions {
+                colour: colour_wanted(&destination),
+                brief: args.brief,
+            },
+            destination,
             fail_on: args.fail_on,
             baseline: args.baseline.as_deref().map(read_baseline).transpose()?,
         })
@@ -300,7 +317,7 @@ impl OutputPlan {
             report.changes = Some(baseline.compare(&now));
         }
         let report = &report;
-        self.write(&report::render(report, self.format))?;
+        self.write(&report::render_with(report, self.format, &self.text))?;
         // The report went to a file: say where, and what it says.
         if let Destination::File(path) | Destination::Device(path) = &self.destination {
             eprintln!(

@@ -283,6 +283,10 @@ pub struct OutputArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Never)]
     pub fail_on: FailOn,
 
+    /// Text report: the first step of each finding only, no evidence.
+    #[arg(long)]
+    pub brief: bool,
+
     /// An earlier JSON report of the same target: the report says what
     /// changed since (new, resolved, delisted, newly listed).
     #[arg(long, value_name = "OLD.json")]
