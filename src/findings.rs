@@ -101,6 +101,7 @@ finding_ids! {
     MESSAGE_DKIM_BODY_LENGTH = "message.dkim-body-length",
     MESSAGE_DMARC_FAIL = "message.dmarc-fail",
     MESSAGE_LIST_UNSUBSCRIBE_MISSING = "message.list-unsubscribe-missing",
+    MESSAGE_BULK_WITHOUT_UNSUBSCRIBE = "message.bulk-without-unsubscribe",
     MESSAGE_LIST_UNSUBSCRIBE_INVALID = "message.list-unsubscribe-invalid",
     MESSAGE_ONE_CLICK_MISSING = "message.one-click-missing",
     MESSAGE_ONE_CLICK_NO_HTTPS = "message.one-click-no-https",

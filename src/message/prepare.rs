@@ -205,6 +205,20 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
             file,
             "The message has no List-Unsubscribe header.",
         ));
+        let signs = bulk_signs(&headers);
+        if !signs.is_empty() {
+            p.findings.push(
+                Finding::new(
+                    ids::MESSAGE_BULK_WITHOUT_UNSUBSCRIBE,
+                    file,
+                    format!(
+                        "The message looks like bulk mail ({}) and gives its recipients no List-Unsubscribe.",
+                        signs.join("; ")
+                    ),
+                )
+                .with("signs", &signs),
+            );
+        }
     } else if !p.list_unsubscribe.problems.is_empty() {
         p.findings.push(
             Finding::new(
@@ -358,5 +372,88 @@ mod tests {
             let _ = crate::records::dmarc::DmarcRecord::parse(&format!("v=DMARC1; {text}"));
             let _ = crate::records::dkim::DkimKey::parse(&text);
         }
+    }
+}
+
+/// Recipients in To and Cc from which a message looks like a mass mailing.
+const MANY_RECIPIENTS: usize = 10;
+
+/// What makes a message look like mail to many people: a `Precedence:
+/// bulk`, `list` or `junk` header, a `List-Id`, or at least
+/// [`MANY_RECIPIENTS`] addresses in To and Cc (commas outside quotes and
+/// angle brackets counted).
+fn bulk_signs(headers: &[(String, String)]) -> Vec<String> {
+    let mut signs = Vec::new();
+    for v in message::values(headers, "Precedence") {
+        let v = v.trim().to_ascii_lowercase();
+        if ["bulk", "list", "junk"].contains(&v.as_str()) {
+            signs.push(format!("Precedence: {v}"));
+        }
+    }
+    if !message::values(headers, "List-Id").is_empty() {
+        signs.push("a List-Id header".to_string());
+    }
+    let recipients: usize = ["To", "Cc"]
+        .iter()
+        .flat_map(|h| message::values(headers, h))
+        .map(count_addresses)
+        .sum();
+    if recipients >= MANY_RECIPIENTS {
+        signs.push(format!("{recipients} addresses in To and Cc"));
+    }
+    signs
+}
+
+/// The addresses in an address-list header: its `@`s outside quoted
+/// strings (display names may hold commas, never a bare `@` worth
+/// counting twice).
+fn count_addresses(value: &str) -> usize {
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut count = 0;
+    for c in value.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '@' if !quoted => count += 1,
+            _ => {}
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod bulk_tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn bulk_signs_are_read_from_the_headers() {
+        assert!(bulk_signs(&h(&[("To", "one@example.net")])).is_empty());
+        assert_eq!(
+            bulk_signs(&h(&[("Precedence", " Bulk ")])),
+            ["Precedence: bulk"]
+        );
+        assert_eq!(
+            bulk_signs(&h(&[("List-Id", "<news.shop.test>")])),
+            ["a List-Id header"]
+        );
+        let many: Vec<String> = (0..12).map(|i| format!("u{i}@example.net")).collect();
+        assert_eq!(
+            bulk_signs(&h(&[
+                ("To", &many[..6].join(", ")),
+                ("Cc", &many[6..].join(", "))
+            ])),
+            ["12 addresses in To and Cc"]
+        );
+        // A display name with an @ in quotes is one address.
+        assert_eq!(count_addresses("\"a@b, c@d\" <x@example.net>"), 1);
     }
 }

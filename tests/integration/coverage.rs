@@ -151,6 +151,10 @@ async fn trigger(id: &str) -> Vec<String> {
                 .set_fault("good._domainkey.keys.test", Fault::Drop);
             keys(&env, "keys.test", &["good"]).await
         }
+        "message.bulk-without-unsubscribe" => {
+            let extra = "Precedence: bulk\r\nList-Id: <news.shop.test>\r\n";
+            scan_one(&Env::world().await, "massmail", &bulk(extra, FOOTER)).await
+        }
         "message.unparseable" => {
             scan_one(&Env::world().await, "png", "\u{89}PNG\r\n\u{1a}\n").await
         }

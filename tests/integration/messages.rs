@@ -617,3 +617,32 @@ async fn relaxed_and_strict_alignment() {
         assert_eq!(m["dmarc"]["aligned_dkim"], want == "pass", "{parent}");
     }
 }
+
+/// A message to one person without List-Unsubscribe is not bulk mail: the
+/// consent finding needs a sign of a mass mailing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_recipient_without_list_unsubscribe_is_not_called_bulk() {
+    let env = crate::common::Env::world().await;
+    let doc = scan_one(&env, "personal", &bulk("", FOOTER)).await;
+    let ids = crate::common::ids(&doc);
+    assert!(
+        ids.contains(&"message.list-unsubscribe-missing".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"message.bulk-without-unsubscribe".to_string()),
+        "{ids:?}"
+    );
+    let doc = scan_one(&env, "massmail", &bulk("Precedence: list\r\n", FOOTER)).await;
+    let f = crate::common::finding(&doc, "message.bulk-without-unsubscribe");
+    assert_eq!(f["evidence"]["signs"][0], "Precedence: list");
+    assert_eq!(f["advice"]["topic"], "consent");
+    // The checklist's consent row points at it.
+    let consent = doc["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["topic"] == "consent")
+        .unwrap();
+    assert_eq!(consent["status"], "not-met", "{consent}");
+}
