@@ -33,11 +33,7 @@ pub fn render(report: &Report) -> String {
             id: c.id,
             title: c.title,
             status: c.status.as_str(),
-            line: match (&c.detail, &c.reason) {
-                (_, Some(r)) => r.clone(),
-                (Some(d), None) => d.headline(),
-                (None, None) => String::new(),
-            },
+            line: c.line(),
             blocks: c.detail.iter().flat_map(|d| d.blocks()).collect(),
         })
         .collect();

@@ -8,7 +8,6 @@
 
 use std::fmt::Write;
 
-use crate::findings::Severity;
 use crate::report::clean::clean;
 use crate::report::model::{Block, Report, TreeItem};
 use crate::report::{checklist, delisting};
@@ -43,14 +42,10 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "# mailaudit: {}\n", escape(&super::title(report)));
     let _ = writeln!(
         out,
-        "**{}**, score {}/10 (status {}; {} error(s), {} warning(s), {} info; {} check(s) unknown)\n",
+        "**{}**, score {}/10 ({})\n",
         capitalised(report.verdict().label()),
         report.score(),
-        report.status().as_str(),
-        report.count(Severity::Error),
-        report.count(Severity::Warning),
-        report.count(Severity::Info),
-        report.unknown_checks(),
+        report.counts_line(),
     );
     if let Some(line) = super::sending_ips_line(report) {
         let _ = writeln!(out, "Sending IPs: {}\n", escape(&line));
@@ -109,11 +104,7 @@ pub fn render(report: &Report) -> String {
 
     out.push_str("\n## Checks\n\n| Check | Status | Result |\n|---|---|---|\n");
     for c in &report.checks {
-        let line = match (&c.detail, &c.reason) {
-            (_, Some(reason)) => reason.clone(),
-            (Some(d), None) => d.headline(),
-            (None, None) => String::new(),
-        };
+        let line = c.line();
         let _ = writeln!(
             out,
             "| {} | {} | {} |",

@@ -94,6 +94,18 @@ pub struct CheckReport {
     pub detail: Option<Box<dyn Detail>>,
 }
 
+impl CheckReport {
+    /// Its line in the check table: why it was skipped or could not reach a
+    /// verdict, else its detail's headline.
+    pub fn line(&self) -> String {
+        match (&self.detail, &self.reason) {
+            (_, Some(reason)) => reason.clone(),
+            (Some(d), None) => d.headline(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 /// Which command made the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
@@ -276,6 +288,19 @@ impl Report {
             (std::cmp::Reverse(f.severity), rank(f.finding.id))
         });
         order
+    }
+
+    /// The counts behind the verdict, in words: "status fail; 3 error(s),
+    /// 5 warning(s), 0 info; 0 check(s) unknown".
+    pub fn counts_line(&self) -> String {
+        format!(
+            "status {}; {} error(s), {} warning(s), {} info; {} check(s) unknown",
+            self.status().as_str(),
+            self.count(Severity::Error),
+            self.count(Severity::Warning),
+            self.count(Severity::Info),
+            self.unknown_checks()
+        )
     }
 
     /// An error about something seen, not about a failure to see.

@@ -65,7 +65,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
     let verdict = report.verdict();
     let _ = writeln!(
         out,
-        "mailaudit {} {}: {}, score {}/10 ({}; {} error(s), {} warning(s), {} info; {} check(s) unknown)",
+        "mailaudit {} {}: {}, score {}/10 ({})",
         env!("CARGO_PKG_VERSION"),
         clean(&super::title(report)),
         paint(
@@ -74,11 +74,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             &verdict.label().to_uppercase()
         ),
         report.score(),
-        report.status().as_str(),
-        report.count(Severity::Error),
-        report.count(Severity::Warning),
-        report.count(Severity::Info),
-        report.unknown_checks(),
+        report.counts_line(),
     );
     if let Some(line) = super::sending_ips_line(report) {
         let _ = writeln!(out, "Sending IPs: {}", clean(&line));
@@ -101,11 +97,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
     out.push('\n');
 
     for c in &report.checks {
-        let line = match (&c.detail, &c.reason) {
-            (_, Some(reason)) => reason.clone(),
-            (Some(d), None) => d.headline(),
-            (None, None) => String::new(),
-        };
+        let line = c.line();
         let word = c.status.as_str();
         let _ = writeln!(
             out,

@@ -19,7 +19,7 @@ use mailaudit::dns::server::{Zone, ZoneError, ZoneServer};
 use mailaudit::dns::{Dns, DnsConfig};
 use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::Target;
-use mailaudit::findings::{Severity, Status};
+use mailaudit::findings::Status;
 use mailaudit::input::{self, InputError};
 use mailaudit::report::baseline::Baseline;
 use mailaudit::report::model::{Report, RunKind};
@@ -321,13 +321,11 @@ impl OutputPlan {
         // The report went to a file: say where, and what it says.
         if let Destination::File(path) | Destination::Device(path) = &self.destination {
             eprintln!(
-                "mailaudit: wrote {}: {}, score {}/10 ({} error(s), {} warning(s), {} check(s) unknown)",
+                "mailaudit: wrote {}: {}, score {}/10 ({})",
                 report::clean::clean(&path.display().to_string()),
                 report.verdict().label(),
                 report.score(),
-                report.count(Severity::Error),
-                report.count(Severity::Warning),
-                report.unknown_checks(),
+                report.counts_line(),
             );
         }
         let Some(threshold) = self.fail_on.threshold() else {
