@@ -252,7 +252,7 @@ impl Engine {
             reports.push(report);
         }
 
-        Report {
+        let mut report = Report {
             kind: req.kind,
             generated_at,
             duration: started.elapsed(),
@@ -272,8 +272,12 @@ impl Engine {
             findings,
             stats: self.dns.stats(),
             made: self.made(),
+            requirements: Vec::new(),
             changes: None,
-        }
+        };
+        report.requirements =
+            crate::report::requirements::evaluate(&report, &self.rules.requirements);
+        report
     }
 
     /// What the engine knows of how the report is made: its resolvers (or

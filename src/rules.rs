@@ -13,12 +13,13 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::findings::{self, Severity};
+use crate::findings::{self, ALL, Severity, check_of};
 
 const ADVICE_TOML: &str = include_str!("../rules/advice.toml");
 const PTR_GENERIC_TOML: &str = include_str!("../rules/ptr-generic.toml");
 const DKIM_SELECTORS_TOML: &str = include_str!("../rules/dkim-selectors.toml");
 const UNSUBSCRIBE_TOML: &str = include_str!("../rules/unsubscribe.toml");
+const REQUIREMENTS_TOML: &str = include_str!("../rules/sender-requirements.toml");
 
 #[derive(Debug, Error)]
 pub enum RulesError {
@@ -133,6 +134,59 @@ struct SelectorsFile {
     selectors: Vec<String>,
 }
 
+/// One mailbox-provider requirement (rules/sender-requirements.toml).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    pub rule: String,
+    pub gmail: String,
+    pub yahoo: String,
+    pub outlook: String,
+    /// Finding IDs that mean it is not met.
+    #[serde(default)]
+    pub findings: Vec<String>,
+    /// Checks whose verdict it rests on.
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Only a message shows it.
+    #[serde(default)]
+    pub message: bool,
+    /// Why mailaudit cannot see it, and where the sender can.
+    pub manual: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequirementsFile {
+    requirement: Vec<Requirement>,
+}
+
+/// Reads the requirements: every finding ID known, every check one that
+/// emits findings, and each either checked or manual.
+fn parse_requirements(src: &Source) -> Result<Vec<Requirement>, RulesError> {
+    let file: RequirementsFile = src.toml()?;
+    let checks: Vec<&str> = ALL.iter().map(|id| check_of(id)).collect();
+    for r in &file.requirement {
+        for id in &r.findings {
+            if !ALL.contains(&id.as_str()) {
+                return Err(src.error(format!("requirement {:?}: unknown finding {id:?}", r.rule)));
+            }
+        }
+        for c in &r.checks {
+            if !checks.contains(&c.as_str()) {
+                return Err(src.error(format!("requirement {:?}: unknown check {c:?}", r.rule)));
+            }
+        }
+        if r.checks.is_empty() == r.manual.is_none() {
+            return Err(src.error(format!(
+                "requirement {:?}: give either checks or manual",
+                r.rule
+            )));
+        }
+    }
+    Ok(file.requirement)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UnsubscribeFile {
@@ -148,6 +202,8 @@ pub struct Rules {
     pub dkim_selectors: Vec<String>,
     /// Unsubscribe keywords, lower case, every language together.
     pub unsubscribe_keywords: Vec<String>,
+    /// Mailbox providers' sender requirements.
+    pub requirements: Vec<Requirement>,
 }
 
 impl Rules {
@@ -198,11 +254,14 @@ impl Rules {
                 }
             }
         }
+        let req_src = Source::pick(dir, "sender-requirements.toml", REQUIREMENTS_TOML)?;
+        let requirements = parse_requirements(&req_src)?;
         Ok(Rules {
             advice,
             ptr_generic,
             dkim_selectors,
             unsubscribe_keywords,
+            requirements,
         })
     }
 
@@ -424,5 +483,31 @@ mod tests {
                 .starts_with("rules directory /nonexistent/rules:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn requirements_name_only_known_findings_and_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sender-requirements.toml");
+        let write = |body: &str| std::fs::write(&file, body).unwrap();
+        let row = |extra: &str| {
+            format!(
+                "[[requirement]]\nrule = \"r\"\ngmail = \"all\"\nyahoo = \"-\"\noutlook = \"-\"\n{extra}"
+            )
+        };
+        write(&row("findings = [\"spf.mising\"]\nchecks = [\"spf\"]\n"));
+        let e = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(
+            e.contains("sender-requirements.toml") && e.contains("unknown finding \"spf.mising\""),
+            "{e}"
+        );
+        write(&row("checks = [\"smtp\"]\n"));
+        let e = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("unknown check \"smtp\""), "{e}");
+        write(&row(""));
+        let e = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("either checks or manual"), "{e}");
+        write(&row("manual = \"ask the provider\"\n"));
+        assert_eq!(Rules::load(Some(dir.path())).unwrap().requirements.len(), 1);
     }
 }

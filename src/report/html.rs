@@ -135,6 +135,7 @@ mod tests {
                 zone_files: vec![PAYLOAD.into()],
                 ..Made::default()
             },
+            requirements: Vec::new(),
             changes: None,
         };
         let html = render(&report);

@@ -12,7 +12,7 @@ use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
 use crate::report::baseline::Changes;
 use crate::report::model::{Detail, Made, Report, Verdict};
-use crate::report::{checklist, delisting};
+use crate::report::{checklist, delisting, requirements};
 use crate::rules::Topic;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -27,6 +27,8 @@ struct ReportV1<'a> {
     summary: Summary,
     /// Added within v1: the prevention checklist.
     checklist: Vec<checklist::Item>,
+    /// Added within v1: the mailbox providers' requirements.
+    requirements: &'a [requirements::Row],
     /// Added within v1, with `--baseline` only: what changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     changes: Option<&'a Changes>,
@@ -138,6 +140,7 @@ pub fn to_value(report: &Report) -> Value {
             score: report.score(),
         },
         checklist: checklist::checklist(report),
+        requirements: &report.requirements,
         changes: report.changes.as_ref(),
         checks,
         findings: report

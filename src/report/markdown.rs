@@ -63,6 +63,23 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    if !report.requirements.is_empty() {
+        out.push_str("\n## Mailbox-provider requirements\n\n");
+        out.push_str("| Requirement | Gmail | Yahoo | Outlook.com | Status | Why |\n|---|---|---|---|---|---|\n");
+        for r in &report.requirements {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                cell(&r.rule),
+                cell(&r.gmail),
+                cell(&r.yahoo),
+                cell(&r.outlook),
+                r.status.as_str(),
+                cell(&r.because())
+            );
+        }
+    }
+
     if let Some(changes) = &report.changes {
         let _ = writeln!(
             out,

@@ -141,6 +141,8 @@ pub struct Report {
     pub stats: StatsSnapshot,
     /// How the report was made, for whoever reads it later.
     pub made: Made,
+    /// The mailbox providers' requirements, row by row.
+    pub requirements: Vec<crate::report::requirements::Row>,
     /// What changed since `--baseline` (set by the caller).
     pub changes: Option<crate::report::baseline::Changes>,
 }

@@ -94,6 +94,31 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             clean(&item.detail)
         );
     }
+    if !report.requirements.is_empty() {
+        out.push_str("\nMailbox-provider requirements (who must: Gmail / Yahoo / Outlook.com):\n");
+        for r in &report.requirements {
+            let word = r.status.as_str();
+            let because = r.because();
+            let _ = writeln!(
+                out,
+                "  {} {} ({} / {} / {}){}",
+                paint(
+                    opts,
+                    status_colour(word),
+                    &format!("{:<12}", word.to_uppercase())
+                ),
+                r.rule,
+                r.gmail,
+                r.yahoo,
+                r.outlook,
+                if because.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {because}")
+                }
+            );
+        }
+    }
     out.push('\n');
 
     for c in &report.checks {

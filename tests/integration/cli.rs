@@ -268,6 +268,18 @@ fn offline_example_audit_writes_json() {
     );
     assert_eq!(row("dns-records")["status"], "not-met");
     assert_eq!(row("blocklists")["status"], "not-met");
+    // The providers' requirements: SPF does not authorise 192.0.2.12.
+    let spf = doc["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"].as_str().unwrap().starts_with("SPF"))
+        .unwrap();
+    assert_eq!(spf["status"], "not-met", "{spf}");
+    assert_eq!(
+        spf["findings"],
+        serde_json::json!(["spf.ip-not-authorized"])
+    );
     // The verdict leads, and one line on stderr names the file and says it.
     assert_eq!(doc["summary"]["verdict"], "listed");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -399,6 +411,9 @@ async fn blacklist_command_over_a_local_server() {
         "no records: {:#}",
         doc["checklist"]
     );
+    for r in doc["requirements"].as_array().unwrap() {
+        assert_eq!(r["status"], "not-checked", "a blocklist run: {r}");
+    }
     let results = doc["checks"]["dnsbl"]["results"].as_array().unwrap();
     assert_eq!(results[0]["subject"], "127.0.0.2");
     assert_eq!(results[0]["status"], "listed");

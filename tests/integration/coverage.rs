@@ -240,6 +240,16 @@ async fn the_clean_fixtures_trigger_nothing() {
     assert_eq!(doc["summary"]["status"], "pass");
     assert_eq!(doc["summary"]["verdict"], "ready-to-send");
     assert_eq!(doc["summary"]["score"], 10);
+    // Every provider requirement mailaudit can see is met; the others say
+    // they were not checked, and why.
+    for r in doc["requirements"].as_array().unwrap() {
+        let expected = if r["detail"].as_str().unwrap().is_empty() {
+            "met"
+        } else {
+            "not-checked"
+        };
+        assert_eq!(r["status"], expected, "{r}");
+    }
     let rows: Vec<(&str, &str)> = doc["checklist"]
         .as_array()
         .unwrap()

@@ -289,6 +289,7 @@ async fn json_report_has_the_documented_shape() {
             "target",
             "summary",
             "checklist",
+            "requirements",
             "checks",
             "findings",
             "stats",

@@ -104,8 +104,14 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
     assert_eq!(doc["made"]["dns"], "live");
     assert_eq!(doc["made"]["resolvers"][0], asked.as_str());
     assert_eq!(doc["made"]["catalogue"], Value::Null, "--no-dnsbl");
-    // Nothing on the checklist is met when nothing could be seen.
-    for row in doc["checklist"].as_array().unwrap() {
+    // Nothing on the checklist or the providers' requirements is met when
+    // nothing could be seen.
+    for row in doc["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(doc["requirements"].as_array().unwrap())
+    {
         assert_ne!(row["status"], "met", "{row}");
     }
     assert!(doc["summary"]["score"].as_u64().unwrap() <= 8);

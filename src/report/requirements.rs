@@ -1,0 +1,91 @@
+//! The mailbox providers' sender requirements (rules/sender-requirements.toml)
+//! against one report: a row per rule, each met, not met (with the findings
+//! behind it), unknown, or not checked (with how to check it). As everywhere,
+//! never "met" for what was not looked at.
+
+use serde::Serialize;
+
+use crate::findings::Status;
+use crate::report::checklist::ItemStatus;
+use crate::report::model::Report;
+use crate::rules::Requirement;
+
+/// One rule and where the report leaves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub rule: String,
+    pub gmail: String,
+    pub yahoo: String,
+    pub outlook: String,
+    pub status: ItemStatus,
+    /// The findings that make it not met, distinct IDs.
+    pub findings: Vec<String>,
+    /// Why the status is what it is, when the findings do not say.
+    pub detail: String,
+}
+
+/// Every requirement, in the file's order.
+pub fn evaluate(report: &Report, requirements: &[Requirement]) -> Vec<Row> {
+    requirements.iter().map(|r| row(report, r)).collect()
+}
+
+fn row(report: &Report, r: &Requirement) -> Row {
+    let mut findings: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| !f.finding.unknown && r.findings.iter().any(|id| id == f.finding.id))
+        .map(|f| f.finding.id.to_string())
+        .collect();
+    findings.sort();
+    findings.dedup();
+    let statuses: Vec<(&str, Option<Status>)> = r
+        .checks
+        .iter()
+        .map(|c| {
+            let ran = report
+                .check(c)
+                .map(|c| c.status)
+                .filter(|s| *s != Status::Skipped);
+            (c.as_str(), ran)
+        })
+        .collect();
+    let (status, detail) = if let Some(why) = &r.manual {
+        (ItemStatus::NotChecked, why.clone())
+    } else if !findings.is_empty() {
+        (ItemStatus::NotMet, String::new())
+    } else if r.message && report.target.messages.is_empty() {
+        (
+            ItemStatus::NotChecked,
+            "only a message shows it: give the campaign with --message FILE.eml".into(),
+        )
+    } else if let Some((c, _)) = statuses.iter().find(|(_, s)| s.is_none()) {
+        (ItemStatus::NotChecked, format!("the {c} check did not run"))
+    } else if let Some((c, _)) = statuses.iter().find(|(_, s)| *s == Some(Status::Unknown)) {
+        (
+            ItemStatus::Unknown,
+            format!("the {c} check could not reach a verdict"),
+        )
+    } else {
+        (ItemStatus::Met, String::new())
+    };
+    Row {
+        rule: r.rule.clone(),
+        gmail: r.gmail.clone(),
+        yahoo: r.yahoo.clone(),
+        outlook: r.outlook.clone(),
+        status,
+        findings,
+        detail,
+    }
+}
+
+impl Row {
+    /// What the status rests on, in a few words: the findings, or why.
+    pub fn because(&self) -> String {
+        if self.findings.is_empty() {
+            self.detail.clone()
+        } else {
+            format!("see {}", self.findings.join(", "))
+        }
+    }
+}
