@@ -844,7 +844,7 @@ impl Blocklists {
         };
         let since = match self.config.in_service_since {
             Some(d) => format!("the address has been in your service since {d}"),
-            None => "the date the address came into your service (--in-service-since)".into(),
+            None => "the date the address came into your service".into(),
         };
         let mut steps = vec![
             format!(
@@ -861,8 +861,8 @@ impl Blocklists {
                 ),
             },
             format!(
-                "Wait for the list to act (many lists expire entries on their own once the abuse stops), then re-check: mailaudit blacklist {} --dnsbl {}",
-                r.subject, list.zone
+                "Wait for the list to act (many lists expire entries on their own once the abuse stops), then check again whether {} is still listed on {}.",
+                r.subject, list.name
             ),
         ];
         if let Some(note) = &list.note {
