@@ -61,17 +61,13 @@ pub fn checklist(report: &Report) -> Vec<Item> {
 /// something seen (not a failed lookup, not a cap), from these checks
 /// (any when empty).
 fn ids_on(report: &Report, topic: Topic, checks: &[&str]) -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> = report
-        .findings
-        .iter()
-        .filter(|f| f.advice.topic == topic && f.severity >= Severity::Warning)
-        .filter(|f| !f.finding.unknown && f.finding.id != RUN_CAP_REACHED)
-        .filter(|f| checks.is_empty() || checks.contains(&f.finding.check()))
-        .map(|f| f.finding.id)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+    report.distinct_ids(|f| {
+        f.advice.topic == topic
+            && f.severity >= Severity::Warning
+            && !f.finding.unknown
+            && f.finding.id != RUN_CAP_REACHED
+            && (checks.is_empty() || checks.contains(&f.finding.check()))
+    })
 }
 
 fn ran(report: &Report, check: &str) -> Option<Status> {

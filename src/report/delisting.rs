@@ -31,10 +31,14 @@ pub fn request(f: &ResolvedFinding, fixed: &[String]) -> Option<String> {
     }
     let e = &f.finding.evidence;
     let text = |key: &str| e.get(key).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut env = Environment::new();
-    env.add_template("delisting", TEMPLATE)
-        .expect("the delisting template parses (tested)");
-    let draft = env
+    // Parsed once: a range sweep can have many listings.
+    static ENV: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+        let mut env = Environment::new();
+        env.add_template("delisting", TEMPLATE)
+            .expect("the delisting template parses (tested)");
+        env
+    });
+    let draft = ENV
         .get_template("delisting")
         .and_then(|t| {
             t.render(minijinja::context! {

@@ -305,6 +305,19 @@ impl Report {
         )
     }
 
+    /// The distinct IDs, sorted, of the findings `keep` accepts.
+    pub fn distinct_ids(&self, keep: impl Fn(&ResolvedFinding) -> bool) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = self
+            .findings
+            .iter()
+            .filter(|f| keep(f))
+            .map(|f| f.finding.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// An error about something seen, not about a failure to see.
     fn known_errors(&self) -> bool {
         self.findings
@@ -337,15 +350,8 @@ impl Report {
     /// on a major list, 6 with any error, 8 with anything unknown.
     pub fn score(&self) -> u8 {
         let kinds = |severity: Severity| {
-            let mut ids: Vec<&str> = self
-                .findings
-                .iter()
-                .filter(|f| f.severity == severity && !f.finding.unknown)
-                .map(|f| f.finding.id)
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.len() as i64
+            self.distinct_ids(|f| f.severity == severity && !f.finding.unknown)
+                .len() as i64
         };
         let unknown = self.unknown_checks() as i64
             + i64::from(self.status() == Status::Unknown && self.unknown_checks() == 0);

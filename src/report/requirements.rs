@@ -30,14 +30,11 @@ pub fn evaluate(report: &Report, requirements: &[Requirement]) -> Vec<Row> {
 }
 
 fn row(report: &Report, r: &Requirement) -> Row {
-    let mut findings: Vec<String> = report
-        .findings
-        .iter()
-        .filter(|f| !f.finding.unknown && r.findings.iter().any(|id| id == f.finding.id))
-        .map(|f| f.finding.id.to_string())
+    let findings: Vec<String> = report
+        .distinct_ids(|f| !f.finding.unknown && r.findings.iter().any(|id| id == f.finding.id))
+        .into_iter()
+        .map(String::from)
         .collect();
-    findings.sort();
-    findings.dedup();
     let statuses: Vec<(&str, Option<Status>)> = r
         .checks
         .iter()
