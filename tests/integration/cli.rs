@@ -1035,12 +1035,7 @@ fn a_listing_comes_with_a_removal_request_in_json_markdown_and_html() {
         String::from_utf8(out.stdout).unwrap()
     };
     let doc: serde_json::Value = serde_json::from_str(&run(&["--format", "json"])).unwrap();
-    let listed = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "dnsbl.listed")
-        .unwrap();
+    let listed = crate::common::finding(&doc, "dnsbl.listed");
     let draft = listed["delisting_request"].as_str().unwrap();
     for needle in [
         "Removal request for 192.0.2.11 from Example Blocklist (demo)",
@@ -1113,12 +1108,7 @@ fn a_baseline_says_what_changed_and_fills_the_removal_request() {
     assert_eq!(changes["resolved"][0]["id"], "ptr.missing", "{changes:#}");
     assert_eq!(changes["new"], serde_json::json!([]), "{changes:#}");
     // The removal request says what was fixed.
-    let listed = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "dnsbl.listed")
-        .unwrap();
+    let listed = crate::common::finding(&doc, "dnsbl.listed");
     let draft = listed["delisting_request"].as_str().unwrap();
     assert!(
         draft.contains("- ptr.missing (was: 192.0.2.10 has no PTR record.)"),
