@@ -317,64 +317,6 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
     p
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A small deterministic generator: the same "random" inputs every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
-    /// Junk, truncated headers, 8-bit bytes and mangled messages never
-    /// panic the parse phase or the record parsers.
-    #[test]
-    fn garbage_never_panics() {
-        let rules = Rules::embedded();
-        let mut rng = XorShift(0x5eed_cafe_f00d_d00d);
-        let base = b"From: A <a@example.com>\r\nTo: b@example.net\r\nSubject: x\r\nList-Unsubscribe: <https://e.example/u>\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s; h=from; bh=AAAA; b=AAAA\r\nContent-Type: multipart/alternative; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/html\r\n\r\n<a href=\"https://e.example/u\">unsubscribe</a>\r\n--q--\r\n";
-        for round in 0..1200 {
-            let mut bytes: Vec<u8> = if round % 3 == 0 {
-                (0..(rng.next() % 300)).map(|_| rng.next() as u8).collect()
-            } else {
-                let cut = (rng.next() as usize) % base.len();
-                let mut b = base[..cut].to_vec();
-                for _ in 0..(rng.next() % 8) {
-                    if !b.is_empty() {
-                        let at = (rng.next() as usize) % b.len();
-                        b[at] = rng.next() as u8;
-                    }
-                }
-                b
-            };
-            if round % 7 == 0 {
-                bytes.extend_from_slice("héllo wörld \u{fffd}".as_bytes());
-            }
-            let loaded = Loaded {
-                path: "fuzz.eml".into(),
-                size: bytes.len() as u64,
-                bytes,
-                truncated: false,
-            };
-            let p = prepare(&loaded, &rules);
-            assert!(
-                p.problem.is_some() || !p.findings.iter().any(|f| f.id == ids::MESSAGE_UNPARSEABLE)
-            );
-            let text = String::from_utf8_lossy(&loaded.bytes);
-            let _ = crate::records::spf::SpfRecord::parse(&format!("v=spf1 {text}"));
-            let _ = crate::records::dmarc::DmarcRecord::parse(&format!("v=DMARC1; {text}"));
-            let _ = crate::records::dkim::DkimKey::parse(&text);
-        }
-    }
-}
-
 /// Recipients in To and Cc from which a message looks like a mass mailing.
 const MANY_RECIPIENTS: usize = 10;
 
@@ -424,7 +366,7 @@ fn count_addresses(value: &str) -> usize {
 }
 
 #[cfg(test)]
-mod bulk_tests {
+mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

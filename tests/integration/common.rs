@@ -187,3 +187,15 @@ pub fn result<'a>(doc: &'a Value, subject: &str, zone: &str) -> &'a Value {
             )
         })
 }
+
+/// A small deterministic generator: the same "random" inputs every run.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}

@@ -13,7 +13,7 @@ use hickory_proto::rr::RecordType;
 use mailaudit::engine::Request;
 use serde_json::Value;
 
-use crate::common::{Env, Fault, LISTS, WORLD, finding, has, ids, result, status};
+use crate::common::{Env, Fault, LISTS, WORLD, XorShift, finding, has, ids, result, status};
 use crate::messages::{FOOTER, LU, loaded, request, run, shop_signed, unrelated_signed};
 
 /// The world plus a domain under a real top-level domain.
@@ -390,18 +390,6 @@ async fn every_check_is_unknown_under_every_fault() {
             .collect();
         assert!(errors.is_empty(), "{what}: {errors:#?}");
         assert_eq!(doc["summary"]["status"], "unknown", "{what}");
-    }
-}
-
-/// A small deterministic generator.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
