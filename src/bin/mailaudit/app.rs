@@ -72,13 +72,13 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Blacklist(args) => run_blacklist(args),
         Command::Message(args) => run_message(args),
         Command::Explain(args) => {
-            let rules = Rules::load(args.rules.as_deref())?;
+            let rules = Rules::load(args.rules.dir.as_deref())?;
             let text =
                 report::advice::explain(&rules, &args.id).map_err(|e| InputError(e.to_string()))?;
             print_text(&text)
         }
         Command::Findings(args) => {
-            let rules = Rules::load(args.rules.as_deref())?;
+            let rules = Rules::load(args.rules.dir.as_deref())?;
             print_text(&report::advice::catalogue(&rules))
         }
         Command::Completions { shell } => {
@@ -511,7 +511,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         Some(set)
     };
     let setup = Setup::new(
-        args.rules.as_deref(),
+        args.rules.dir.as_deref(),
         (!args.no_dnsbl).then_some(&args.dnsbl),
         &args.dns,
         &args.output,
@@ -568,7 +568,7 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
         .transpose()?;
     let messages = load_messages(&args.files, args.max_message_size)?;
     let setup = Setup::new(
-        args.rules.as_deref(),
+        args.rules.dir.as_deref(),
         (!args.no_dnsbl).then_some(&args.dnsbl),
         &args.dns,
         &args.output,
@@ -635,7 +635,7 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
         subjects.push(Subject::Domain(d));
     }
     let setup = Setup::new(
-        args.rules.as_deref(),
+        args.rules.dir.as_deref(),
         Some(&args.dnsbl),
         &args.dns,
         &args.output,

@@ -69,16 +69,24 @@ pub struct ExplainArgs {
     #[arg(value_name = "FINDING-ID")]
     pub id: String,
 
-    /// Directory whose rules files replace the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct FindingsArgs {
-    /// Directory whose rules files replace the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+}
+
+/// `--rules DIR`, for every subcommand that reads the rules.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Directory whose rules files (advice.toml, ptr-generic.toml,
+    /// dnsbl.toml, dkim-selectors.toml, unsubscribe.toml,
+    /// sender-requirements.toml) replace the built-in ones.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -105,9 +113,8 @@ pub struct MessageArgs {
           value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub max_message_size: u64,
 
-    /// Directory whose rules files replace the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 
     /// Skip the blocklist check of the domains the messages link to.
     #[arg(long = "no-dnsbl")]
@@ -135,9 +142,8 @@ pub struct BlacklistArgs {
           value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub max_addresses: u64,
 
-    /// Directory whose rules files replace the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 
     #[command(flatten)]
     pub dnsbl: DnsblArgs,
@@ -220,10 +226,8 @@ pub struct AuditArgs {
           value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub max_addresses: u64,
 
-    /// Directory whose rules files (advice.toml, ptr-generic.toml,
-    /// dnsbl.toml) replace the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 
     /// Skip the blocklist check.
     #[arg(long = "no-dnsbl")]
