@@ -474,6 +474,17 @@ impl Session {
     }
 }
 
+/// `--helo` and `--mail-from`, validated as MTAs send them.
+fn smtp_identities(
+    helo: Option<&str>,
+    mail_from: Option<&str>,
+) -> Result<(Option<String>, Option<String>), AppError> {
+    Ok((
+        helo.map(input::helo).transpose()?,
+        mail_from.map(input::reverse_path).transpose()?,
+    ))
+}
+
 fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     let domain = input::domain("domain", &args.domain)?;
     let nets = args
@@ -486,12 +497,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     } else {
         input::expand("--ip", &nets, args.max_addresses)?
     };
-    let helo = args.helo.as_deref().map(input::helo).transpose()?;
-    let mail_from = args
-        .mail_from
-        .as_deref()
-        .map(input::reverse_path)
-        .transpose()?;
+    let (helo, mail_from) = smtp_identities(args.helo.as_deref(), args.mail_from.as_deref())?;
     let checks = if args.checks.is_empty() {
         None
     } else {
@@ -560,12 +566,7 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
                 .map_err(|_| InputError(format!("--ip {v:?}: not an IPv4 or IPv6 address")))
         })
         .transpose()?;
-    let helo = args.helo.as_deref().map(input::helo).transpose()?;
-    let mail_from = args
-        .mail_from
-        .as_deref()
-        .map(input::reverse_path)
-        .transpose()?;
+    let (helo, mail_from) = smtp_identities(args.helo.as_deref(), args.mail_from.as_deref())?;
     let messages = load_messages(&args.files, args.max_message_size)?;
     let setup = Setup::new(
         args.rules.dir.as_deref(),
