@@ -172,4 +172,63 @@ impl Detail for BlocklistReport {
         }
         out
     }
+
+    fn passed(&self, _findings: &[&crate::findings::Finding]) -> Vec<String> {
+        /// Subjects named one by one; the rest are counted.
+        const NAMED: usize = 20;
+        let c = &self.counts;
+        let total = c.listed + c.clear + c.unknown + c.allowlisted + c.skipped;
+        if (self.results.len() as u64) < total {
+            // A range sweep keeps only what needs attention.
+            return if c.clear > 0 {
+                vec![format!(
+                    "{} of {total} address x list results clear (a range: only the others are itemised)",
+                    c.clear
+                )]
+            } else {
+                Vec::new()
+            };
+        }
+        // Per subject, in the report's order: (clear, asked, listed).
+        let mut subjects: Vec<(&str, usize, usize, bool)> = Vec::new();
+        for r in &self.results {
+            let i = match subjects.iter().position(|s| s.0 == r.subject) {
+                Some(i) => i,
+                None => {
+                    subjects.push((&r.subject, 0, 0, false));
+                    subjects.len() - 1
+                }
+            };
+            let s = &mut subjects[i];
+            s.2 += 1;
+            match r.status {
+                ResultStatus::Clear => s.1 += 1,
+                ResultStatus::Listed => s.3 = true,
+                _ => {}
+            }
+        }
+        let clear: Vec<_> = subjects.iter().filter(|s| !s.3 && s.1 > 0).collect();
+        let mut out: Vec<String> = clear
+            .iter()
+            .take(NAMED)
+            .map(|(subject, clear, asked, _)| {
+                if clear == asked && *asked == 1 {
+                    format!("{subject} is clear on the one list asked")
+                } else if clear == asked {
+                    format!("{subject} is clear on all {asked} lists asked")
+                } else {
+                    format!(
+                        "{subject} is clear on {clear} of {asked} lists asked (the others could not be checked or were skipped)"
+                    )
+                }
+            })
+            .collect();
+        if clear.len() > NAMED {
+            out.push(format!(
+                "... and {} more subjects clear",
+                clear.len() - NAMED
+            ));
+        }
+        out
+    }
 }

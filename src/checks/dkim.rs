@@ -93,6 +93,27 @@ impl Detail for DkimReport {
                 .collect(),
         }]
     }
+
+    fn passed(&self, findings: &[&Finding]) -> Vec<String> {
+        self.selectors
+            .iter()
+            .filter(|k| {
+                let suffix = format!(" (selector {})", k.selector);
+                k.status == KeyStatus::Found
+                    && !k.testing
+                    && !findings.iter().any(|f| f.subject.ends_with(&suffix))
+            })
+            .map(|k| {
+                let key = match (&k.key_type, k.key_bits) {
+                    (Some(KeyType::Rsa), Some(b)) => format!("a {b}-bit RSA key"),
+                    (Some(KeyType::Rsa), None) => "an RSA key".into(),
+                    (Some(KeyType::Ed25519), _) => "an Ed25519 key".into(),
+                    _ => "a key".into(),
+                };
+                format!("Selector {} publishes {key}", k.selector)
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

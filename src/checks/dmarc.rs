@@ -12,7 +12,7 @@ use crate::facts::Facts;
 use crate::facts::dmarc::WalkStep;
 use crate::findings::{self as ids, Finding};
 use crate::records::dmarc::{Alignment, DmarcRecord, Policy, ReportUri, is_dmarc};
-use crate::report::model::{Block, Detail};
+use crate::report::model::{Block, Detail, any_of};
 
 pub struct Dmarc;
 
@@ -102,6 +102,44 @@ impl Detail for DmarcReport {
                 })
                 .collect(),
         }]
+    }
+
+    fn passed(&self, findings: &[&Finding]) -> Vec<String> {
+        let mut out = Vec::new();
+        let (Some(record), Some(at)) = (&self.record, &self.domain) else {
+            return out;
+        };
+        if any_of(
+            findings,
+            &[
+                ids::DMARC_MULTIPLE_RECORDS,
+                ids::DMARC_SYNTAX,
+                ids::DMARC_DNS_ERROR,
+            ],
+        ) {
+            return out;
+        }
+        out.push(format!("One DMARC record at _dmarc.{at}: {record}"));
+        if let Some(p @ (Policy::Quarantine | Policy::Reject)) = self.effective_policy
+            && !self.testing
+        {
+            out.push(format!(
+                "The policy is at enforcement: p={}, applied to all mail",
+                p.as_str()
+            ));
+        }
+        if !self.rua.is_empty()
+            && !any_of(
+                findings,
+                &[ids::DMARC_RUA_INVALID_URI, ids::DMARC_RUA_UNAUTHORIZED],
+            )
+        {
+            out.push(format!(
+                "Aggregate reports requested from receivers: {} (every address valid, every outside destination agreeing)",
+                self.rua.iter().map(|u| u.uri.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        out
     }
 }
 

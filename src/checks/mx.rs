@@ -11,7 +11,7 @@ use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::dns::{Outcome, name};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
-use crate::report::model::{Block, Detail};
+use crate::report::model::{Block, Detail, about};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MxHost {
@@ -118,6 +118,25 @@ impl Detail for MxReport {
                 })
                 .collect(),
         }]
+    }
+
+    fn passed(&self, findings: &[&Finding]) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|h| !h.addresses.is_empty() && !about(findings, &h.name))
+            .map(|h| {
+                format!(
+                    "MX {} {} resolves to {}",
+                    h.preference,
+                    h.name,
+                    h.addresses
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect()
     }
 }
 

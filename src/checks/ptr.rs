@@ -11,7 +11,7 @@ use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::dns::name;
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
-use crate::report::model::{Block, Detail};
+use crate::report::model::{Block, Detail, about};
 
 pub struct Ptr;
 
@@ -91,6 +91,22 @@ impl Detail for PtrReport {
                 })
                 .collect(),
         }]
+    }
+
+    fn passed(&self, findings: &[&Finding]) -> Vec<String> {
+        self.ips
+            .iter()
+            .filter(|e| {
+                e.forward_confirmed && e.generic.is_none() && !about(findings, &e.ip.to_string())
+            })
+            .map(|e| {
+                format!(
+                    "{} has a PTR record ({}) that resolves back to it",
+                    e.ip,
+                    e.names.join(", ")
+                )
+            })
+            .collect()
     }
 }
 

@@ -11,14 +11,24 @@ use crate::report::model::{Block, Report};
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
 
-/// One check as the page shows it.
+/// One check as the page's summary table shows it.
+#[derive(Serialize)]
+struct CheckRow {
+    title: &'static str,
+    status: &'static str,
+    line: String,
+}
+
+/// One check's section.
 #[derive(Serialize)]
 struct CheckView {
     id: &'static str,
     title: &'static str,
     status: &'static str,
-    line: String,
     blocks: Vec<Block>,
+    /// Its findings: (number in "What to do first", ID, severity).
+    findings: Vec<(usize, &'static str, &'static str)>,
+    passed: Vec<String>,
 }
 
 pub fn render(report: &Report) -> String {
@@ -26,15 +36,29 @@ pub fn render(report: &Report) -> String {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     env.add_template("report.html.j2", TEMPLATE)
         .expect("the report template parses (tested)");
-    let checks: Vec<CheckView> = report
+    let rows: Vec<CheckRow> = report
         .checks
         .iter()
-        .map(|c| CheckView {
-            id: c.id,
+        .map(|c| CheckRow {
             title: c.title,
             status: c.status.as_str(),
             line: c.line(),
-            blocks: c.detail.iter().flat_map(|d| d.blocks()).collect(),
+        })
+        .collect();
+    let checks: Vec<CheckView> = report
+        .sections()
+        .into_iter()
+        .map(|s| CheckView {
+            id: s.check.id,
+            title: s.check.title,
+            status: s.check.status.as_str(),
+            blocks: s.blocks,
+            findings: s
+                .findings
+                .iter()
+                .map(|(n, f)| (*n, f.finding.id, f.severity.as_str()))
+                .collect(),
+            passed: s.passed,
         })
         .collect();
     // The findings and the summary are the same words as the JSON report's.
@@ -49,6 +73,7 @@ pub fn render(report: &Report) -> String {
         .and_then(|t| {
             t.render(minijinja::context! {
                 report => Jinja::from(minijinja::value::Serde(&doc)),
+                rows => Jinja::from(minijinja::value::Serde(&rows)),
                 checks => Jinja::from(minijinja::value::Serde(&checks)),
                 ips_failed => report.target.ips_failed.clone(),
                 findings => Jinja::from(minijinja::value::Serde(&findings)),

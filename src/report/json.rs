@@ -33,6 +33,9 @@ struct ReportV1<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     changes: Option<&'a Changes>,
     checks: Map<String, Value>,
+    /// Added within v1: per check, what it saw and found right (checks
+    /// with nothing to say are left out).
+    passed: Map<String, Value>,
     findings: Vec<FindingV1<'a>>,
     stats: &'a StatsSnapshot,
     /// Added within v1: how the report was made.
@@ -143,6 +146,13 @@ pub fn to_value(report: &Report) -> Value {
         requirements: &report.requirements,
         changes: report.changes.as_ref(),
         checks,
+        passed: report
+            .checks
+            .iter()
+            .map(|c| (c.id, report.passed(c)))
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(id, p)| (id.to_string(), Value::from(p)))
+            .collect(),
         findings: report
             .findings
             .iter()

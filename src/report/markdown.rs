@@ -130,10 +130,25 @@ pub fn render(report: &Report) -> String {
             cell(&line)
         );
     }
-    for c in &report.checks {
-        for block in c.detail.iter().flat_map(|d| d.blocks()) {
+    for s in report.sections() {
+        let _ = writeln!(out, "\n### {}: {}", s.check.title, s.check.status.as_str());
+        if !s.findings.is_empty() {
+            let refs: Vec<String> = s
+                .findings
+                .iter()
+                .map(|(n, f)| format!("{n}. `{}`", f.finding.id))
+                .collect();
+            let _ = writeln!(out, "\nFindings (above): {}", refs.join(", "));
+        }
+        for block in &s.blocks {
             out.push('\n');
-            write_block(&mut out, &block);
+            write_block(&mut out, block);
+        }
+        if !s.passed.is_empty() {
+            out.push_str("\n**Passed**\n\n");
+            for p in &s.passed {
+                let _ = writeln!(out, "- {}", escape(p));
+            }
         }
     }
 
@@ -186,13 +201,13 @@ fn capitalised(s: &str) -> String {
 fn write_block(out: &mut String, block: &Block) {
     match block {
         Block::Lines { title, items } => {
-            let _ = writeln!(out, "### {}\n", escape(title));
+            let _ = writeln!(out, "#### {}\n", escape(title));
             for i in items {
                 let _ = writeln!(out, "- {}", escape(i));
             }
         }
         Block::Table { title, head, rows } => {
-            let _ = writeln!(out, "### {}\n", escape(title));
+            let _ = writeln!(out, "#### {}\n", escape(title));
             let head: Vec<String> = head.iter().map(|h| cell(h)).collect();
             let _ = writeln!(out, "| {} |", head.join(" | "));
             let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
@@ -202,7 +217,7 @@ fn write_block(out: &mut String, block: &Block) {
             }
         }
         Block::Tree { title, root } => {
-            let _ = writeln!(out, "### {}\n", escape(title));
+            let _ = writeln!(out, "#### {}\n", escape(title));
             write_tree(out, root, 0);
         }
     }

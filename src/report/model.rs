@@ -27,6 +27,23 @@ pub trait Detail: Send + Sync + Debug {
     fn blocks(&self) -> Vec<Block> {
         Vec::new()
     }
+    /// What the check saw and found right, one sentence each, given the
+    /// check's own findings (so that nothing a finding is about is also
+    /// said to have passed). Only what was seen: a lookup that failed
+    /// passes nothing.
+    fn passed(&self, _findings: &[&Finding]) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Whether any of a check's findings has one of these IDs.
+pub fn any_of(findings: &[&Finding], ids: &[&str]) -> bool {
+    findings.iter().any(|f| ids.contains(&f.id))
+}
+
+/// Whether any of a check's findings is about this subject.
+pub fn about(findings: &[&Finding], subject: &str) -> bool {
+    findings.iter().any(|f| f.subject == subject)
 }
 
 /// A piece of evidence every human format can lay out.
@@ -104,6 +121,15 @@ impl CheckReport {
             (None, None) => String::new(),
         }
     }
+}
+
+/// One check's part of the report ([`Report::sections`]).
+pub struct CheckSection<'a> {
+    pub check: &'a CheckReport,
+    /// Its findings with their numbers in "What to do first".
+    pub findings: Vec<(usize, &'a ResolvedFinding)>,
+    pub blocks: Vec<Block>,
+    pub passed: Vec<String>,
 }
 
 /// Which command made the report.
@@ -268,6 +294,54 @@ impl Report {
 
     pub fn check(&self, id: &str) -> Option<&CheckReport> {
         self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// The findings of one check (by the prefix of their IDs), in the
+    /// order to act on them.
+    pub fn findings_of(&self, check: &str) -> Vec<&ResolvedFinding> {
+        self.by_priority()
+            .into_iter()
+            .filter(|f| f.finding.check() == check)
+            .collect()
+    }
+
+    /// Each check as the human formats lay it out after "What to do
+    /// first": its findings (numbered as there), its evidence, then what
+    /// passed. Skipped checks are left out (the check table says why).
+    pub fn sections(&self) -> Vec<CheckSection<'_>> {
+        let order = self.by_priority();
+        self.checks
+            .iter()
+            .filter(|c| c.status != Status::Skipped)
+            .map(|c| CheckSection {
+                check: c,
+                findings: order
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.finding.check() == c.id)
+                    .map(|(n, f)| (n + 1, *f))
+                    .collect(),
+                blocks: c.detail.iter().flat_map(|d| d.blocks()).collect(),
+                passed: self.passed(c),
+            })
+            .collect()
+    }
+
+    /// What a check saw and found right ([`Detail::passed`]); nothing for a
+    /// check that was skipped.
+    pub fn passed(&self, check: &CheckReport) -> Vec<String> {
+        let Some(detail) = &check.detail else {
+            return Vec::new();
+        };
+        if check.status == Status::Skipped {
+            return Vec::new();
+        }
+        let own: Vec<&Finding> = self
+            .findings_of(check.id)
+            .into_iter()
+            .map(|f| &f.finding)
+            .collect();
+        detail.passed(&own)
     }
 
     /// The findings in the order to act on them: by severity, then by

@@ -153,10 +153,36 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         }
     }
     if !opts.brief {
-        for c in &report.checks {
-            for block in c.detail.iter().flat_map(|d| d.blocks()) {
+        for s in report.sections() {
+            let word = s.check.status.as_str();
+            let _ = writeln!(
+                out,
+                "\n== {} {}",
+                s.check.title,
+                paint(opts, status_colour(word), &word.to_uppercase())
+            );
+            if !s.findings.is_empty() {
+                let refs: Vec<String> = s
+                    .findings
+                    .iter()
+                    .map(|(n, f)| format!("{n}. {}", f.finding.id))
+                    .collect();
+                let _ = writeln!(out, "Findings (above): {}", refs.join(", "));
+            }
+            for block in &s.blocks {
                 out.push('\n');
-                write_block(&mut out, &block);
+                write_block(&mut out, block);
+            }
+            if !s.passed.is_empty() {
+                out.push_str("\nPassed:\n");
+                for p in &s.passed {
+                    let _ = writeln!(
+                        out,
+                        "  {} {}",
+                        paint(opts, status_colour("pass"), "+"),
+                        clean(p)
+                    );
+                }
             }
         }
     }

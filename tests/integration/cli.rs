@@ -229,6 +229,41 @@ fn offline_example_audit_writes_json() {
         .find(|l| l["state"] == "dead")
         .unwrap();
     assert_eq!(dead["zone"], "old-bl.example.org");
+    // What passed names only what a check saw right: the one good PTR,
+    // the two authorised IPs, the clear addresses, never one with a
+    // finding.
+    let passed = |check: &str| -> Vec<String> {
+        doc["passed"][check]
+            .as_array()
+            .unwrap_or_else(|| panic!("{check}: {:#}", doc["passed"]))
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    let ptr = passed("ptr");
+    assert_eq!(ptr.len(), 1, "{ptr:?}");
+    assert!(ptr[0].starts_with("192.0.2.10 "), "{ptr:?}");
+    let spf = passed("spf");
+    assert!(
+        spf.iter()
+            .any(|p| p.starts_with("192.0.2.11 is authorised")),
+        "{spf:?}"
+    );
+    assert!(!spf.iter().any(|p| p.contains("192.0.2.12")), "{spf:?}");
+    let dnsbl = passed("dnsbl");
+    assert!(
+        dnsbl.iter().any(|p| p.starts_with("192.0.2.10 is clear")),
+        "{dnsbl:?}"
+    );
+    assert!(
+        !dnsbl.iter().any(|p| p.starts_with("192.0.2.11")),
+        "{dnsbl:?}"
+    );
+    let dmarc = passed("dmarc");
+    assert!(
+        !dmarc.iter().any(|p| p.contains("enforcement")),
+        "p=none: {dmarc:?}"
+    );
     // How it was made: offline, from these zone files, with this catalogue.
     let made = &doc["made"];
     assert_eq!(made["dns"], "offline");

@@ -291,6 +291,7 @@ async fn json_report_has_the_documented_shape() {
             "checklist",
             "requirements",
             "checks",
+            "passed",
             "findings",
             "stats",
             "made"

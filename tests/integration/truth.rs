@@ -71,6 +71,8 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
     }
     assert_eq!(doc["summary"]["status"], "unknown");
     assert!(!found.iter().any(|i| i.ends_with(".missing")));
+    // Nothing it could not see is said to have passed.
+    assert_eq!(doc["passed"], serde_json::json!({}), "{:#}", doc["passed"]);
 
     // The same from the command line: --fail-on error exits 1.
     let ns = env.server.addr().to_string();
@@ -169,6 +171,7 @@ async fn a_silent_resolver_is_said_once() {
                 .contains("dns.resolver-unreachable")
         );
     }
+    assert_eq!(doc["passed"], serde_json::json!({}), "{:#}", doc["passed"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,49 @@ impl Detail for Messages {
                 .collect(),
         }]
     }
+
+    fn passed(&self, _findings: &[&crate::findings::Finding]) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in &self.0 {
+            for s in m.dkim.iter().filter(|s| s.result == "pass") {
+                out.push(format!(
+                    "{}: the DKIM signature of {} (selector {}) verifies",
+                    m.file, s.domain, s.selector
+                ));
+            }
+            if let Some(d) = m.dmarc.as_ref().filter(|d| d.result == "pass") {
+                let by = match (d.aligned_dkim, d.aligned_spf) {
+                    (true, Some(true)) => "DKIM and SPF",
+                    (true, _) => "DKIM",
+                    _ => "SPF",
+                };
+                out.push(format!(
+                    "{}: DMARC passes for {} (aligned {by})",
+                    m.file,
+                    d.domain.as_deref().unwrap_or("the From domain")
+                ));
+            }
+            let u = &m.list_unsubscribe;
+            if u.one_click && u.signed {
+                out.push(format!(
+                    "{}: one-click unsubscribe (RFC 8058), both headers signed",
+                    m.file
+                ));
+            }
+            if m.unsubscribe_link.found {
+                out.push(format!(
+                    "{}: a visible unsubscribe link in the body{}",
+                    m.file,
+                    m.unsubscribe_link
+                        .url
+                        .as_deref()
+                        .map(|u| format!(" ({u})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        out
+    }
 }
 
 impl MessageReport {

@@ -279,4 +279,47 @@ impl Detail for SpfDetail {
         }
         out
     }
+
+    fn passed(&self, findings: &[&Finding]) -> Vec<String> {
+        let t = &self.tree;
+        let mut out = Vec::new();
+        let Some(record) = &t.record else {
+            return out;
+        };
+        if t.problem.is_some() || t.error.is_some() {
+            return out;
+        }
+        out.push(format!("One SPF record at {}: {record}", t.domain));
+        // The counts stand only when the whole tree was seen.
+        if !t.walk_capped && whole(t) && !findings.iter().any(|f| f.unknown) {
+            if t.lookups <= 10 {
+                out.push(format!("{} DNS lookups, within the limit of 10", t.lookups));
+            }
+            if t.void_lookups <= 2 {
+                out.push(format!(
+                    "{} void lookups, within the limit of 2",
+                    t.void_lookups
+                ));
+            }
+        }
+        for e in self
+            .evaluations
+            .iter()
+            .filter(|e| e.result == SpfResult::Pass)
+        {
+            out.push(format!(
+                "{} is authorised: check_host gives pass ({})",
+                e.ip,
+                e.matched.as_deref().unwrap_or("matched")
+            ));
+        }
+        out
+    }
+}
+
+/// No record in the tree failed to load or parse.
+fn whole(n: &SpfNode) -> bool {
+    n.error.is_none()
+        && n.problem.is_none()
+        && n.terms.iter().all(|t| t.child.as_deref().is_none_or(whole))
 }
