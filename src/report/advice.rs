@@ -101,9 +101,81 @@ pub fn catalogue(rules: &Rules) -> String {
     out
 }
 
+/// Where a reference of the advice can be read: an `https://` address as
+/// it is (without the words after it), "RFC 7208 §5.5" as the RFC Editor's page at that section;
+/// anything else (a file of these docs) has no link.
+pub fn reference_url(reference: &str) -> Option<String> {
+    if reference.starts_with("https://") {
+        // "https://… (what it is)": the address is the first word.
+        return reference.split_whitespace().next().map(str::to_string);
+    }
+    let rest = reference.strip_prefix("RFC ")?;
+    let number: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    if number.is_empty() {
+        return None;
+    }
+    let mut url = format!("https://www.rfc-editor.org/rfc/rfc{number}");
+    let after = rest[number.len()..].trim_start();
+    if let Some(section) = after.strip_prefix('§') {
+        let section: String = section
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        let section = section.trim_end_matches('.');
+        if !section.is_empty() {
+            let kind = if section.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                "appendix"
+            } else {
+                "section"
+            };
+            url.push_str(&format!("#{kind}-{section}"));
+        }
+    }
+    Some(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_link_to_rfc_sections() {
+        let url = |r| reference_url(r);
+        assert_eq!(
+            url("RFC 7208 §5.5").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc7208#section-5.5")
+        );
+        assert_eq!(
+            url("RFC 6376 §3.6.1 (t=)").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc6376#section-3.6.1")
+        );
+        assert_eq!(
+            url("RFC 8020 (NXDOMAIN: there really is nothing underneath)").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc8020")
+        );
+        assert_eq!(
+            url("RFC 9989 §A.1").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc9989#appendix-A.1")
+        );
+        assert_eq!(
+            url("https://support.google.com/a/answer/81126 (PTR requirement)").as_deref(),
+            Some("https://support.google.com/a/answer/81126")
+        );
+        assert_eq!(url("docs/limits.md"), None);
+        assert_eq!(url("RFC"), None);
+        // Every reference of the embedded advice either links or is a
+        // file of these docs.
+        let rules = crate::rules::Rules::embedded();
+        for id in crate::findings::ALL {
+            for r in &rules.advice(id).references {
+                assert!(
+                    url(r).is_some() || r.starts_with("docs/") || !r.starts_with("RFC"),
+                    "{id}: {r}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn closest_finds_typos_cases_and_bare_names() {

@@ -64,10 +64,21 @@ pub fn render(report: &Report) -> String {
     // The findings and the summary are the same words as the JSON report's.
     let doc = json::to_value(report);
     // The findings in the order to act on them (the JSON keeps its own).
-    let findings: Vec<&serde_json::Value> = report
+    // Each with its references as (text, link) pairs.
+    let findings: Vec<serde_json::Value> = report
         .priority_order()
         .into_iter()
-        .filter_map(|i| doc["findings"].get(i))
+        .filter_map(|i| {
+            let mut f = doc["findings"].get(i)?.clone();
+            let refs: Vec<(String, Option<String>)> = report.findings[i]
+                .advice
+                .references
+                .iter()
+                .map(|r| (r.clone(), super::advice::reference_url(r)))
+                .collect();
+            f["references"] = serde_json::json!(refs);
+            Some(f)
+        })
         .collect();
     env.get_template("report.html.j2")
         .and_then(|t| {

@@ -1,0 +1,350 @@
+//! The HTML report in a real browser: headless Chromium (Debian's
+//! `chromium`) opens the report of the bundled example at 1280 and 375 px
+//! with JavaScript disabled and the network blocked, and fails on any
+//! request leaving the file or any element wider than the viewport; it
+//! prints the page to PDF and checks that the listing's row is whole on one
+//! page and the evidence is printed. Screenshots and the PDF are written
+//! under `target/browser/`.
+//!
+//! Without Chromium (or `pdftotext`, from poppler-utils) the test says so
+//! and passes, unless `MAILAUDIT_BROWSER_TESTS=require` (set by `.ci/run`,
+//! which installs both).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use headless_chrome::protocol::cdp::types::Event;
+use headless_chrome::protocol::cdp::types::Method;
+use headless_chrome::protocol::cdp::{Emulation, Network, Page};
+use headless_chrome::types::PrintToPdfOptions;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+
+/// The widths the report must fit: a laptop and a phone.
+const WIDTHS: [u32; 2] = [1280, 375];
+
+fn find_tool(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// The tools, or `None` (with a note) when they are missing and not
+/// required.
+fn tools() -> Option<(PathBuf, PathBuf)> {
+    let chromium = find_tool("MAILAUDIT_CHROMIUM", &["chromium", "chromium-browser"]);
+    let pdftotext = find_tool("MAILAUDIT_PDFTOTEXT", &["pdftotext"]);
+    match (chromium, pdftotext) {
+        (Some(c), Some(p)) => Some((c, p)),
+        missing => {
+            let what = if missing.0.is_none() {
+                "chromium"
+            } else {
+                "pdftotext (poppler-utils)"
+            };
+            if std::env::var("MAILAUDIT_BROWSER_TESTS").as_deref() == Ok("require") {
+                panic!("{what} is not installed; .ci/run installs it");
+            }
+            eprintln!(
+                "browser test skipped: {what} is not installed (apt-get install chromium poppler-utils)"
+            );
+            None
+        }
+    }
+}
+
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The README's first command, writing its HTML report into `dir`.
+fn example_report(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report = dir.join("report.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .current_dir(root)
+        .args([
+            "audit",
+            "example.com",
+            "--zone",
+            "examples/zones",
+            "--dnsbl-catalog",
+            "examples/dnsbl.toml",
+            "--message",
+            "examples/campaign.eml",
+            "--ip",
+            "192.0.2.10",
+            "--ip",
+            "192.0.2.11",
+            "--ip",
+            "192.0.2.12",
+            "--helo",
+            "mail.example.com",
+            "-o",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+fn launch(chromium: &Path) -> Browser {
+    let profile = tempfile::tempdir().unwrap();
+    let args: Vec<&OsStr> = [
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        // The network is blocked: names resolve nowhere and every
+        // connection goes to a proxy that is not there.
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+    ]
+    .iter()
+    .map(OsStr::new)
+    .collect();
+    let options = LaunchOptions {
+        path: Some(chromium.to_path_buf()),
+        headless: true,
+        sandbox: false,
+        window_size: Some((1280, 900)),
+        user_data_dir: Some(profile.keep()),
+        args,
+        ..LaunchOptions::default()
+    };
+    Browser::new(options).expect("chromium starts")
+}
+
+/// Every URL the page asked for.
+type Requests = Arc<Mutex<Vec<String>>>;
+
+/// A tab with scripts disabled that records every request.
+fn tab(browser: &Browser) -> (Arc<Tab>, Requests) {
+    let tab = browser.new_tab().unwrap();
+    let requests: Requests = Arc::default();
+    let seen = Arc::clone(&requests);
+    tab.call_method(Network::Enable {
+        max_total_buffer_size: None,
+        max_resource_buffer_size: None,
+        max_post_data_size: None,
+        report_direct_socket_traffic: None,
+        enable_durable_messages: None,
+    })
+    .unwrap();
+    tab.add_event_listener(Arc::new(move |event: &Event| {
+        if let Event::NetworkRequestWillBeSent(e) = event {
+            seen.lock().unwrap().push(e.params.request.url.clone());
+        }
+    }))
+    .unwrap();
+    tab.call_method(Emulation::SetScriptExecutionDisabled { value: true })
+        .unwrap();
+    (tab, requests)
+}
+
+fn set_width(tab: &Tab, width: u32) {
+    tab.call_method(Emulation::SetDeviceMetricsOverride {
+        width,
+        height: 900,
+        device_scale_factor: 1.0,
+        mobile: width < 600,
+        scale: None,
+        screen_width: None,
+        screen_height: None,
+        position_x: None,
+        position_y: None,
+        dont_set_visible_size: None,
+        screen_orientation: None,
+        viewport: None,
+        display_feature: None,
+        device_posture: None,
+    })
+    .unwrap();
+}
+
+/// `DOMSnapshot.captureSnapshot`, read as JSON: the typed return of the
+/// protocol crate cannot hold the `-1` Chromium sends for "no string".
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CaptureSnapshot {
+    computed_styles: Vec<String>,
+}
+
+impl Method for CaptureSnapshot {
+    const NAME: &'static str = "DOMSnapshot.captureSnapshot";
+    type ReturnObject = serde_json::Value;
+}
+
+/// Layout objects that reach past the right edge (or start left of the
+/// left one) of a viewport `width` wide: node name, position, text.
+fn too_wide(tab: &Tab, width: u32) -> Vec<String> {
+    let snap = tab
+        .call_method(CaptureSnapshot {
+            computed_styles: Vec::new(),
+        })
+        .unwrap();
+    let strings = snap["strings"].as_array().unwrap();
+    let s = |v: &serde_json::Value| {
+        v.as_u64()
+            .and_then(|i| strings.get(i as usize))
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+    };
+    let mut out = Vec::new();
+    for doc in snap["documents"].as_array().unwrap() {
+        let names = doc["nodes"]["nodeName"].as_array().unwrap();
+        let layout = &doc["layout"];
+        let bounds = layout["bounds"].as_array().unwrap();
+        assert!(!bounds.is_empty(), "nothing laid out");
+        for (i, b) in bounds.iter().enumerate() {
+            let (x, w) = (b[0].as_f64().unwrap(), b[2].as_f64().unwrap());
+            if x < -1.0 || x + w > f64::from(width) + 1.0 {
+                let node = layout["nodeIndex"][i].as_u64().unwrap() as usize;
+                let name = names.get(node).map_or("?", s);
+                let text = s(&layout["text"][i]);
+                out.push(format!("{name} at x={x:.0} width={w:.0} {text:?}"));
+            }
+        }
+    }
+    out
+}
+
+/// A PNG of the page from the top, `height` px of it or all of it.
+fn screenshot(tab: &Tab, file: &Path, height: Option<f64>) {
+    let metrics = tab.call_method(Page::GetLayoutMetrics(None)).unwrap();
+    let size = metrics.css_content_size;
+    let height = height.map_or(size.height, |h| h.min(size.height));
+    let png = tab
+        .call_method(Page::CaptureScreenshot {
+            format: Some(Page::CaptureScreenshotFormatOption::Png),
+            quality: None,
+            clip: Some(Page::Viewport {
+                x: 0.0,
+                y: 0.0,
+                width: size.width,
+                height,
+                scale: 1.0,
+            }),
+            from_surface: Some(true),
+            capture_beyond_viewport: Some(true),
+            optimize_for_speed: None,
+        })
+        .unwrap()
+        .data;
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(png)
+        .unwrap();
+    std::fs::write(file, png).unwrap();
+}
+
+/// The PDF's text, page by page.
+fn pdf_pages(pdftotext: &Path, pdf: &Path) -> Vec<String> {
+    let out = Command::new(pdftotext)
+        .args([OsStr::new("-raw"), pdf.as_os_str(), OsStr::new("-")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split('\u{c}')
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn the_example_report_in_chromium() {
+    let Some((chromium, pdftotext)) = tools() else {
+        return;
+    };
+    let out = out_dir();
+    let work = tempfile::tempdir().unwrap();
+    let report = example_report(work.path());
+    let url = format!("file://{}", report.display());
+
+    let browser = launch(&chromium);
+    let (tab, requests) = tab(&browser);
+    for width in WIDTHS {
+        set_width(&tab, width);
+        tab.navigate_to(&url)
+            .unwrap()
+            .wait_until_navigated()
+            .unwrap();
+        let wide = too_wide(&tab, width);
+        assert!(wide.is_empty(), "wider than {width} px: {wide:#?}");
+        let metrics = tab.call_method(Page::GetLayoutMetrics(None)).unwrap();
+        assert!(
+            metrics.css_content_size.width <= f64::from(width) + 1.0,
+            "the page scrolls sideways at {width} px: {}",
+            metrics.css_content_size.width
+        );
+        screenshot(&tab, &out.join(format!("report-{width}.png")), None);
+        screenshot(
+            &tab,
+            &out.join(format!("report-{width}-top.png")),
+            Some(1000.0),
+        );
+    }
+
+    // Paper: A4, the print stylesheet.
+    set_width(&tab, 1280);
+    tab.navigate_to(&url)
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    let pdf = tab
+        .print_to_pdf(Some(PrintToPdfOptions {
+            paper_width: Some(8.27),
+            paper_height: Some(11.69),
+            ..PrintToPdfOptions::default()
+        }))
+        .unwrap();
+    let pdf_file = out.join("report.pdf");
+    std::fs::write(&pdf_file, pdf).unwrap();
+
+    let asked = requests.lock().unwrap().clone();
+    let outside: Vec<&String> = asked.iter().filter(|u| **u != url).collect();
+    assert!(outside.is_empty(), "requests beyond the file: {outside:?}");
+    assert!(
+        asked.contains(&url),
+        "the page itself was loaded: {asked:?}"
+    );
+
+    let pages = pdf_pages(&pdftotext, &pdf_file);
+    assert!(pages.len() > 1, "{} page(s)", pages.len());
+    // The listing's row of the blocklist table: its result, subject and
+    // list, then the reason the list gives, all on one page.
+    let row = "listed 192.0.2.11 bl.example.net sent mail to the list's spam traps";
+    let reason = "hit spam traps 14 times since 2026-11-02";
+    let on: Vec<usize> = (0..pages.len())
+        .filter(|&i| pages[i].contains(row))
+        .collect();
+    assert_eq!(on.len(), 1, "the row starts on one page: {on:?}");
+    let page = &pages[on[0]];
+    let rest = &page[page.find(row).unwrap()..];
+    assert!(
+        rest.contains(reason) && rest.replace(' ', "").contains("lookup?ip=192.0.2.11"),
+        "the row ends on the page it starts on: {rest}"
+    );
+    // Evidence, collapsed on screen, is printed.
+    let all = pages.join(" ");
+    assert!(all.contains("Evidence"), "{all}");
+    assert!(all.contains("\"zone\": \"bl.example.net\""), "{all}");
+}
