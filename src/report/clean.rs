@@ -34,9 +34,24 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`clean`] line by line: line breaks (`\n`, `\r\n`) are kept, for
+/// blocks shown as they are (a drafted request, evidence).
+pub fn clean_lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && unsafe_char(c)) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.split('\n').map(clean).collect::<Vec<_>>().join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_lines_keeps_line_breaks_only() {
+        assert_eq!(clean_lines("a\nb"), "a\nb");
+        assert_eq!(clean_lines("a\u{1b}[2J\nb\t"), "a\\x1b[2J\nb\\x09");
+    }
 
     #[test]
     fn escapes_what_a_terminal_would_obey() {

@@ -34,6 +34,21 @@ struct CheckView {
 pub fn render(report: &Report) -> String {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    // What came from outside is cleaned of control characters too (the
+    // page may be read with `cat` or `less`), then HTML-escaped.
+    env.set_formatter(
+        |out, state, value| match value.as_str().map(super::clean::clean_lines) {
+            Some(std::borrow::Cow::Owned(cleaned)) => {
+                let cleaned = if value.is_safe() {
+                    Jinja::from_safe_string(cleaned)
+                } else {
+                    Jinja::from(cleaned)
+                };
+                minijinja::escape_formatter(out, state, &cleaned)
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        },
+    );
     env.add_template("report.html.j2", TEMPLATE)
         .expect("the report template parses (tested)");
     let rows: Vec<CheckRow> = report
@@ -134,7 +149,7 @@ mod tests {
         let finding = Finding::new(
             "spf.all-neutral",
             "\"><img src=x onerror=alert(1)>",
-            format!("<b>bold</b> {PAYLOAD}"),
+            format!("<b>bold</b> {PAYLOAD} \u{1b}[2J"),
         )
         .with("record", PAYLOAD);
         let report = Report {
@@ -182,5 +197,8 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>bold"), "{html}");
+        // Nor a terminal escape, should the page be read with `cat`.
+        assert!(!html.contains('\u{1b}'), "{html}");
+        assert!(html.contains("\\x1b[2J"), "{html}");
     }
 }

@@ -1203,3 +1203,81 @@ fn brief_shows_one_step_per_finding_and_pipes_get_no_colour() {
     // Standard output is a pipe here: no colour codes at all.
     assert!(!full.contains('\u{1b}') && !brief.contains('\u{1b}'));
 }
+
+/// A message written by a stranger: markup in the Subject and From, and
+/// terminal escapes in both. Every format shows them as text.
+#[test]
+fn hostile_headers_render_as_text_in_every_format() {
+    let eml = tmp("hostile.eml");
+    std::fs::write(
+        &eml,
+        "From: \"<script>alert(1)</script>\u{1b}[2J\" <news@example.com>\r\n\
+         To: someone@example.org\r\n\
+         Subject: \"><img src=x onerror=alert(1)> \u{1b}]8;;https://evil.example\u{7}click\u{1b}[31m\r\n\
+         Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n\
+         Message-ID: <hostile@example.com>\r\n\
+         \r\n\
+         Hello.\r\n",
+    )
+    .unwrap();
+    let eml = eml.display().to_string();
+    let zones = examples();
+    for format in ["text", "markdown", "html", "json"] {
+        let out = mailaudit(&[
+            "message",
+            &eml,
+            "--zone",
+            &zones,
+            "--no-dnsbl",
+            "--format",
+            format,
+        ]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body = String::from_utf8(out.stdout).unwrap();
+        // Shown (the subject is in the messages table), never raw.
+        assert!(
+            body.contains("onerror"),
+            "{format}: the subject is shown:\n{body}"
+        );
+        for bad in ['\u{1b}', '\u{7}'] {
+            assert!(!body.contains(bad), "{format}: {bad:?} raw:\n{body}");
+        }
+        match format {
+            "html" => {
+                assert!(!body.contains("<img"), "{body}");
+                assert!(!body.contains("<script>"), "{body}");
+                assert!(
+                    body.contains("&lt;img src=x onerror=alert(1)&gt;"),
+                    "{body}"
+                );
+            }
+            "markdown" => {
+                // Every angle bracket behind a backslash: text, not HTML.
+                assert!(body.contains("\\<img"), "{body}");
+                assert_eq!(
+                    body.matches("<img").count(),
+                    body.matches("\\<img").count(),
+                    "{body}"
+                );
+                assert_eq!(
+                    body.matches("<script").count(),
+                    body.matches("\\<script").count(),
+                    "{body}"
+                );
+            }
+            "json" => {
+                let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let subject = doc["checks"]["message"][0]["subject"].as_str().unwrap();
+                assert!(
+                    subject.starts_with("\"><img src=x onerror=alert(1)>"),
+                    "{subject}"
+                );
+            }
+            _ => assert!(body.contains("\\x1b]8;;https://evil.example"), "{body}"),
+        }
+    }
+}

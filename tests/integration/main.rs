@@ -2,6 +2,7 @@
 //! from the embedded server, zone fixtures under tests/fixtures/, faults
 //! injected by tests/support/faults.rs.
 
+mod browser;
 mod cli;
 mod common;
 mod conformance;
@@ -17,4 +18,5 @@ mod fuzz_harness;
 mod fuzz_seeds;
 mod hostile;
 mod messages;
+mod snapshots;
 mod truth;

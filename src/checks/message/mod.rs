@@ -70,6 +70,7 @@ impl Detail for Messages {
             title: "Messages".into(),
             head: vec![
                 "File".into(),
+                "Subject".into(),
                 "Status".into(),
                 "DKIM".into(),
                 "DMARC".into(),
@@ -83,6 +84,7 @@ impl Detail for Messages {
                     let yes = |b: bool| if b { "yes" } else { "no" };
                     vec![
                         m.file.clone(),
+                        m.subject.as_deref().map(shortened).unwrap_or_default(),
                         m.status.as_str().into(),
                         if m.dkim.is_empty() {
                             "none".into()
@@ -147,6 +149,18 @@ impl Detail for Messages {
             }
         }
         out
+    }
+}
+
+/// A subject as a table shows it: at most 60 characters.
+fn shortened(subject: &str) -> String {
+    const MAX: usize = 60;
+    if subject.chars().count() <= MAX {
+        subject.to_string()
+    } else {
+        let mut s: String = subject.chars().take(MAX - 1).collect();
+        s.push('…');
+        s
     }
 }
 
