@@ -253,6 +253,8 @@ pub struct ListReport {
     pub state: ListState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Its results over every subject (added within JSON v1).
+    pub counts: Counts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -593,6 +595,7 @@ impl Blocklists {
         let mut kept: Vec<BlocklistResult> = Vec::new();
         let mut omitted = 0u64;
         let mut unknown_per_list = vec![0u64; actives.len()];
+        let mut per_list = vec![Counts::default(); actives.len()];
         if let Some(bar) = &self.progress {
             let total: usize = subjects
                 .count_by_kind()
@@ -613,6 +616,7 @@ impl Blocklists {
             }
             counts.add(r.status);
             let li = r.order.1;
+            per_list[li].add(r.status);
             let unhealthy = actives[li].state == ListState::Unhealthy;
             if r.status == ResultStatus::Unknown && !unhealthy {
                 unknown_per_list[li] += 1;
@@ -652,12 +656,14 @@ impl Blocklists {
             counts,
             lists: actives
                 .iter()
-                .map(|a| ListReport {
+                .zip(per_list)
+                .map(|(a, counts)| ListReport {
                     zone: a.list.zone.clone(),
                     name: a.list.name.clone(),
                     tier: a.list.tier,
                     state: a.state.clone(),
                     reason: a.reason.clone(),
+                    counts,
                 })
                 .collect(),
         };

@@ -6,7 +6,7 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use crate::blocklist::{BlocklistReport, ListLookup, ResultStatus};
+use crate::blocklist::{BlocklistReport, ListLookup, ListState, ResultStatus};
 use crate::checks::{Check, CheckInfo, Need, Ran};
 use crate::facts::Facts;
 use crate::findings as ids;
@@ -151,23 +151,37 @@ impl Detail for BlocklistReport {
                 rows,
             });
         }
-        let odd: Vec<Vec<String>> = self
+        // Every list: what it said about the subjects, or why it was
+        // not believed or not asked.
+        let rows: Vec<Vec<String>> = self
             .lists
             .iter()
-            .filter(|l| l.state.not_believed())
             .map(|l| {
+                let c = &l.counts;
+                let result = match l.state {
+                    ListState::Checked if c.listed > 0 => "listed",
+                    ListState::Checked if c.unknown > 0 => "unknown",
+                    ListState::Checked if c.clear > 0 => "clear",
+                    ListState::Checked => "not asked",
+                    ref other => other.as_str(),
+                };
                 vec![
-                    l.state.as_str().into(),
-                    l.zone.clone(),
+                    format!("{} ({})", l.name, l.zone),
+                    result.into(),
+                    c.listed.to_string(),
+                    c.clear.to_string(),
+                    c.unknown.to_string(),
                     l.reason.clone().unwrap_or_default(),
                 ]
             })
             .collect();
-        if !odd.is_empty() {
+        if !rows.is_empty() {
             out.push(Block::Table {
-                title: "Lists not believed or not asked".into(),
-                head: vec!["State".into(), "List".into(), "Why".into()],
-                rows: odd,
+                title: "Per list".into(),
+                head: ["List", "Result", "Listed", "Clear", "Unknown", "Note"]
+                    .map(String::from)
+                    .into(),
+                rows,
             });
         }
         out

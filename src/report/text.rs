@@ -267,7 +267,7 @@ fn write_block(out: &mut String, block: &Block) {
                         .chain([head[i].chars().count()])
                         .max()
                         .unwrap_or(0)
-                        .min(40)
+                        .min(60)
                 })
                 .collect();
             for row in std::iter::once(head).chain(rows) {

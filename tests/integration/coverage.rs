@@ -443,7 +443,10 @@ async fn every_check_has_its_documented_shape() {
         keys_of(&d["counts"]),
         ["listed", "clear", "unknown", "skipped", "allowlisted"]
     );
-    assert_eq!(keys_of(&d["lists"][0]), ["zone", "name", "tier", "state"]);
+    assert_eq!(
+        keys_of(&d["lists"][0]),
+        ["zone", "name", "tier", "state", "counts"]
+    );
     // A check that did not run says why, and has no other keys.
     let doc = env.run(&request("clean.test", &["spf"])).await;
     assert_eq!(keys_of(&doc["checks"]["dmarc"]), ["status", "reason"]);

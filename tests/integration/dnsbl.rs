@@ -283,6 +283,11 @@ async fn ranges_keep_only_what_matters() {
     assert_eq!(results[0]["subject"], "198.51.100.3");
     assert_eq!(results[1]["subject"], "198.51.100.9");
     assert_eq!(results[1]["meaning"], "listed (code 127.0.0.3)");
+    // The list's own counts cover the whole range, clear results included.
+    let list = &dnsbl["lists"][0];
+    assert_eq!(list["zone"], "bl.test");
+    assert_eq!(list["counts"]["listed"], 2);
+    assert_eq!(list["counts"]["clear"], 14);
     // The bulk client's questions are counted in the shared statistics.
     assert!(doc["stats"]["queries"].as_u64().unwrap() >= 18);
 }
