@@ -43,6 +43,9 @@ pub struct Request {
     /// Checks to run (registry IDs) within the kind's selection; all when
     /// `None`.
     pub checks: Option<BTreeSet<String>>,
+    /// When the run must end (`--deadline`): what has not finished by then
+    /// is `unknown`, and the report is still made.
+    pub deadline: Option<Instant>,
 }
 
 impl Request {
@@ -55,6 +58,7 @@ impl Request {
                 ..Target::default()
             },
             checks: None,
+            deadline: None,
         }
     }
 
@@ -116,8 +120,12 @@ impl Engine {
     pub async fn run(&self, req: &Request) -> Report {
         let started = Instant::now();
         let generated_at = time::OffsetDateTime::now_utc();
+        // This run's questions are counted apart from other runs' (a
+        // batch shares the resolver and cache).
+        let dns = self.dns.for_run();
+        let deadline = req.deadline.map(tokio::time::Instant::from_std);
         let facts = Facts::new(
-            self.dns.clone(),
+            dns.clone(),
             self.rules.clone(),
             self.blocklists.clone(),
             &req.target,
@@ -127,25 +135,38 @@ impl Engine {
         let (runs, existence, ips) = futures::join!(
             join_all(selection.iter().map(|c| async {
                 if req.wants(c.id()) {
-                    c.run(&facts).await
+                    by(deadline, c.run(&facts)).await
                 } else {
-                    Ran::skipped("not selected with --checks")
+                    Some(Ran::skipped("not selected with --checks"))
                 }
             })),
-            facts.existence(),
+            by(deadline, facts.existence()),
             async {
                 if audit {
-                    let found = facts.sending_ips().await;
-                    let failed = found.failed.iter().map(|f| f.describe()).collect();
-                    (found.items.clone(), failed)
+                    match by(deadline, facts.sending_ips()).await {
+                        Some(found) => {
+                            let failed = found.failed.iter().map(|f| f.describe()).collect();
+                            (found.items.clone(), failed)
+                        }
+                        None => (Vec::new(), vec![format!("not finished by the deadline")]),
+                    }
                 } else {
                     (given_ips(&req.target), Vec::new())
                 }
             }
         );
+        let unfinished: Vec<&'static str> = selection
+            .iter()
+            .zip(&runs)
+            .filter(|(_, r)| r.is_none())
+            .map(|(c, _)| c.id())
+            .collect();
 
         let mut run_level: Vec<Finding> = Vec::new();
-        let missing = audit && *existence == Existence::NxDomain;
+        let missing = audit
+            && existence
+                .as_deref()
+                .is_some_and(|e| *e == Existence::NxDomain);
         if missing {
             let domain = facts.domain();
             run_level.push(
@@ -161,7 +182,26 @@ impl Engine {
             run_level.push(finding);
             reason
         });
-        let stats = self.dns.stats();
+        if !unfinished.is_empty() {
+            run_level.push(
+                Finding::new(
+                    ids::RUN_DEADLINE_REACHED,
+                    "run",
+                    format!(
+                        "The deadline came before {} finished: {} unknown.",
+                        unfinished.join(", "),
+                        if unfinished.len() == 1 {
+                            "it is"
+                        } else {
+                            "they are"
+                        }
+                    ),
+                )
+                .with("checks", &unfinished)
+                .unknown(),
+            );
+        }
+        let stats = dns.stats();
         let not_checked = stats.by_outcome.get("not_checked").copied().unwrap_or(0);
         if not_checked > 0 && resolver_failed.is_none() {
             run_level.push(
@@ -211,10 +251,18 @@ impl Engine {
                 per_item: info.per_item,
                 detail: None,
             };
-            let ran = if missing && info.needs.contains(&Need::DomainRecords) {
-                Ran::skipped("not run: the domain does not exist")
-            } else {
-                ran
+            let ran = match ran {
+                _ if missing && info.needs.contains(&Need::DomainRecords) => {
+                    Ran::skipped("not run: the domain does not exist")
+                }
+                Some(ran) => ran,
+                None => {
+                    report.status = Status::Unknown;
+                    report.reason =
+                        Some("not finished by the deadline: see run.deadline-reached".into());
+                    reports.push(report);
+                    continue;
+                }
             };
             match ran {
                 Ran::Skipped { reason, detail } => {
@@ -270,7 +318,7 @@ impl Engine {
             },
             checks: reports,
             findings,
-            stats: self.dns.stats(),
+            stats: dns.stats(),
             made: self.made(),
             requirements: Vec::new(),
             changes: None,
@@ -321,6 +369,17 @@ impl Engine {
             finding,
             advice,
         }
+    }
+}
+
+/// `f`, unless `deadline` comes first.
+async fn by<F: std::future::Future>(
+    deadline: Option<tokio::time::Instant>,
+    f: F,
+) -> Option<F::Output> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, f).await.ok(),
+        None => Some(f.await),
     }
 }
 

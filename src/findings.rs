@@ -40,6 +40,7 @@ finding_ids! {
     DNS_NOT_CHECKED_OFFLINE = "dns.not-checked-offline",
     DOMAIN_NXDOMAIN = "domain.nxdomain",
     RUN_CAP_REACHED = "run.cap-reached",
+    RUN_DEADLINE_REACHED = "run.deadline-reached",
     SPF_MISSING = "spf.missing",
     SPF_MULTIPLE_RECORDS = "spf.multiple-records",
     SPF_SYNTAX = "spf.syntax",

@@ -9,6 +9,7 @@
 //! HTML. [`records`] and [`message`] are pure parsers, [`blocklist`] the
 //! DNSBL catalogue and sweep, [`rules`] the editable data under `rules/`.
 
+pub mod batch;
 pub mod blocklist;
 pub mod checks;
 pub mod dns;

@@ -139,7 +139,7 @@ struct Inner {
     wire: tokio::sync::OnceCell<Result<Arc<wire::WireClient>, String>>,
     /// The server the UDP client asks.
     server: Option<SocketAddr>,
-    cache: Mutex<HashMap<(String, RecordType), Pending>>,
+    cache: Mutex<Cache>,
     permits: Semaphore,
     stats: Stats,
     config: DnsConfig,
@@ -148,9 +148,46 @@ struct Inner {
     health: health::Tracker,
 }
 
-/// The shared resolver. Clone it freely.
+/// Answers kept per generation: a batch of many domains keeps at most two
+/// generations (about 2 x this many answers), so memory stays flat however
+/// long the batch; a name asked again (a shared include tree) moves to the
+/// young generation and stays.
+pub const CACHE_GENERATION: usize = 50_000;
+
+/// The single-flight cache, bounded by generations.
+#[derive(Default)]
+struct Cache {
+    young: HashMap<(String, RecordType), Pending>,
+    old: HashMap<(String, RecordType), Pending>,
+}
+
+impl Cache {
+    fn get(&mut self, key: &(String, RecordType)) -> Option<Pending> {
+        if let Some(p) = self.young.get(key) {
+            return Some(p.clone());
+        }
+        let p = self.old.remove(key)?;
+        self.insert(key.clone(), p.clone());
+        Some(p)
+    }
+
+    fn insert(&mut self, key: (String, RecordType), p: Pending) {
+        if self.young.len() >= CACHE_GENERATION {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, p);
+    }
+
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+}
+
+/// The shared resolver. Clone it freely; [`Dns::for_run`] gives one run
+/// (one audit of a batch) its own statistics over the same cache, limits
+/// and resolver health.
 #[derive(Clone)]
-pub struct Dns(Arc<Inner>);
+pub struct Dns(Arc<Inner>, Arc<Stats>);
 
 impl Dns {
     pub fn new(config: DnsConfig) -> Result<Dns, DnsSetupError> {
@@ -202,17 +239,30 @@ impl Dns {
                 .build()
                 .map_err(|e| DnsSetupError::Build(e.to_string()))?;
 
-        Ok(Dns(Arc::new(Inner {
-            resolver,
-            wire: tokio::sync::OnceCell::new(),
-            server,
-            cache: Mutex::new(HashMap::new()),
-            permits: Semaphore::new(config.concurrency.max(1)),
-            stats: Stats::default(),
-            servers,
-            config,
-            health: health::Tracker::default(),
-        })))
+        Ok(Dns(
+            Arc::new(Inner {
+                resolver,
+                wire: tokio::sync::OnceCell::new(),
+                server,
+                cache: Mutex::new(Cache::default()),
+                permits: Semaphore::new(config.concurrency.max(1)),
+                stats: Stats::default(),
+                servers,
+                config,
+                health: health::Tracker::default(),
+            }),
+            Arc::new(Stats::default()),
+        ))
+    }
+
+    /// The same resolver and cache, counting this run's questions apart.
+    pub fn for_run(&self) -> Dns {
+        Dns(Arc::clone(&self.0), Arc::new(Stats::default()))
+    }
+
+    /// Answers held in the cache (both generations).
+    pub fn cached(&self) -> usize {
+        self.0.cache.lock().expect("dns cache lock").len()
     }
 
     /// The name servers this resolver asks.
@@ -231,8 +281,19 @@ impl Dns {
         &self.0.resolver
     }
 
+    /// This run's questions ([`Dns::for_run`]; all of them otherwise).
     pub fn stats(&self) -> StatsSnapshot {
+        self.1.snapshot()
+    }
+
+    /// Every question of every run over this resolver.
+    pub fn total_stats(&self) -> StatsSnapshot {
         self.0.stats.snapshot()
+    }
+
+    fn record(&self, kind: OutcomeKind) {
+        self.0.stats.record(kind);
+        self.1.record(kind);
     }
 
     /// What this run has learnt about the resolver itself.
@@ -257,7 +318,8 @@ impl Dns {
         let mut cache = self.0.cache.lock().expect("dns cache lock");
         if let Some(p) = cache.get(&key) {
             self.0.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return p.clone();
+            self.1.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return p;
         }
         let this = self.clone();
         let (name, rtype) = key.clone();
@@ -368,7 +430,7 @@ impl Dns {
     /// Asks one (name, type) of the server and reads the answer.
     async fn fetch(&self, name: &str, rtype: RecordType) -> Read {
         if !self.in_scope(name) {
-            self.0.stats.record(OutcomeKind::NotChecked);
+            self.record(OutcomeKind::NotChecked);
             return Read::Done(Outcome::NotChecked);
         }
         // An invalid name (empty or over-long labels) is refused by the
@@ -389,7 +451,7 @@ impl Dns {
             Read::Done(o) => o.kind(),
             Read::Follow { .. } => OutcomeKind::Records,
         };
-        self.0.stats.record(kind);
+        self.record(kind);
         read
     }
 

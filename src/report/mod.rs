@@ -5,6 +5,7 @@
 
 pub mod advice;
 pub mod baseline;
+pub mod batch;
 pub mod checklist;
 pub mod clean;
 pub mod delisting;
@@ -25,6 +26,10 @@ pub enum Format {
     Json,
     Html,
     Markdown,
+    /// One row (with its header); a row per domain in a batch.
+    Csv,
+    /// One compact JSON report a line (a batch's JSON).
+    JsonLines,
 }
 
 impl Format {
@@ -35,6 +40,8 @@ impl Format {
             "html" | "htm" => Some(Format::Html),
             "txt" | "text" => Some(Format::Text),
             "md" | "markdown" => Some(Format::Markdown),
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" => Some(Format::JsonLines),
             _ => None,
         }
     }
@@ -52,6 +59,32 @@ pub fn render_with(report: &Report, format: Format, opts: &text::TextOptions) ->
         Format::Text => text::render_with(report, opts),
         Format::Html => html::render(report),
         Format::Markdown => markdown::render(report),
+        Format::Csv | Format::JsonLines => {
+            // A batch of one.
+            let kind = if format == Format::Csv {
+                batch::BatchFormat::Csv
+            } else {
+                batch::BatchFormat::JsonLines
+            };
+            let mut w =
+                batch::BatchWriter::new(kind, report.kind, Vec::new()).expect("writing to memory");
+            w.report(report).expect("writing to memory");
+            String::from_utf8(w.finish().expect("writing to memory")).expect("UTF-8")
+        }
+    }
+}
+
+impl Format {
+    /// How a batch is written in this format: JSON as JSON Lines; `None`
+    /// for Markdown (one document per report: use JSON Lines or HTML).
+    pub fn batch(self) -> Option<batch::BatchFormat> {
+        match self {
+            Format::Json | Format::JsonLines => Some(batch::BatchFormat::JsonLines),
+            Format::Csv => Some(batch::BatchFormat::Csv),
+            Format::Text => Some(batch::BatchFormat::Text),
+            Format::Html => Some(batch::BatchFormat::Html),
+            Format::Markdown => None,
+        }
     }
 }
 

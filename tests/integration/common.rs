@@ -102,6 +102,7 @@ impl Env {
                 ..Target::default()
             },
             checks: None,
+            deadline: None,
         };
         json::to_value(&self.engine.run(&req).await)
     }

@@ -62,6 +62,17 @@ async fn trigger(id: &str) -> Vec<String> {
             assert_eq!(m["status"], "unknown");
             doc
         }
+        "run.deadline-reached" => {
+            // A name server that never answers, and a deadline well inside
+            // the resolver's own timeout.
+            let env = Env::with(WORLD, |c| c.timeout = std::time::Duration::from_secs(30)).await;
+            env.server.set_fault("*.clean.test", Fault::Drop);
+            let mut req = request("clean.test", &["dmarc"]);
+            req.deadline = Some(std::time::Instant::now() + std::time::Duration::from_millis(300));
+            let doc = env.run(&req).await;
+            assert_eq!(doc["checks"]["dmarc"]["status"], "unknown");
+            doc
+        }
         "spf.helo-not-fqdn" => {
             let env = Env::world().await;
             let mut req = request("clean.test", &["spf"]);

@@ -303,6 +303,7 @@ async fn the_mail_auth_crates_vectors() {
                 ..Target::default()
             },
             checks: None,
+            deadline: None,
         };
         let doc = mailaudit::report::json::to_value(&engine.run(&req).await);
         let sig = &doc["checks"]["message"][0]["dkim"][0];

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
 use thiserror::Error;
 
 use std::sync::Arc;
 
+use mailaudit::batch;
 use mailaudit::blocklist::catalog::Catalog;
 use mailaudit::blocklist::{BlocklistConfig, Blocklists, Progress, Subject, Subjects};
 use mailaudit::checks;
@@ -22,7 +23,9 @@ use mailaudit::facts::Target;
 use mailaudit::findings::Status;
 use mailaudit::input::{self, InputError};
 use mailaudit::report::baseline::Baseline;
-use mailaudit::report::model::{Report, RunKind};
+use mailaudit::report::batch::BatchWriter;
+use mailaudit::report::clean::clean;
+use mailaudit::report::model::{Report, RunKind, Verdict};
 use mailaudit::report::text::TextOptions;
 use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
@@ -242,7 +245,7 @@ fn format_of(path: &Path) -> Result<Format, AppError> {
         None => Ok(Format::Text),
         Some(ext) => Format::from_path(path).ok_or_else(|| {
             InputError(format!(
-                "-o {}: mailaudit does not write .{} reports (it writes .txt, .json, .html and .md; or give --format)",
+                "-o {}: mailaudit does not write .{} reports (it writes .txt, .json, .html, .md, .csv and .jsonl; or give --format)",
                 path.display(),
                 ext.to_string_lossy()
             ))
@@ -328,15 +331,21 @@ impl OutputPlan {
                 report.counts_line(),
             );
         }
+        Ok(self.exit_for(report))
+    }
+
+    /// The exit code `--fail-on` asks for this report: a finding at or
+    /// above it, or a verdict of unknown (nothing verified is not a pass).
+    pub fn exit_for(&self, report: &Report) -> Exit {
         let Some(threshold) = self.fail_on.threshold() else {
-            return Ok(Exit::Ok);
+            return Exit::Ok;
         };
         let unverified = report.status() == Status::Unknown;
-        Ok(match report.worst() {
+        match report.worst() {
             Some(worst) if worst >= threshold => Exit::Findings,
             _ if unverified => Exit::Findings,
             _ => Exit::Ok,
-        })
+        }
     }
 
     /// Writes the report (see `output.rs`): a failed write or flush is
@@ -462,15 +471,20 @@ impl Session {
         })
     }
 
-    /// Runs the request; the report says how it was made, down to the
-    /// command line and the zone files.
+    /// Runs the request.
     fn run(&self, request: &Request) -> Report {
         let mut report = self.rt.block_on(self.engine.run(request));
+        self.stamp(&mut report);
+        report
+    }
+
+    /// The report says how it was made, down to the command line and the
+    /// zone files.
+    fn stamp(&self, report: &mut Report) {
         report.made.command = std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         report.made.zone_files = self.zone_files.clone();
-        report
     }
 }
 
@@ -486,17 +500,6 @@ fn smtp_identities(
 }
 
 fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
-    let domain = input::domain("domain", &args.domain)?;
-    let nets = args
-        .ips
-        .iter()
-        .map(|v| input::ip_or_cidr("--ip", v).map(|n| (v.clone(), n)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ips = if nets.is_empty() {
-        Vec::new()
-    } else {
-        input::expand("--ip", &nets, args.max_addresses)?
-    };
     let (helo, mail_from) = smtp_identities(args.helo.as_deref(), args.mail_from.as_deref())?;
     let checks = if args.checks.is_empty() {
         None
@@ -528,11 +531,12 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         .map(|s| input::selector(s))
         .collect::<Result<Vec<_>, _>>()?;
     let messages = load_messages(&args.messages, args.max_message_size)?;
-    let request = Request {
+    // What every audit of the run shares; each adds its domain and IPs.
+    let base = Request {
         kind: RunKind::Audit,
         target: Target {
-            domain: Some(domain),
-            ips,
+            domain: None,
+            ips: Vec::new(),
             helo,
             mail_from,
             selectors,
@@ -541,9 +545,61 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             max_addresses: args.max_addresses as usize,
         },
         checks,
+        deadline: None,
+    };
+    let audit_of = |domain: String, ips: Vec<std::net::IpAddr>, selectors: &[String]| {
+        let mut r = base.clone();
+        r.target.domain = Some(domain);
+        r.target.ips = ips;
+        r.target.selectors.extend_from_slice(selectors);
+        r
     };
 
+    if let Some(file) = &args.domains {
+        let text = read_batch_file(file)?;
+        let (lines, mut skipped) = batch::parse_domains(&text);
+        let mut requests = Vec::new();
+        for line in lines {
+            match input::expand(
+                &format!("line {}", line.line),
+                &line.ips,
+                args.max_addresses,
+            ) {
+                Ok(ips) => requests.push(audit_of(line.domain, ips, &line.selectors)),
+                Err(e) => skipped.push(batch::Skipped {
+                    line: line.line,
+                    reason: e.0,
+                }),
+            }
+        }
+        skipped.sort_by_key(|s| s.line);
+        return run_batch(setup, RunKind::Audit, file, requests, skipped, &args.batch);
+    }
+
+    let domain = input::domain("domain", args.domain.as_deref().unwrap_or_default())?;
+    let nets = args
+        .ips
+        .iter()
+        .map(|v| input::ip_or_cidr("--ip", v).map(|n| (v.clone(), n)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ips = if nets.is_empty() {
+        Vec::new()
+    } else {
+        input::expand("--ip", &nets, args.max_addresses)?
+    };
+    let mut request = audit_of(domain, ips, &[]);
+    if one_of_a_batch(&setup) {
+        return run_batch(
+            setup,
+            RunKind::Audit,
+            Path::new("-"),
+            vec![request],
+            Vec::new(),
+            &args.batch,
+        );
+    }
     let (session, output) = setup.start(None)?;
+    request.deadline = args.batch.deadline.map(|d| Instant::now() + d);
     output.finish(session.run(&request))
 }
 
@@ -584,6 +640,7 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
             ..Target::default()
         },
         checks: None,
+        deadline: None,
     };
     let (session, output) = setup.start(None)?;
     output.finish(session.run(&request))
@@ -612,17 +669,22 @@ fn blacklist_target(value: &str) -> Result<Result<(String, ipnet::IpNet), String
     Ok(Err(d))
 }
 
-fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
+/// The blocklist subjects of some targets (addresses, ranges, domains),
+/// and whether a range is among them.
+fn blacklist_subjects(
+    targets: &[String],
+    max_addresses: u64,
+) -> Result<(Subjects, bool), AppError> {
     let mut nets = Vec::new();
     let mut domains = Vec::new();
-    for t in &args.targets {
+    for t in targets {
         match blacklist_target(t)? {
             Ok(net) => nets.push(net),
             Err(domain) => domains.push(domain),
         }
     }
     let ranges = nets.iter().any(|(_, n)| input::prefix_size(n) > 1);
-    input::check_cap("target", &nets, args.max_addresses)?;
+    input::check_cap("target", &nets, max_addresses)?;
     // Ranges stay ranges: addresses are made one at a time during the sweep.
     let mut subjects = Subjects::new();
     for (_, net) in &nets {
@@ -635,20 +697,196 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
     for d in domains {
         subjects.push(Subject::Domain(d));
     }
+    Ok((subjects, ranges))
+}
+
+fn blacklist_request(targets: Vec<String>, subjects: Subjects) -> Request {
+    Request {
+        kind: RunKind::Blocklist,
+        target: Target {
+            subjects: Some((targets, subjects)),
+            ..Target::default()
+        },
+        checks: None,
+        deadline: None,
+    }
+}
+
+fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
     let setup = Setup::new(
         args.rules.dir.as_deref(),
         Some(&args.dnsbl),
         &args.dns,
         &args.output,
     )?;
-    let request = Request {
-        kind: RunKind::Blocklist,
-        target: Target {
-            subjects: Some((args.targets.clone(), subjects)),
-            ..Target::default()
-        },
-        checks: None,
-    };
+    if let Some(file) = &args.file {
+        let text = read_batch_file(file)?;
+        let (items, mut skipped) = batch::parse_targets(&text, |t| {
+            let key = match blacklist_target(t)? {
+                Ok((_, net)) => net.to_string(),
+                Err(domain) => domain,
+            };
+            Ok(key)
+        });
+        let mut requests = Vec::new();
+        for item in items {
+            let targets = vec![item.target];
+            match blacklist_subjects(&targets, args.max_addresses) {
+                Ok((subjects, _)) => requests.push(blacklist_request(targets, subjects)),
+                Err(e) => skipped.push(batch::Skipped {
+                    line: item.line,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        skipped.sort_by_key(|s| s.line);
+        return run_batch(
+            setup,
+            RunKind::Blocklist,
+            file,
+            requests,
+            skipped,
+            &args.batch,
+        );
+    }
+    let (subjects, ranges) = blacklist_subjects(&args.targets, args.max_addresses)?;
+    let mut request = blacklist_request(args.targets.clone(), subjects);
+    if one_of_a_batch(&setup) {
+        return run_batch(
+            setup,
+            RunKind::Blocklist,
+            Path::new("-"),
+            vec![request],
+            Vec::new(),
+            &args.batch,
+        );
+    }
     let (session, output) = setup.start(ranges.then(SweepBar::shared))?;
+    request.deadline = args.batch.deadline.map(|d| Instant::now() + d);
     output.finish(session.run(&request))
+}
+
+/// CSV and JSON Lines are batch formats: a single run is a batch of one.
+fn one_of_a_batch(setup: &Setup) -> bool {
+    matches!(setup.output.format, Format::Csv | Format::JsonLines)
+}
+
+/// The text of a batch file (`-`: standard input).
+fn read_batch_file(path: &Path) -> Result<String, AppError> {
+    let shown = path.display();
+    let mut text = String::new();
+    let read = if path == Path::new("-") {
+        use std::io::Read;
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    read.map_err(|e| InputError(format!("{shown}: {e}")))?;
+    Ok(text)
+}
+
+/// A progress bar for a batch on standard error (drawn only when it is a
+/// terminal): done/total, rate, time left, and how many are not ready.
+fn batch_bar(total: usize, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{pos}/{len} audited, {per_sec}, {eta} left, {msg} {wide_bar}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Runs a batch: every request on one engine, `--parallel` at once, each
+/// report written as soon as it and all before it are done (JSON Lines,
+/// CSV, a text table; the HTML overview at the end). The exit code follows
+/// `--fail-on` over every report.
+fn run_batch(
+    setup: Setup,
+    kind: RunKind,
+    file: &Path,
+    requests: Vec<Request>,
+    skipped: Vec<batch::Skipped>,
+    args: &crate::cli::BatchArgs,
+) -> Result<Exit, AppError> {
+    let Some(format) = setup.output.format.batch() else {
+        return Err(InputError(
+            "--format markdown: a batch is written as jsonl, csv, text or html".into(),
+        )
+        .into());
+    };
+    if setup.output.baseline.is_some() {
+        return Err(InputError("--baseline compares one report, not a batch".into()).into());
+    }
+    let (session, output) = setup.start(None)?;
+    let shown = clean(&file.display().to_string()).into_owned();
+    for s in &skipped {
+        eprintln!(
+            "mailaudit: {shown}:{}: skipped: {}",
+            s.line,
+            clean(&s.reason)
+        );
+    }
+    let runtime = |e: std::io::Error| AppError::Runtime(format!("cannot write the report: {e}"));
+    let sink = crate::output::Sink::open(&output.destination).map_err(runtime)?;
+    let mut writer = BatchWriter::new(format, kind, sink).map_err(runtime)?;
+    for s in &skipped {
+        writer.skipped(format!("{shown}:{}: {}", s.line, s.reason));
+    }
+    let bar = batch_bar(requests.len(), args.quiet);
+    let deadline = args.deadline.map(|d| Instant::now() + d);
+    let mut exit = Exit::Ok;
+    let mut not_ready = 0usize;
+    let mut failed: Option<std::io::Error> = None;
+    session.rt.block_on(batch::run_ordered(
+        &session.engine,
+        requests.into_iter().map(|mut r| {
+            r.deadline = deadline;
+            r
+        }),
+        args.parallel,
+        |mut report| {
+            session.stamp(&mut report);
+            if failed.is_none()
+                && let Err(e) = writer.report(&report)
+            {
+                failed = Some(e);
+            }
+            if output.exit_for(&report) == Exit::Findings {
+                exit = Exit::Findings;
+            }
+            if report.verdict() != Verdict::ReadyToSend {
+                not_ready += 1;
+            }
+            bar.set_message(format!("{not_ready} not ready"));
+            bar.inc(1);
+        },
+    ));
+    bar.finish_and_clear();
+    if let Some(e) = failed {
+        return Err(runtime(e));
+    }
+    let totals = writer.totals();
+    writer
+        .finish()
+        .and_then(|sink| sink.commit())
+        .map_err(runtime)?;
+    if let Destination::File(path) | Destination::Device(path) = &output.destination {
+        eprintln!(
+            "mailaudit: wrote {}: {} audited: {} listed on blocklists, {} fix before sending, {} could not check everything, {} ready to send",
+            clean(&path.display().to_string()),
+            totals.iter().sum::<usize>(),
+            totals[0],
+            totals[1],
+            totals[2],
+            totals[3]
+        );
+    }
+    Ok(exit)
 }

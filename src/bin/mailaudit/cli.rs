@@ -28,7 +28,9 @@ pub enum Command {
   mailaudit audit example.com --ip 192.0.2.10 --helo mail.example.com -o report.html
   mailaudit audit example.com --message campaign.eml --selector s1 --in-service-since 2026-09-01
   mailaudit audit example.com --zone example.com.zone     # offline, before publishing
-  mailaudit audit example.com --format json --fail-on error   # a CI gate")]
+  mailaudit audit example.com --format json --fail-on error   # a CI gate
+  mailaudit audit --domains customers.txt -o overview.html --parallel 32
+  mailaudit audit --domains customers.txt --deadline 10m -o audit.csv")]
     Audit(AuditArgs),
     /// Check addresses, ranges and domains on DNS blocklists.
     #[command(
@@ -36,7 +38,8 @@ pub enum Command {
         after_help = "Examples:
   mailaudit blacklist 192.0.2.10
   mailaudit blacklist 192.0.2.10 --in-service-since 2026-09-01 -o listing.md
-  mailaudit blacklist 203.0.113.0/24 example.com --dnsbl zen.spamhaus.org"
+  mailaudit blacklist 203.0.113.0/24 example.com --dnsbl zen.spamhaus.org
+  mailaudit blacklist --file addresses.txt --format jsonl"
     )]
     Blacklist(BlacklistArgs),
     /// Scan messages (.eml): DKIM, DMARC alignment, unsubscribe headers and
@@ -134,8 +137,17 @@ pub struct MessageArgs {
 pub struct BlacklistArgs {
     /// What to check: IP addresses, CIDR ranges (203.0.113.0/24) and
     /// domains.
-    #[arg(required = true, value_name = "IP|CIDR|DOMAIN")]
+    #[arg(required_unless_present = "file", value_name = "IP|CIDR|DOMAIN")]
     pub targets: Vec<String>,
+
+    /// Check every address, range and domain of FILE (`-`: standard
+    /// input), any number a line; `#` comments are ignored, bad entries
+    /// skipped and said. Each line is its own report.
+    #[arg(long, value_name = "FILE", conflicts_with = "targets")]
+    pub file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     /// Refuse address ranges larger than this many addresses in all.
     #[arg(long, value_name = "N", default_value_t = 4096,
@@ -186,7 +198,18 @@ pub struct DnsblArgs {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// The domain to audit (example.com).
-    pub domain: String,
+    #[arg(required_unless_present = "domains", conflicts_with = "domains")]
+    pub domain: Option<String>,
+
+    /// Audit every domain of FILE (`-`: standard input), one a line,
+    /// optionally followed by its sending IPs/ranges and `selector=NAME`:
+    /// `example.com 192.0.2.10 198.51.100.0/28 selector=s1`. Blank lines
+    /// and `#` comments are ignored; a bad line is skipped and said.
+    #[arg(long, value_name = "FILE")]
+    pub domains: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     /// A sending IP or range (repeatable). Without it, the IPs are taken
     /// from the MX hosts and the domain's own SPF record.
@@ -241,6 +264,43 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Batches and deadlines")]
+pub struct BatchArgs {
+    /// Audits in flight at once in a batch (they share one resolver,
+    /// cache and limits).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = count::<1024>)]
+    pub parallel: usize,
+
+    /// The whole run must end within DURATION (`90s`, `5m`, `1h`): what
+    /// has not finished is reported `unknown`, and the report is written.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub deadline: Option<std::time::Duration>,
+
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// A duration: a number and a unit (`ms`, `s`, `m`, `h`), up to a day.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 500ms, 90s, 5m or 1h (at most 24h)");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        _ => return Err(bad()),
+    };
+    if ms == 0 || ms > 86_400_000 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 #[derive(Debug, Args)]
@@ -304,6 +364,8 @@ pub enum FormatArg {
     Json,
     Html,
     Markdown,
+    Csv,
+    Jsonl,
 }
 
 impl From<FormatArg> for Format {
@@ -313,6 +375,8 @@ impl From<FormatArg> for Format {
             FormatArg::Json => Format::Json,
             FormatArg::Html => Format::Html,
             FormatArg::Markdown => Format::Markdown,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Jsonl => Format::JsonLines,
         }
     }
 }
@@ -357,6 +421,26 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("500ms"), Ok(std::time::Duration::from_millis(500)));
+        assert_eq!(duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(duration("5m"), Ok(std::time::Duration::from_secs(300)));
+        assert_eq!(duration("1h"), Ok(std::time::Duration::from_secs(3600)));
+        for bad in [
+            "",
+            "5",
+            "m",
+            "0s",
+            "25h",
+            "1.5s",
+            "-1s",
+            "99999999999999999999s",
+        ] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -63,40 +63,85 @@ fn is_std_stream(path: &Path) -> bool {
 
 /// Writes `bytes` to `dest`; any failure to write or flush is an error.
 pub fn write(dest: &Destination, bytes: &[u8]) -> std::io::Result<()> {
-    match dest {
-        Destination::Stdout => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes)?;
-            out.flush()
+    let mut sink = Sink::open(dest)?;
+    sink.write_all(bytes)?;
+    sink.commit()
+}
+
+/// A report being written, piece by piece (a batch streams its reports):
+/// to standard output or a device as it comes, to a file through a
+/// temporary file that [`Sink::commit`] renames over the target. Dropped
+/// without a commit (a failed run), the temporary file is removed.
+pub enum Sink {
+    Stdout(std::io::BufWriter<std::io::Stdout>),
+    Device(std::io::BufWriter<fs::File>),
+    File {
+        tmp: std::io::BufWriter<tempfile::NamedTempFile>,
+        path: PathBuf,
+        keep: Option<fs::Permissions>,
+    },
+}
+
+impl Sink {
+    pub fn open(dest: &Destination) -> std::io::Result<Sink> {
+        Ok(match dest {
+            Destination::Stdout => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
+            Destination::Device(path) => Sink::Device(std::io::BufWriter::new(
+                fs::OpenOptions::new().write(true).open(path)?,
+            )),
+            Destination::File(path) => {
+                let dir = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let tmp = tempfile::Builder::new()
+                    .prefix(".mailaudit-")
+                    .suffix(".tmp")
+                    // The mode a new file gets (less the umask); the
+                    // target's own mode is set at commit when it has one.
+                    .permissions(fs::Permissions::from_mode(0o666))
+                    .tempfile_in(dir)?;
+                Sink::File {
+                    tmp: std::io::BufWriter::new(tmp),
+                    path: path.clone(),
+                    keep: fs::metadata(path).ok().map(|m| m.permissions()),
+                }
+            }
+        })
+    }
+
+    /// Flushes everything; a file replaces its target only now.
+    pub fn commit(self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(mut w) => w.flush(),
+            Sink::Device(mut w) => w.flush(),
+            Sink::File { tmp, path, keep } => {
+                let tmp = tmp.into_inner().map_err(|e| e.into_error())?;
+                tmp.as_file().sync_all()?;
+                if let Some(perms) = keep {
+                    fs::set_permissions(tmp.path(), perms)?;
+                }
+                tmp.persist(&path).map_err(|e| e.error)?;
+                Ok(())
+            }
         }
-        Destination::Device(path) => {
-            let mut f = fs::OpenOptions::new().write(true).open(path)?;
-            f.write_all(bytes)?;
-            f.flush()
-        }
-        Destination::File(path) => replace(path, bytes),
     }
 }
 
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let keep = fs::metadata(path).ok().map(|m| m.permissions());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".mailaudit-")
-        .suffix(".tmp")
-        // The mode a new file gets (less the umask); the target's own mode
-        // is set below when there is one.
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.flush()?;
-    tmp.as_file().sync_all()?;
-    if let Some(perms) = keep {
-        fs::set_permissions(tmp.path(), perms)?;
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Stdout(w) => w.write(buf),
+            Sink::Device(w) => w.write(buf),
+            Sink::File { tmp, .. } => tmp.write(buf),
+        }
     }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(w) => w.flush(),
+            Sink::Device(w) => w.flush(),
+            Sink::File { tmp, .. } => tmp.flush(),
+        }
+    }
 }
