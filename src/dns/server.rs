@@ -316,6 +316,17 @@ impl ZoneServer {
         zones: Vec<Zone>,
         interceptor: Option<Arc<dyn Interceptor>>,
     ) -> Result<ZoneServer, ZoneError> {
+        ZoneServer::start_at(zones, interceptor, None).await
+    }
+
+    /// Like [`ZoneServer::start_with`], on `addr` (UDP and TCP) when
+    /// given: a benchmark's server on port 53 for tools that cannot be
+    /// given a port.
+    pub async fn start_at(
+        zones: Vec<Zone>,
+        interceptor: Option<Arc<dyn Interceptor>>,
+        addr: Option<SocketAddr>,
+    ) -> Result<ZoneServer, ZoneError> {
         let mut catalog = Catalog::new();
         let mut origins = Vec::new();
         for zone in zones {
@@ -334,7 +345,16 @@ impl ZoneServer {
             interceptor,
         };
 
-        let (udp, tcp) = bind_pair().await?;
+        let (udp, tcp) = match addr {
+            None => bind_pair().await?,
+            Some(addr) => {
+                let bind = |e: std::io::Error| ZoneError::Start(format!("{addr}: {e}"));
+                (
+                    UdpSocket::bind(addr).await.map_err(bind)?,
+                    TcpListener::bind(addr).await.map_err(bind)?,
+                )
+            }
+        };
         let addr = udp
             .local_addr()
             .map_err(|e| ZoneError::Start(e.to_string()))?;
