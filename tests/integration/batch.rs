@@ -32,10 +32,11 @@ fn zone(n: usize) -> String {
     z
 }
 
-async fn engine(server: &FaultServer) -> Engine {
+/// An engine asking `server`, waiting `timeout` for each answer.
+fn engine(server: &FaultServer, timeout: Duration) -> Engine {
     let dns = Dns::new(DnsConfig {
         nameservers: vec![server.addr()],
-        timeout: TIMEOUT,
+        timeout,
         retries: 0,
         concurrency: 64,
         scope: None,
@@ -73,7 +74,7 @@ async fn json_lines_keep_input_order_under_random_latency() {
         server.set_fault(&format!("d{i}.batch.test"), delay);
         server.set_fault(&format!("*.d{i}.batch.test"), delay);
     }
-    let engine = engine(&server).await;
+    let engine = engine(&server, TIMEOUT);
     let docs = json_lines(&engine, (0..N).map(|i| request(i, None)).collect(), 8).await;
     let order: Vec<&str> = docs
         .iter()
@@ -103,16 +104,9 @@ async fn a_deadline_cuts_a_slow_batch_and_the_rest_is_unknown() {
         server.set_fault(&format!("d{i}.batch.test"), Fault::Drop);
         server.set_fault(&format!("*.d{i}.batch.test"), Fault::Drop);
     }
-    let dns = Dns::new(DnsConfig {
-        nameservers: vec![server.addr()],
-        // Longer than the deadline: only the deadline can end the run.
-        timeout: Duration::from_secs(30),
-        retries: 0,
-        concurrency: 64,
-        scope: None,
-    })
-    .unwrap();
-    let engine = Engine::new(dns, Rules::embedded());
+    // A resolver timeout longer than the deadline: only the deadline can
+    // end the run.
+    let engine = engine(&server, Duration::from_secs(30));
     let started = Instant::now();
     // Ample for the fast domains even on a busy machine.
     let deadline = started + Duration::from_secs(2);

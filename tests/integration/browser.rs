@@ -66,32 +66,10 @@ fn out_dir() -> PathBuf {
 
 /// The README's first command, writing its HTML report into `dir`.
 fn example_report(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let report = dir.join("report.html");
-    let out = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
-        .current_dir(root)
-        .args([
-            "audit",
-            "example.com",
-            "--zone",
-            "examples/zones",
-            "--dnsbl-catalog",
-            "examples/dnsbl.toml",
-            "--message",
-            "examples/campaign.eml",
-            "--ip",
-            "192.0.2.10",
-            "--ip",
-            "192.0.2.11",
-            "--ip",
-            "192.0.2.12",
-            "--helo",
-            "mail.example.com",
-            "-o",
-        ])
-        .arg(&report)
-        .output()
-        .unwrap();
+    let shown = report.display().to_string();
+    let out =
+        crate::common::mailaudit_at_root(&[crate::common::README_AUDIT, &["-o", &shown]].concat());
     assert!(
         out.status.code() == Some(0) || out.status.code() == Some(1),
         "{}",

@@ -177,18 +177,9 @@ fn malformed_inputs_exit_2_with_one_line() {
 #[test]
 fn offline_example_audit_writes_json() {
     let out_file = tmp("example.json");
-    let out = example_audit(&[
-        "--ip",
-        "192.0.2.10",
-        "--ip",
-        "192.0.2.11",
-        "--ip",
-        "192.0.2.12",
-        "--helo",
-        "mail.example.com",
-        "-o",
-        &out_file.display().to_string(),
-    ]);
+    let shown = out_file.display().to_string();
+    let out =
+        crate::common::mailaudit_at_root(&[crate::common::README_AUDIT, &["-o", &shown]].concat());
     assert_ok(&out);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();

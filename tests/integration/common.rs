@@ -24,6 +24,36 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The README's first command (run from the repository root, paths
+/// relative to it), without its `-o`.
+pub const README_AUDIT: &[&str] = &[
+    "audit",
+    "example.com",
+    "--zone",
+    "examples/zones",
+    "--dnsbl-catalog",
+    "examples/dnsbl.toml",
+    "--message",
+    "examples/campaign.eml",
+    "--ip",
+    "192.0.2.10",
+    "--ip",
+    "192.0.2.11",
+    "--ip",
+    "192.0.2.12",
+    "--helo",
+    "mail.example.com",
+];
+
+/// The binary, run from the repository root with these arguments.
+pub fn mailaudit_at_root(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("run mailaudit")
+}
+
 /// The fixture world: the "test." zone and its reverse zones.
 pub const WORLD: &[&str] = &[
     "zones/test.zone",

@@ -4,28 +4,7 @@
 //! test` then `git diff`). Times, durations and the binary's path are
 //! replaced by placeholders; everything else is deterministic offline.
 
-use std::path::Path;
-use std::process::Command;
-
-/// The README's first command, without `-o`.
-const EXAMPLE: &[&str] = &[
-    "audit",
-    "example.com",
-    "--zone",
-    "examples/zones",
-    "--dnsbl-catalog",
-    "examples/dnsbl.toml",
-    "--message",
-    "examples/campaign.eml",
-    "--ip",
-    "192.0.2.10",
-    "--ip",
-    "192.0.2.11",
-    "--ip",
-    "192.0.2.12",
-    "--helo",
-    "mail.example.com",
-];
+use crate::common::{README_AUDIT, mailaudit_at_root};
 
 /// Two addresses (one listed) and a domain on the demo lists.
 const BLACKLIST: &[&str] = &[
@@ -44,12 +23,7 @@ const FORMATS: [&str; 4] = ["text", "markdown", "html", "json"];
 /// The report on stdout, run from the repository root so that every path
 /// in it is the relative one of the command.
 fn report(args: &[&str], format: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .args(args)
-        .args(["--format", format])
-        .output()
-        .expect("run mailaudit");
+    let out = mailaudit_at_root(&[args, &["--format", format]].concat());
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{}",
@@ -79,7 +53,7 @@ fn snapshot(name: &str, args: &[&str]) {
 
 #[test]
 fn example_audit_in_every_format() {
-    snapshot("example_audit", EXAMPLE);
+    snapshot("example_audit", README_AUDIT);
 }
 
 #[test]

@@ -761,7 +761,7 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
             &args.batch,
         );
     }
-    let (session, output) = setup.start(ranges.then(SweepBar::shared))?;
+    let (session, output) = setup.start((ranges && !args.batch.quiet).then(SweepBar::shared))?;
     request.deadline = args.batch.deadline.map(|d| Instant::now() + d);
     output.finish(session.run(&request))
 }
