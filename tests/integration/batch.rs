@@ -309,3 +309,36 @@ fn markdown_is_not_a_batch_format() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn blacklist_file_one_report_a_target() {
+    let list = "192.0.2.11 192.0.2.10   # two on one line\n198.51.100.0/30\nexample.com\n999.1.1.1\n192.0.2.11\n";
+    let mut args = vec!["blacklist", "--file", "-", "--format", "jsonl"];
+    args.extend(OFFLINE);
+    let out = mailaudit(&args, Some(list));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let docs: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let targets: Vec<&str> = docs
+        .iter()
+        .map(|d| d["target"]["subjects"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["192.0.2.11", "192.0.2.10", "198.51.100.0/30", "example.com"]
+    );
+    assert_eq!(docs[0]["summary"]["verdict"], "listed");
+    assert_eq!(docs[1]["checks"]["dnsbl"]["counts"]["listed"], 0);
+    assert!(
+        stderr.contains("-:4: skipped:") && stderr.contains("999.1.1.1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("-:5: skipped: 192.0.2.11 is already on line 1"),
+        "{stderr}"
+    );
+}
