@@ -16,6 +16,7 @@ pub mod message;
 pub mod mx;
 pub mod ptr;
 pub mod spf;
+pub mod tls_rpt;
 
 use futures::future::BoxFuture;
 
@@ -106,6 +107,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &mx::Mx,
     &ptr::Ptr,
     &dkim::Dkim,
+    &tls_rpt::TlsRpt,
     &message::Message,
     &blocklists::Blocklists,
 ];

@@ -3,3 +3,4 @@
 pub mod dkim;
 pub mod dmarc;
 pub mod spf;
+pub mod tlsrpt;

@@ -162,11 +162,11 @@ fn consent(report: &Report) -> Item {
 fn dns_records(report: &Report) -> Item {
     let item = |status, detail: String| Item {
         topic: "dns-records",
-        title: "SPF, DKIM, DMARC, reverse DNS and MX correct",
+        title: "SPF, DKIM, DMARC, reverse DNS, MX and TLS reporting correct",
         status,
         detail,
     };
-    let checks = ["spf", "dkim", "dmarc", "ptr", "mx"];
+    let checks = ["spf", "dkim", "dmarc", "ptr", "mx", "tls-rpt"];
     let statuses: Vec<(&str, Status)> = checks
         .iter()
         .filter_map(|c| ran(report, c).map(|s| (*c, s)))
@@ -174,7 +174,9 @@ fn dns_records(report: &Report) -> Item {
     let wrong = ids_on(
         report,
         Topic::DnsRecords,
-        &["domain", "spf", "dkim", "dmarc", "ptr", "mx", "message"],
+        &[
+            "domain", "spf", "dkim", "dmarc", "ptr", "mx", "tls-rpt", "message",
+        ],
     );
     if statuses.is_empty() && wrong.is_empty() {
         return item(

@@ -10,7 +10,7 @@ use mailaudit::engine::Request;
 use mailaudit::findings::ALL;
 use serde_json::Value;
 
-use crate::common::{Env, Fault, LISTS, WORLD, ids};
+use crate::common::{Env, Fault, LISTS, WORLD, finding, ids};
 use crate::domain::TRIGGERS;
 use crate::messages::{
     FOOTER, LU, SIGNED_HEADERS, bulk, ed25519, keys, loaded, request, rsa, run, scan, scan_one,
@@ -94,6 +94,35 @@ async fn trigger(id: &str) -> Vec<String> {
             audit_with_fault(
                 "clean.test",
                 "_dmarc.clean.test",
+                RecordType::TXT,
+                Fault::ServFail,
+            )
+            .await
+        }
+        "tls-rpt.missing" => {
+            let env = Env::world().await;
+            let plain = env.run(&request("pnone.test", &["tls-rpt"])).await;
+            assert_eq!(finding(&plain, "tls-rpt.missing")["severity"], "info");
+            let sts = env.run(&request("tlssts.test", &["tls-rpt"])).await;
+            assert_eq!(finding(&sts, "tls-rpt.missing")["severity"], "warning");
+            sts
+        }
+        "tls-rpt.invalid" => {
+            Env::world()
+                .await
+                .run(&request("tlsbad.test", &["tls-rpt"]))
+                .await
+        }
+        "tls-rpt.multiple-records" => {
+            Env::world()
+                .await
+                .run(&request("tlsmulti.test", &["tls-rpt"]))
+                .await
+        }
+        "tls-rpt.dns-error" => {
+            audit_with_fault(
+                "clean.test",
+                "_smtp._tls.clean.test",
                 RecordType::TXT,
                 Fault::ServFail,
             )
@@ -312,8 +341,14 @@ async fn every_check_has_its_documented_shape() {
     let checks = &doc["checks"];
     assert_eq!(
         keys_of(checks),
-        ["spf", "dmarc", "mx", "ptr", "dkim", "message", "dnsbl"],
+        [
+            "spf", "dmarc", "mx", "ptr", "dkim", "tls-rpt", "message", "dnsbl"
+        ],
         "registry order"
+    );
+    assert_eq!(
+        keys_of(&checks["tls-rpt"]),
+        ["status", "record", "rua", "mta_sts"]
     );
     let spf = &checks["spf"];
     assert_eq!(

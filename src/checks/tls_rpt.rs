@@ -1,0 +1,157 @@
+//! TLS-RPT (RFC 8460): whether the domain asks sending servers for reports
+//! about failed TLS connections to it, at `_smtp._tls.<domain>`. Without
+//! it, a broken certificate or a downgrade on the way to its MX hosts goes
+//! unnoticed; with MTA-STS or DANE deployed, the reports are how a policy
+//! that bounces mail is found out.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::facts::Facts;
+use crate::findings::{self as ids, Finding};
+use crate::records::tlsrpt;
+use crate::report::model::{Block, Detail};
+
+pub struct TlsRpt;
+
+impl Check for TlsRpt {
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "tls-rpt",
+            title: "TLS reporting",
+            description: "the TLS-RPT record (_smtp._tls): where sending servers report failed TLS connections",
+            needs: &[Need::DomainRecords],
+            per_item: false,
+        }
+    }
+
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            let (report, findings) = run(facts).await;
+            Ran::done(report, findings)
+        }
+        .boxed()
+    }
+}
+
+/// What the TLS-RPT check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsRptReport {
+    /// The record in force, if exactly one.
+    pub record: Option<String>,
+    pub rua: Vec<String>,
+    /// Whether the domain publishes an MTA-STS record (`None`: the lookup
+    /// failed), which makes a missing TLS-RPT record matter more.
+    pub mta_sts: Option<bool>,
+}
+
+async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
+    let domain = facts.domain();
+    let name = format!("_smtp._tls.{domain}");
+    let sts_name = format!("_mta-sts.{domain}");
+    let (answer, sts) = futures::join!(facts.dns.txt(&name), facts.dns.txt(&sts_name));
+    let mta_sts = sts.txt().ok().map(|records| {
+        records.iter().any(|r| {
+            String::from_utf8_lossy(r)
+                .trim_start()
+                .starts_with("v=STSv1")
+        })
+    });
+    let mut report = TlsRptReport {
+        record: None,
+        rua: Vec::new(),
+        mta_sts,
+    };
+    let records: Vec<String> = match answer.txt() {
+        Err(failed) => {
+            let f = Finding::lookup_failed(ids::TLS_RPT_DNS_ERROR, domain, &name, "TXT", failed);
+            return (report, vec![f]);
+        }
+        Ok(txt) => txt
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .filter(|r| tlsrpt::is_tlsrpt(r))
+            .collect(),
+    };
+    let finding = match records.as_slice() {
+        [] => {
+            let (severity, why) = match mta_sts {
+                Some(true) => (
+                    crate::findings::Severity::Warning,
+                    " It publishes MTA-STS, so a policy that makes senders refuse its MX hosts would go unreported.",
+                ),
+                _ => (crate::findings::Severity::Info, ""),
+            };
+            let mut f = Finding::new(
+                ids::TLS_RPT_MISSING,
+                domain,
+                format!("{domain} publishes no TLS-RPT record at {name}: sending servers cannot report failed TLS connections to it.{why}"),
+            )
+            .with("name", &name)
+            .with("mta_sts", mta_sts);
+            f.severity = Some(severity);
+            Some(f)
+        }
+        [one] => match tlsrpt::parse(one) {
+            Ok(parsed) => {
+                report.record = Some(one.clone());
+                report.rua = parsed.rua;
+                None
+            }
+            Err(why) => Some(
+                Finding::new(
+                    ids::TLS_RPT_INVALID,
+                    domain,
+                    format!("The TLS-RPT record of {domain} is invalid: {why}; senders ignore it."),
+                )
+                .with("record", one),
+            ),
+        },
+        many => Some(
+            Finding::new(
+                ids::TLS_RPT_MULTIPLE_RECORDS,
+                domain,
+                format!(
+                    "{domain} publishes {} TLS-RPT records at {name}; senders then assume it has none (RFC 8460 §3).",
+                    many.len()
+                ),
+            )
+            .with("records", many),
+        ),
+    };
+    (report, finding.into_iter().collect())
+}
+
+impl Detail for TlsRptReport {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        match &self.record {
+            Some(r) => r.clone(),
+            None => "no record in force".into(),
+        }
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        if self.rua.is_empty() {
+            return Vec::new();
+        }
+        vec![Block::Lines {
+            title: "TLS reports go to".into(),
+            items: self.rua.clone(),
+        }]
+    }
+
+    fn passed(&self, findings: &[&Finding]) -> Vec<String> {
+        match &self.record {
+            Some(r) if findings.is_empty() => {
+                vec![format!("One valid TLS-RPT record: {r}")]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
