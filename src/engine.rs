@@ -69,6 +69,7 @@ impl Request {
             RunKind::Audit => &[],
             RunKind::Message => &["message", "dnsbl"],
             RunKind::Blocklist => &["dnsbl"],
+            RunKind::Smtp => &["smtp"],
         };
         checks::REGISTRY
             .iter()
@@ -309,12 +310,11 @@ impl Engine {
                 ips: ips.0,
                 ips_failed: ips.1,
                 messages: req.target.messages.iter().map(|m| m.path.clone()).collect(),
-                subjects: req
-                    .target
-                    .subjects
-                    .as_ref()
-                    .map(|(given, _)| given.clone())
-                    .unwrap_or_default(),
+                subjects: match (&req.target.subjects, &req.target.smtp) {
+                    (Some((given, _)), _) => given.clone(),
+                    (None, Some(smtp)) if req.kind == RunKind::Smtp => smtp.hosts.clone(),
+                    _ => Vec::new(),
+                },
             },
             checks: reports,
             findings,

@@ -21,3 +21,4 @@ pub mod message;
 pub mod records;
 pub mod report;
 pub mod rules;
+pub mod smtp;

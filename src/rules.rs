@@ -501,9 +501,9 @@ mod tests {
             e.contains("sender-requirements.toml") && e.contains("unknown finding \"spf.mising\""),
             "{e}"
         );
-        write(&row("checks = [\"smtp\"]\n"));
+        write(&row("checks = [\"smpt\"]\n"));
         let e = Rules::load(Some(dir.path())).unwrap_err().to_string();
-        assert!(e.contains("unknown check \"smtp\""), "{e}");
+        assert!(e.contains("unknown check \"smpt\""), "{e}");
         write(&row(""));
         let e = Rules::load(Some(dir.path())).unwrap_err().to_string();
         assert!(e.contains("either checks or manual"), "{e}");

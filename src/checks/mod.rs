@@ -15,6 +15,7 @@ pub mod dmarc;
 pub mod message;
 pub mod mx;
 pub mod ptr;
+pub mod smtp;
 pub mod spf;
 pub mod tls_rpt;
 
@@ -108,6 +109,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &ptr::Ptr,
     &dkim::Dkim,
     &tls_rpt::TlsRpt,
+    &smtp::Smtp,
     &message::Message,
     &blocklists::Blocklists,
 ];

@@ -53,6 +53,19 @@ pub struct Target {
     pub subjects: Option<(Vec<String>, Subjects)>,
     /// `--max-addresses`: inferred sending IPs are capped by it too.
     pub max_addresses: usize,
+    /// `--smtp`: probe the MX hosts (and, with `sending`, the sending
+    /// IPs) on port 25; `None`: the SMTP check is not run.
+    pub smtp: Option<SmtpTarget>,
+}
+
+/// What the SMTP probe is asked to do.
+#[derive(Debug, Clone)]
+pub struct SmtpTarget {
+    pub options: crate::smtp::ProbeOptions,
+    /// Probe the sending IPs too (`--smtp-sending`).
+    pub sending: bool,
+    /// `mailaudit smtp HOST|IP...`: these hosts instead of the domain's.
+    pub hosts: Vec<String>,
 }
 
 impl Default for Target {
@@ -66,6 +79,7 @@ impl Default for Target {
             messages: Vec::new(),
             subjects: None,
             max_addresses: 4096,
+            smtp: None,
         }
     }
 }
@@ -136,6 +150,8 @@ pub mod caps {
     pub const SIGNATURES: usize = 10;
     /// DKIM selectors asked in all (named, from messages, probed).
     pub const SELECTORS: usize = 100;
+    /// Addresses the SMTP probe connects to.
+    pub const SMTP_PROBES: usize = 16;
 }
 
 /// A cap that was reached: what was left unchecked, and which checks it

@@ -52,7 +52,7 @@ impl Row {
         Row {
             target: match report.kind {
                 RunKind::Audit => t.domain.clone().unwrap_or_default(),
-                RunKind::Blocklist => t.subjects.join(" "),
+                RunKind::Blocklist | RunKind::Smtp => t.subjects.join(" "),
                 RunKind::Message => t.messages.join(" "),
             },
             verdict: report.verdict(),

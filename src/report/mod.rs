@@ -142,6 +142,7 @@ pub fn title(report: &Report) -> String {
     match report.kind {
         model::RunKind::Audit => format!("audit of {}", t.domain.as_deref().unwrap_or("?")),
         model::RunKind::Blocklist => format!("blocklist check of {}", few(&t.subjects)),
+        model::RunKind::Smtp => format!("SMTP probe of {}", few(&t.subjects)),
         model::RunKind::Message => format!("message scan of {}", few(&t.messages)),
     }
 }

@@ -138,6 +138,8 @@ pub enum RunKind {
     Audit,
     Message,
     Blocklist,
+    /// `mailaudit smtp HOST|IP...`.
+    Smtp,
 }
 
 /// What was audited.

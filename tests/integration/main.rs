@@ -19,5 +19,8 @@ mod fuzz_harness;
 mod fuzz_seeds;
 mod hostile;
 mod messages;
+mod smtp;
+#[path = "../support/smtp.rs"]
+mod smtp_support;
 mod snapshots;
 mod truth;

@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Audit(args) => run_audit(args),
         Command::Blacklist(args) => run_blacklist(args),
         Command::Message(args) => run_message(args),
+        Command::Smtp(args) => run_smtp(args),
         Command::Explain(args) => {
             let rules = Rules::load(args.rules.dir.as_deref())?;
             let text =
@@ -488,6 +489,77 @@ impl Session {
     }
 }
 
+/// The SMTP probe's settings: trust anchors (the Mozilla set and any
+/// `--ca-file`), the EHLO name, the port and timeout.
+fn smtp_target(
+    args: &crate::cli::SmtpArgs,
+    hosts: Vec<String>,
+) -> Result<mailaudit::facts::SmtpTarget, AppError> {
+    use rustls_pki_types::pem::PemObject;
+    let mut extra = Vec::new();
+    if let Some(path) = &args.ca_file {
+        let shown = path.display();
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?
+        {
+            extra.push(cert.map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?);
+        }
+        if extra.is_empty() {
+            return Err(InputError(format!("--ca-file {shown}: no certificate in it")).into());
+        }
+    }
+    let roots = mailaudit::smtp::roots(&extra).map_err(|e| {
+        InputError(format!(
+            "--ca-file {}: {e}",
+            args.ca_file.as_deref().unwrap_or(Path::new("")).display()
+        ))
+    })?;
+    let helo = match &args.smtp_helo {
+        Some(h) => input::helo(h)?,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| h.contains('.') && input::helo(h).is_ok())
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    Ok(mailaudit::facts::SmtpTarget {
+        options: mailaudit::smtp::ProbeOptions {
+            port: args.smtp_port,
+            timeout: Duration::from_millis(args.smtp_timeout),
+            helo,
+            relay_test: args.smtp_relay_test,
+            slow_banner: mailaudit::smtp::SLOW_BANNER,
+            roots: Arc::new(roots),
+        },
+        sending: args.smtp_sending,
+        hosts,
+    })
+}
+
+fn run_smtp(args: crate::cli::SmtpCommandArgs) -> Result<Exit, AppError> {
+    let hosts = args
+        .hosts
+        .iter()
+        .map(|h| match h.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(ip.to_string()),
+            Err(_) => input::domain("host", h),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let target = smtp_target(&args.smtp, hosts)?;
+    let setup = Setup::new(args.rules.dir.as_deref(), None, &args.dns, &args.output)?;
+    let request = Request {
+        kind: RunKind::Smtp,
+        target: Target {
+            smtp: Some(target),
+            ..Target::default()
+        },
+        checks: None,
+        deadline: None,
+    };
+    let (session, output) = setup.start(None)?;
+    output.finish(session.run(&request))
+}
+
 /// `--helo` and `--mail-from`, validated as MTAs send them.
 fn smtp_identities(
     helo: Option<&str>,
@@ -543,6 +615,11 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             messages,
             subjects: None,
             max_addresses: args.max_addresses as usize,
+            smtp: if args.smtp.smtp {
+                Some(smtp_target(&args.smtp, Vec::new())?)
+            } else {
+                None
+            },
         },
         checks,
         deadline: None,

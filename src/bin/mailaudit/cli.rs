@@ -48,6 +48,13 @@ pub enum Command {
   mailaudit message campaign.eml
   mailaudit message campaign.eml --ip 192.0.2.10 --mail-from bounces@example.com")]
     Message(MessageArgs),
+    /// Probe mail servers on port 25: banner, EHLO, STARTTLS, TLS version
+    /// and certificate; no message is sent.
+    #[command(after_help = "Examples:
+  mailaudit smtp mx1.example.com
+  mailaudit smtp 192.0.2.25 mx2.example.com --smtp-relay-test
+  mailaudit smtp mx.example.com --ca-file internal-ca.pem -o smtp.html")]
+    Smtp(SmtpCommandArgs),
     /// Print everything mailaudit says about one finding ID: what it
     /// means, every step that fixes it, references.
     #[command(after_help = "Examples:
@@ -64,6 +71,64 @@ pub enum Command {
     },
     /// Print the manual page (roff), generated from these options.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SmtpCommandArgs {
+    /// The mail servers: host names or IP addresses.
+    #[arg(required = true, value_name = "HOST|IP")]
+    pub hosts: Vec<String>,
+
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The SMTP probe's settings (`audit --smtp`, `mailaudit smtp`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "SMTP probe")]
+pub struct SmtpArgs {
+    /// Probe the MX hosts on port 25 (off by default: many networks block
+    /// outbound port 25; then the result is unknown, not a failure).
+    #[arg(long)]
+    pub smtp: bool,
+
+    /// Probe the sending IPs too.
+    #[arg(long, requires = "smtp")]
+    pub smtp_sending: bool,
+
+    /// Test for an open relay: MAIL FROM:<>, RCPT TO: an address of a
+    /// reserved domain, RSET (never DATA: no message is sent).
+    #[arg(long)]
+    pub smtp_relay_test: bool,
+
+    /// The port to connect to (25; another one for test servers).
+    #[arg(long, value_name = "PORT", default_value_t = 25,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub smtp_port: u16,
+
+    /// Time allowed for the connection and for each reply, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=300_000))]
+    pub smtp_timeout: u64,
+
+    /// The name to announce in EHLO (default: this host's name).
+    #[arg(long, value_name = "NAME")]
+    pub smtp_helo: Option<String>,
+
+    /// Also trust the certificate authorities in this PEM file (an
+    /// internal CA), beside the Mozilla set.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +320,9 @@ pub struct AuditArgs {
     /// Skip the blocklist check.
     #[arg(long = "no-dnsbl")]
     pub no_dnsbl: bool,
+
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
 
     #[command(flatten)]
     pub dnsbl: DnsblArgs,

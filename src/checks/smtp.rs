@@ -1,0 +1,464 @@
+//! SMTP: the domain's mail servers as a sender meets them on port 25:
+//! banner and EHLO name against their forward-confirmed reverse DNS,
+//! STARTTLS, the TLS version and the certificate (trusted, naming the
+//! host, not expired or about to), a slow greeting, and (asked for) an open
+//! relay. Off unless `--smtp`: many networks block outbound port 25, and a
+//! blocked port is `unknown`, never a failure of the server.
+
+use std::net::IpAddr;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use serde::Serialize;
+
+use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::facts::{Cap, Facts, caps};
+use crate::findings::{self as ids, Finding};
+use crate::report::model::{Block, Detail, about};
+use crate::smtp::{self, EXPIRING_DAYS, Probe};
+
+pub struct Smtp;
+
+impl Check for Smtp {
+    fn info(&self) -> &'static CheckInfo {
+        &CheckInfo {
+            id: "smtp",
+            title: "SMTP servers",
+            description: "the MX hosts on port 25 (with --smtp): banner, EHLO, STARTTLS, TLS version and certificate, open relay (opt-in)",
+            needs: &[Need::DomainRecords],
+            per_item: false,
+        }
+    }
+
+    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
+        async move {
+            let Some(target) = &facts.target.smtp else {
+                return Ran::skipped(
+                    "not asked: give --smtp (off by default, as many networks block outbound port 25)",
+                );
+            };
+            let (report, findings) = run(facts, target).await;
+            Ran::done(report, findings)
+        }
+        .boxed()
+    }
+}
+
+/// What the SMTP check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmtpReport {
+    pub probes: Vec<Probe>,
+    /// The forward-confirmed PTR names of each probed address.
+    pub ptr_names: Vec<(IpAddr, Vec<String>)>,
+}
+
+/// The (host, address) pairs to probe, with the lookups that failed on the
+/// way to them.
+async fn targets(
+    facts: &Facts<'_>,
+    target: &crate::facts::SmtpTarget,
+) -> (Vec<(String, IpAddr)>, Vec<Finding>) {
+    let mut pairs = Vec::new();
+    let mut failed = Vec::new();
+    if !target.hosts.is_empty() {
+        for h in &target.hosts {
+            if let Ok(ip) = h.parse::<IpAddr>() {
+                pairs.push((h.clone(), ip));
+                continue;
+            }
+            let (a, aaaa) = facts.dns.a_and_aaaa(h).await;
+            for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
+                match o.ips() {
+                    Ok(ips) => pairs.extend(ips.into_iter().map(|ip| (h.clone(), ip))),
+                    Err(e) => {
+                        failed.push(Finding::lookup_failed(ids::SMTP_DNS_ERROR, h, h, rtype, e))
+                    }
+                }
+            }
+        }
+        return (pairs, failed);
+    }
+    let mx = facts.mx().await;
+    let found = mx.addresses();
+    for f in &found.failed {
+        failed.push(f.finding(ids::SMTP_DNS_ERROR, facts.domain()));
+    }
+    pairs.extend(found.items.iter().cloned());
+    if target.sending {
+        let ips = facts.sending_ips().await;
+        for f in &ips.failed {
+            failed.push(f.finding(ids::SMTP_DNS_ERROR, facts.domain()));
+        }
+        for s in &ips.items {
+            if !pairs.iter().any(|(_, ip)| *ip == s.ip) {
+                pairs.push((s.ip.to_string(), s.ip));
+            }
+        }
+    }
+    (pairs, failed)
+}
+
+/// The forward-confirmed PTR names of `ip` (`Err`: a lookup failed).
+async fn confirmed_names(facts: &Facts<'_>, ip: IpAddr) -> Result<Vec<String>, Finding> {
+    let subject = ip.to_string();
+    let answer = facts.dns.ptr(ip).await;
+    let names = answer.ptr_names().map_err(|e| {
+        Finding::lookup_failed(
+            ids::SMTP_DNS_ERROR,
+            &subject,
+            &crate::dns::name::reverse_name(ip),
+            "PTR",
+            e,
+        )
+    })?;
+    let mut confirmed = Vec::new();
+    for n in names.into_iter().take(10) {
+        let (a, aaaa) = facts.dns.a_and_aaaa(&n).await;
+        for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
+            match o.ips() {
+                Ok(ips) if ips.contains(&ip) => {
+                    if !confirmed.contains(&n) {
+                        confirmed.push(n.clone());
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(Finding::lookup_failed(
+                        ids::SMTP_DNS_ERROR,
+                        &subject,
+                        &n,
+                        rtype,
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(confirmed)
+}
+
+async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpReport, Vec<Finding>) {
+    let (mut pairs, mut findings) = targets(facts, target).await;
+    if pairs.len() > caps::SMTP_PROBES {
+        facts.note_cap(Cap {
+            what: "addresses to probe on port 25",
+            limit: caps::SMTP_PROBES,
+            found: pairs.len(),
+            affects: &["smtp"],
+        });
+        pairs.truncate(caps::SMTP_PROBES);
+    }
+    let opts = &target.options;
+    let probes: Vec<Probe> = join_all(pairs.iter().map(|(h, ip)| smtp::probe(h, *ip, opts))).await;
+    let mut report = SmtpReport {
+        probes: Vec::new(),
+        ptr_names: Vec::new(),
+    };
+
+    let reached = probes.iter().filter(|p| p.unreachable.is_none()).count();
+    if reached == 0 && !probes.is_empty() {
+        findings.push(
+            Finding::new(
+                ids::SMTP_UNREACHABLE,
+                format!("port {}", opts.port),
+                format!(
+                    "None of the {} addresses answered on port {}: the network mailaudit runs on may block outbound port {} (many ISPs and clouds do), or the servers are down. Run the probe from a host that can send mail.",
+                    probes.len(),
+                    opts.port,
+                    opts.port
+                ),
+            )
+            .with(
+                "addresses",
+                probes
+                    .iter()
+                    .map(|p| format!("{} ({}): {}", p.address, p.host, p.unreachable.as_deref().unwrap_or("")))
+                    .collect::<Vec<_>>(),
+            )
+            .unknown(),
+        );
+    }
+    for p in &probes {
+        let subject = format!("{} ({})", p.host, p.address);
+        if let Some(why) = &p.unreachable {
+            if reached > 0 {
+                findings.push(
+                    Finding::new(
+                        ids::SMTP_UNREACHABLE,
+                        &subject,
+                        format!("{subject} did not answer on port {}: {why}, while other MX addresses did.", p.port),
+                    )
+                    .with("reason", why)
+                    .unknown(),
+                );
+            }
+            continue;
+        }
+        if let Some(e) = &p.error {
+            findings.push(
+                Finding::new(
+                    ids::SMTP_CONVERSATION_FAILED,
+                    &subject,
+                    format!("The SMTP conversation with {subject} broke off: {e}; what came after is unknown."),
+                )
+                .with("error", e)
+                .unknown(),
+            );
+        }
+        if let Some(ms) = p.banner_ms
+            && ms > opts.slow_banner.as_millis() as u64
+        {
+            findings.push(
+                Finding::new(
+                    ids::SMTP_SLOW_BANNER,
+                    &subject,
+                    format!(
+                        "{subject} took {:.1} s to greet: senders wait, and some give up or defer.",
+                        ms as f64 / 1000.0
+                    ),
+                )
+                .with("milliseconds", ms),
+            );
+        }
+        if p.banner.is_some() && p.ehlo_name.is_some() {
+            match confirmed_names(facts, p.address).await {
+                Err(f) => findings.push(f),
+                Ok(names) => {
+                    let banner = p
+                        .banner
+                        .as_deref()
+                        .and_then(|b| b.split_whitespace().next())
+                        .map(|w| w.trim_end_matches('.').to_ascii_lowercase());
+                    let ehlo = p.ehlo_name.clone();
+                    let wrong: Vec<String> = [banner, ehlo]
+                        .into_iter()
+                        .flatten()
+                        .filter(|n| !names.contains(n))
+                        .collect();
+                    if !wrong.is_empty() {
+                        findings.push(
+                            Finding::new(
+                                ids::SMTP_BANNER_NAME,
+                                &subject,
+                                if names.is_empty() {
+                                    format!("{subject} calls itself {}, but its address has no forward-confirmed PTR name.", wrong.join(" / "))
+                                } else {
+                                    format!("{subject} calls itself {}, not its forward-confirmed PTR name {}.", wrong.join(" / "), names.join(", "))
+                                },
+                            )
+                            .with("names_given", &wrong)
+                            .with("ptr_names", &names),
+                        );
+                    }
+                    report.ptr_names.push((p.address, names));
+                }
+            }
+        }
+        if p.error.is_none() && p.ehlo_name.is_some() && !p.starttls {
+            findings.push(
+                Finding::new(
+                    ids::SMTP_NO_STARTTLS,
+                    &subject,
+                    format!("{subject} does not offer STARTTLS: mail to it travels unencrypted, and Gmail marks it so."),
+                )
+                .with("extensions", &p.extensions),
+            );
+        }
+        if let Some(tls) = &p.tls {
+            if tls.too_old {
+                findings.push(
+                    Finding::new(
+                        ids::SMTP_TLS_OLD,
+                        &subject,
+                        format!(
+                            "{subject} offers STARTTLS but no TLS version of 1.2 or later: {}.",
+                            tls.failed.as_deref().unwrap_or("")
+                        ),
+                    )
+                    .with("error", &tls.failed),
+                );
+            } else if let Some(why) = &tls.failed {
+                findings.push(
+                    Finding::new(
+                        ids::SMTP_TLS_FAILED,
+                        &subject,
+                        format!("The TLS handshake with {subject} after STARTTLS failed: {why}."),
+                    )
+                    .with("error", why),
+                );
+            }
+            if let Some(c) = &tls.certificate {
+                let evidence = |f: Finding| {
+                    f.with("subject", &c.subject)
+                        .with("issuer", &c.issuer)
+                        .with("names", &c.names)
+                        .with("not_after", &c.not_after)
+                };
+                if !c.trusted {
+                    findings.push(evidence(Finding::new(
+                        ids::SMTP_CERT_UNTRUSTED,
+                        &subject,
+                        format!(
+                            "The certificate of {subject} does not lead to a trusted authority: {}.",
+                            c.untrusted_because.as_deref().unwrap_or("unknown issuer")
+                        ),
+                    )));
+                }
+                if !c.name_matches && p.host.parse::<IpAddr>().is_err() {
+                    findings.push(evidence(Finding::new(
+                        ids::SMTP_CERT_NAME_MISMATCH,
+                        &subject,
+                        format!(
+                            "The certificate of {subject} is for {}, not for {}.",
+                            if c.names.is_empty() {
+                                "no name".to_string()
+                            } else {
+                                c.names.join(", ")
+                            },
+                            p.host
+                        ),
+                    )));
+                }
+                if c.days_left < 0 {
+                    findings.push(evidence(Finding::new(
+                        ids::SMTP_CERT_EXPIRED,
+                        &subject,
+                        format!("The certificate of {subject} expired on {}.", c.not_after),
+                    )));
+                } else if c.days_left < EXPIRING_DAYS {
+                    findings.push(
+                        evidence(Finding::new(
+                            ids::SMTP_CERT_EXPIRING,
+                            &subject,
+                            format!(
+                                "The certificate of {subject} expires on {} ({} days from now).",
+                                c.not_after, c.days_left
+                            ),
+                        ))
+                        .with("days_left", c.days_left),
+                    );
+                }
+            }
+        }
+        if p.open_relay == Some(true) {
+            findings.push(
+                Finding::new(
+                    ids::SMTP_OPEN_RELAY,
+                    &subject,
+                    format!("{subject} accepted a recipient at a domain it has nothing to do with, from an empty sender: it is an open relay (the test sent no message)."),
+                )
+                .with("rcpt", "relay-test@mailaudit.invalid"),
+            );
+        }
+    }
+    report.probes = probes;
+    (report, findings)
+}
+
+impl Detail for SmtpReport {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::json!({
+            "probes": self.probes,
+            "ptr_names": self.ptr_names.iter().map(|(ip, n)| serde_json::json!({"address": ip, "names": n})).collect::<Vec<_>>(),
+        })
+    }
+
+    fn headline(&self) -> String {
+        let reached = self
+            .probes
+            .iter()
+            .filter(|p| p.unreachable.is_none())
+            .count();
+        let tls = self
+            .probes
+            .iter()
+            .filter(|p| p.tls.as_ref().is_some_and(|t| t.version.is_some()))
+            .count();
+        format!(
+            "{} of {} address(es) answered on port {}; {} with TLS",
+            reached,
+            self.probes.len(),
+            self.probes.first().map_or(25, |p| p.port),
+            tls
+        )
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        if self.probes.is_empty() {
+            return Vec::new();
+        }
+        vec![Block::Table {
+            title: "Mail servers on the SMTP port".into(),
+            head: [
+                "Host",
+                "Address",
+                "Banner",
+                "STARTTLS",
+                "TLS",
+                "Certificate",
+            ]
+            .map(String::from)
+            .into(),
+            rows: self
+                .probes
+                .iter()
+                .map(|p| {
+                    let tls = p.tls.as_ref();
+                    vec![
+                        p.host.clone(),
+                        p.address.to_string(),
+                        p.unreachable
+                            .clone()
+                            .or_else(|| p.banner.clone())
+                            .unwrap_or_default(),
+                        if p.unreachable.is_some() {
+                            String::new()
+                        } else if p.starttls {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
+                        tls.map(|t| {
+                            t.version
+                                .clone()
+                                .or_else(|| t.failed.clone())
+                                .unwrap_or_default()
+                        })
+                        .unwrap_or_default(),
+                        tls.and_then(|t| t.certificate.as_ref())
+                            .map(|c| {
+                                format!(
+                                    "{} (until {}{}{})",
+                                    c.names.join(", "),
+                                    c.not_after,
+                                    if c.trusted { "" } else { ", untrusted" },
+                                    if c.name_matches { "" } else { ", wrong name" }
+                                )
+                            })
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        }]
+    }
+
+    fn passed(&self, findings: &[&Finding]) -> Vec<String> {
+        self.probes
+            .iter()
+            .filter(|p| p.unreachable.is_none() && p.error.is_none())
+            .filter(|p| !about(findings, &format!("{} ({})", p.host, p.address)))
+            .filter_map(|p| {
+                let tls = p.tls.as_ref()?;
+                let c = tls.certificate.as_ref()?;
+                Some(format!(
+                    "{} ({}): STARTTLS with {}, a trusted certificate for {} valid until {}",
+                    p.host,
+                    p.address,
+                    tls.version.as_deref()?,
+                    p.host,
+                    c.not_after
+                ))
+            })
+            .collect()
+    }
+}
