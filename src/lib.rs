@@ -22,3 +22,4 @@ pub mod records;
 pub mod report;
 pub mod rules;
 pub mod smtp;
+pub mod web;

@@ -13,6 +13,7 @@ pub mod blocklists;
 pub mod dkim;
 pub mod dmarc;
 pub mod message;
+pub mod mta_sts;
 pub mod mx;
 pub mod ptr;
 pub mod smtp;
@@ -108,6 +109,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &mx::Mx,
     &ptr::Ptr,
     &dkim::Dkim,
+    &mta_sts::MtaSts,
     &tls_rpt::TlsRpt,
     &smtp::Smtp,
     &message::Message,

@@ -84,14 +84,14 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
                 ),
                 _ => (crate::findings::Severity::Info, ""),
             };
-            let mut f = Finding::new(
+            let f = Finding::new(
                 ids::TLS_RPT_MISSING,
                 domain,
                 format!("{domain} publishes no TLS-RPT record at {name}: sending servers cannot report failed TLS connections to it.{why}"),
             )
             .with("name", &name)
-            .with("mta_sts", mta_sts);
-            f.severity = Some(severity);
+            .with("mta_sts", mta_sts)
+            .severity(severity);
             Some(f)
         }
         [one] => match tlsrpt::parse(one) {

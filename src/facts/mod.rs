@@ -56,6 +56,9 @@ pub struct Target {
     /// `--smtp`: probe the MX hosts (and, with `sending`, the sending
     /// IPs) on port 25; `None`: the SMTP check is not run.
     pub smtp: Option<SmtpTarget>,
+    /// How to fetch policies over HTTPS (MTA-STS); `None`: not fetched
+    /// (the checks that need them say so).
+    pub web: Option<crate::web::WebOptions>,
 }
 
 /// What the SMTP probe is asked to do.
@@ -80,6 +83,7 @@ impl Default for Target {
             subjects: None,
             max_addresses: 4096,
             smtp: None,
+            web: None,
         }
     }
 }

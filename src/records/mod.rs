@@ -2,5 +2,6 @@
 
 pub mod dkim;
 pub mod dmarc;
+pub mod mtasts;
 pub mod spf;
 pub mod tlsrpt;

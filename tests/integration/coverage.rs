@@ -100,6 +100,7 @@ async fn trigger(id: &str) -> Vec<String> {
             .await
         }
         id if id.starts_with("smtp.") => crate::smtp::scenario(id).await,
+        id if id.starts_with("mta-sts.") => crate::mta_sts::scenario(id).await,
         "tls-rpt.missing" => {
             let env = Env::world().await;
             let plain = env.run(&request("pnone.test", &["tls-rpt"])).await;
@@ -276,8 +277,24 @@ async fn the_clean_fixtures_trigger_nothing() {
     req.target.helo = Some("mx.clean.test".into());
     req.target.mail_from = Some("bounces@shop.test".into());
     req.target.messages = vec![loaded("good", &msg)];
+    // Its MTA-STS policy, served over HTTPS on loopback.
+    let policy = crate::https_support::start(
+        crate::smtp::cert(&["mta-sts.clean.test"], -1, 90),
+        crate::https_support::Answer {
+            status: 200,
+            content_type: "text/plain",
+            body: "version: STSv1\nmode: enforce\nmx: mx.clean.test\nmax_age: 604800\n".into(),
+        },
+    )
+    .await;
+    req.target.web = Some(mailaudit::web::WebOptions {
+        port: policy.addr.port(),
+        timeout: std::time::Duration::from_secs(3),
+        roots: std::sync::Arc::new(mailaudit::smtp::roots(&[crate::smtp::ca_cert()]).unwrap()),
+    });
     let doc = env.run(&req).await;
     assert_eq!(ids(&doc), Vec::<String>::new(), "{:#}", doc["findings"]);
+    assert_eq!(doc["checks"]["mta-sts"]["mode"], "enforce");
     assert_eq!(doc["summary"]["status"], "pass");
     assert_eq!(doc["summary"]["verdict"], "ready-to-send");
     assert_eq!(doc["summary"]["score"], 10);
@@ -344,7 +361,7 @@ async fn every_check_has_its_documented_shape() {
     assert_eq!(
         keys_of(checks),
         [
-            "spf", "dmarc", "mx", "ptr", "dkim", "tls-rpt", "smtp", "message", "dnsbl"
+            "spf", "dmarc", "mx", "ptr", "dkim", "mta-sts", "tls-rpt", "smtp", "message", "dnsbl"
         ],
         "registry order"
     );

@@ -18,7 +18,10 @@ mod faults_support;
 mod fuzz_harness;
 mod fuzz_seeds;
 mod hostile;
+#[path = "../support/https.rs"]
+mod https_support;
 mod messages;
+mod mta_sts;
 mod smtp;
 #[path = "../support/smtp.rs"]
 mod smtp_support;

@@ -58,6 +58,11 @@ pub fn ca_pem() -> String {
     CA.with(|ca| ca.pem())
 }
 
+/// The test CA's certificate, to trust.
+pub fn ca_cert() -> rustls::pki_types::CertificateDer<'static> {
+    CA.with(|ca| ca.cert.clone())
+}
+
 /// A certificate of the test CA for `names`, valid from `from` to `to`
 /// days from now.
 pub fn cert(names: &[&str], from: i64, to: i64) -> Tls {

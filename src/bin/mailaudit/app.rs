@@ -495,25 +495,7 @@ fn smtp_target(
     args: &crate::cli::SmtpArgs,
     hosts: Vec<String>,
 ) -> Result<mailaudit::facts::SmtpTarget, AppError> {
-    use rustls_pki_types::pem::PemObject;
-    let mut extra = Vec::new();
-    if let Some(path) = &args.ca_file {
-        let shown = path.display();
-        for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?
-        {
-            extra.push(cert.map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?);
-        }
-        if extra.is_empty() {
-            return Err(InputError(format!("--ca-file {shown}: no certificate in it")).into());
-        }
-    }
-    let roots = mailaudit::smtp::roots(&extra).map_err(|e| {
-        InputError(format!(
-            "--ca-file {}: {e}",
-            args.ca_file.as_deref().unwrap_or(Path::new("")).display()
-        ))
-    })?;
+    let roots = trust_anchors(args)?;
     let helo = match &args.smtp_helo {
         Some(h) => input::helo(h)?,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -533,6 +515,30 @@ fn smtp_target(
         },
         sending: args.smtp_sending,
         hosts,
+    })
+}
+
+/// The Mozilla trust anchors and those of `--ca-file`.
+fn trust_anchors(args: &crate::cli::SmtpArgs) -> Result<rustls::RootCertStore, AppError> {
+    use rustls_pki_types::pem::PemObject;
+    let mut extra = Vec::new();
+    if let Some(path) = &args.ca_file {
+        let shown = path.display();
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?
+        {
+            extra.push(cert.map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?);
+        }
+        if extra.is_empty() {
+            return Err(InputError(format!("--ca-file {shown}: no certificate in it")).into());
+        }
+    }
+    mailaudit::smtp::roots(&extra).map_err(|e| {
+        InputError(format!(
+            "--ca-file {}: {e}",
+            args.ca_file.as_deref().unwrap_or(Path::new("")).display()
+        ))
+        .into()
     })
 }
 
@@ -620,6 +626,11 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             } else {
                 None
             },
+            web: Some(mailaudit::web::WebOptions {
+                port: args.smtp.https_port,
+                timeout: Duration::from_millis(args.smtp.smtp_timeout),
+                roots: Arc::new(trust_anchors(&args.smtp)?),
+            }),
         },
         checks,
         deadline: None,

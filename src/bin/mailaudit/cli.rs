@@ -94,7 +94,7 @@ pub struct SmtpCommandArgs {
 
 /// The SMTP probe's settings (`audit --smtp`, `mailaudit smtp`).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "SMTP probe")]
+#[command(next_help_heading = "SMTP probe and HTTPS fetches")]
 pub struct SmtpArgs {
     /// Probe the MX hosts on port 25 (off by default: many networks block
     /// outbound port 25; then the result is unknown, not a failure).
@@ -126,9 +126,16 @@ pub struct SmtpArgs {
     pub smtp_helo: Option<String>,
 
     /// Also trust the certificate authorities in this PEM file (an
-    /// internal CA), beside the Mozilla set.
+    /// internal CA), beside the Mozilla set: for the SMTP probe and the
+    /// MTA-STS policy fetch.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+
+    /// The port of HTTPS fetches (MTA-STS policies): 443, or a test
+    /// server's.
+    #[arg(long, value_name = "PORT", default_value_t = 443,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub https_port: u16,
 }
 
 #[derive(Debug, Args)]
