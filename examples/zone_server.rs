@@ -6,8 +6,9 @@
 //!
 //! ```sh
 //! cargo run --release --example zone_server -- \
-//!     --listen 127.0.0.20:53 --latency-ms 20 --count-file /tmp/queries zones/*.zone
+//!     --listen 127.0.0.20:53 --latency-ms 20 --count-file /tmp/queries zones/
 //! ```
+//! Each argument is a zone file or a directory of `*.zone` files.
 //! It serves until killed.
 
 use std::net::SocketAddr;
@@ -66,6 +67,25 @@ fn main() {
     if files.is_empty() {
         usage();
     }
+    // Directories stand for their *.zone files.
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .flat_map(|f| {
+            if f.is_dir() {
+                let mut inside: Vec<PathBuf> = std::fs::read_dir(&f)
+                    .map(|d| {
+                        d.filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|p| p.extension().is_some_and(|x| x == "zone"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                inside.sort();
+                inside
+            } else {
+                vec![f]
+            }
+        })
+        .collect();
     let zones: Vec<Zone> = files
         .iter()
         .map(|f| {

@@ -31,14 +31,14 @@ DATA=$(mktemp -d)
 SERVER=""
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$DATA"' EXIT
 
-serve() { # N LATENCY: generated zones for N domains, served
+serve() { # N LATENCY [--split]: generated zones for N domains, served
   [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
   rm -f "$DATA/q"
-  python3 benches/batch/gen_zones.py "$DATA" "$1"
+  python3 benches/batch/gen_zones.py "$DATA" "$1" ${3:-}
   target/release/examples/zone_server --listen "$LISTEN:53" --latency-ms "$2" \
-    --count-file "$DATA/q" "$DATA/bench.zone" "$DATA/arpa.zone" 2>"$DATA/server.log" &
+    --count-file "$DATA/q" "$DATA/zones" 2>"$DATA/server.log" &
   SERVER=$!
-  for _ in $(seq 600); do [ -s "$DATA/q" ] && return; sleep 0.1; done
+  for _ in $(seq 3000); do [ -s "$DATA/q" ] && return; sleep 0.1; done
   echo "zone server did not start: $(cat "$DATA/server.log")" >&2; exit 1
 }
 questions() { sleep 0.3; cat "$DATA/q"; }
@@ -106,7 +106,10 @@ PY
 fi
 
 echo "== $BIG domains, no added latency (memory)"
-serve "$BIG" 0
+# One zone per domain: the embedded server answers from one zone of
+# 800,000 records at a few dozen questions a second, from many small zones
+# at full speed.
+serve "$BIG" 0 --split
 audit "$DATA/domains.txt" "$PARALLEL" --format jsonl -o "$DATA/big.jsonl"
 measure "${AUDIT[@]}"
 check_jsonl "$DATA/big.jsonl" "$BIG"
