@@ -9,6 +9,7 @@
 //! [`REGISTRY`], its advice entries in `rules/advice.toml` and its lines in
 //! `docs/findings.md`.
 
+pub mod bimi;
 pub mod blocklists;
 pub mod dkim;
 pub mod dmarc;
@@ -111,6 +112,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &dkim::Dkim,
     &mta_sts::MtaSts,
     &tls_rpt::TlsRpt,
+    &bimi::Bimi,
     &smtp::Smtp,
     &message::Message,
     &blocklists::Blocklists,

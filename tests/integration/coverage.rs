@@ -101,6 +101,7 @@ async fn trigger(id: &str) -> Vec<String> {
         }
         id if id.starts_with("smtp.") => crate::smtp::scenario(id).await,
         id if id.starts_with("mta-sts.") => crate::mta_sts::scenario(id).await,
+        id if id.starts_with("bimi.") => crate::bimi::scenario(id).await,
         "tls-rpt.missing" => {
             let env = Env::world().await;
             let plain = env.run(&request("pnone.test", &["tls-rpt"])).await;
@@ -277,14 +278,28 @@ async fn the_clean_fixtures_trigger_nothing() {
     req.target.helo = Some("mx.clean.test".into());
     req.target.mail_from = Some("bounces@shop.test".into());
     req.target.messages = vec![loaded("good", &msg)];
-    // Its MTA-STS policy, served over HTTPS on loopback.
-    let policy = crate::https_support::start(
-        crate::smtp::cert(&["mta-sts.clean.test"], -1, 90),
-        crate::https_support::Answer {
-            status: 200,
-            content_type: "text/plain",
-            body: "version: STSv1\nmode: enforce\nmx: mx.clean.test\nmax_age: 604800\n".into(),
-        },
+    // Its MTA-STS policy and BIMI logo, served over HTTPS on loopback.
+    let policy = crate::https_support::start_routes(
+        crate::smtp::cert(&["mta-sts.clean.test", "logo.clean.test"], -1, 90),
+        vec![
+            (
+                "/.well-known/mta-sts.txt",
+                crate::https_support::Answer {
+                    status: 200,
+                    content_type: "text/plain",
+                    body: "version: STSv1\nmode: enforce\nmx: mx.clean.test\nmax_age: 604800\n"
+                        .into(),
+                },
+            ),
+            (
+                "/logo.svg",
+                crate::https_support::Answer {
+                    status: 200,
+                    content_type: "image/svg+xml",
+                    body: r#"<svg xmlns="http://www.w3.org/2000/svg" version="1.2" baseProfile="tiny-ps"><title>Clean</title></svg>"#.into(),
+                },
+            ),
+        ],
     )
     .await;
     req.target.web = Some(mailaudit::web::WebOptions {
@@ -361,7 +376,8 @@ async fn every_check_has_its_documented_shape() {
     assert_eq!(
         keys_of(checks),
         [
-            "spf", "dmarc", "mx", "ptr", "dkim", "mta-sts", "tls-rpt", "smtp", "message", "dnsbl"
+            "spf", "dmarc", "mx", "ptr", "dkim", "mta-sts", "tls-rpt", "bimi", "smtp", "message",
+            "dnsbl"
         ],
         "registry order"
     );

@@ -3,6 +3,7 @@
 //! injected by tests/support/faults.rs.
 
 mod batch;
+mod bimi;
 mod browser;
 mod cli;
 mod common;

@@ -210,6 +210,9 @@ async fn a_policy_that_is_not_fetched_is_not_judged() {
     let doc = env.run(&req).await;
     let c = &doc["checks"]["mta-sts"];
     assert_eq!(c["status"], "skipped", "{c:#}");
-    assert!(c["reason"].as_str().unwrap().contains("not fetched"), "{c:#}");
+    assert!(
+        c["reason"].as_str().unwrap().contains("not fetched"),
+        "{c:#}"
+    );
     assert_eq!(doc["passed"].get("mta-sts"), None);
 }

@@ -1,5 +1,6 @@
-//! A real HTTPS server on loopback for the policy fetches' tests: every
-//! GET gets the same configured answer (status, content type, body).
+//! A real HTTPS server on loopback for the policy and logo fetches'
+//! tests: each path gets its configured answer (status, content type,
+//! body), or one answer for every path.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +28,13 @@ impl Drop for Server {
     }
 }
 
+/// One answer for every path.
 pub async fn start(tls: Tls, answer: Answer) -> Server {
+    start_routes(tls, vec![("/", answer)]).await
+}
+
+/// The answer of the first route whose path prefix matches; 404 if none.
+pub async fn start_routes(tls: Tls, routes: Vec<(&'static str, Answer)>) -> Server {
     let Tls::Cert(chain, key) = tls else {
         panic!("an HTTPS server needs a certificate");
     };
@@ -42,13 +49,13 @@ pub async fn start(tls: Tls, answer: Answer) -> Server {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let answer = Arc::new(answer);
+    let routes = Arc::new(routes);
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (acceptor, answer) = (acceptor.clone(), Arc::clone(&answer));
+            let (acceptor, routes) = (acceptor.clone(), Arc::clone(&routes));
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(stream).await else {
                     return;
@@ -62,6 +69,17 @@ pub async fn start(tls: Tls, answer: Answer) -> Server {
                     }
                     head.push(b[0]);
                 }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split_whitespace().nth(1).unwrap_or("/");
+                let missing = Answer {
+                    status: 404,
+                    content_type: "text/plain",
+                    body: "not found".into(),
+                };
+                let answer = routes
+                    .iter()
+                    .find(|(prefix, _)| path.starts_with(prefix))
+                    .map_or(&missing, |(_, a)| a);
                 let reply = format!(
                     "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                     answer.status,
