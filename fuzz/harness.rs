@@ -25,6 +25,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("list_unsubscribe", list_unsubscribe_values),
     ("message_scan", message_scan),
     ("zone_load", zone_load),
+    ("transport_policies", transport_policies),
 ];
 
 /// SPF record syntax and macro expansion (RFC 7208 §4.5, §7).
@@ -96,4 +97,25 @@ pub fn zone_load(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Zone::parse(text, "fuzz.zone");
     }
+}
+
+/// The records and files of the transport checks: TLS-RPT records, MTA-STS
+/// records and policy files (and the MX patterns they hold), BIMI records
+/// and logos, certificate names.
+pub fn transport_policies(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = mailaudit::records::tlsrpt::parse(&text);
+    let _ = mailaudit::records::tlsrpt::parse(&format!("v=TLSRPTv1; {text}"));
+    let _ = mailaudit::records::mtasts::record_id(&format!("v=STSv1; {text}"));
+    if let Ok(policy) = mailaudit::records::mtasts::parse_policy(&text) {
+        for p in &policy.mx {
+            let _ = mailaudit::records::mtasts::mx_matches(p, "mx.example.com");
+            let _ = mailaudit::smtp::name_match(p, "mx.example.com");
+        }
+    }
+    let _ = mailaudit::checks::bimi::parse(&text);
+    let _ = mailaudit::checks::bimi::parse(&format!("v=BIMI1; {text}"));
+    let _ = mailaudit::checks::bimi::tiny_ps_problem(&text);
+    let first = text.lines().next().unwrap_or("");
+    let _ = mailaudit::smtp::name_match(first, first);
 }

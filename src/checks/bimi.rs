@@ -56,7 +56,7 @@ pub struct BimiReport {
 }
 
 /// `v=BIMI1; l=...; a=...`: (l, a), or what is wrong.
-fn parse(record: &str) -> Result<(String, Option<String>), String> {
+pub fn parse(record: &str) -> Result<(String, Option<String>), String> {
     let mut fields = record.split(';').map(str::trim).filter(|f| !f.is_empty());
     if fields.next() != Some("v=BIMI1") {
         return Err("it does not start with v=BIMI1".into());
