@@ -35,7 +35,7 @@ impl Check for Bimi {
             let unseen =
                 report.logo.as_ref().is_some_and(|l| !l.is_empty()) && report.logo_ok.is_none();
             if unseen && findings.is_empty() && facts.target.web.is_none() {
-                return Ran::skipped("the logo was not fetched: this run makes no HTTPS requests");
+                return Ran::skipped("the logo was not fetched: this run makes no HTTPS requests (offline: --web DIR serves it)");
             }
             Ran::done(report, findings)
         }

@@ -40,7 +40,7 @@ impl Check for MtaSts {
             // the policy is not seen, so nothing is said about it.
             if report.record.is_some() && findings.is_empty() && facts.target.web.is_none() {
                 return Ran::skipped(
-                    "the policy was not fetched: this run makes no HTTPS requests",
+                    "the policy was not fetched: this run makes no HTTPS requests (offline: --web DIR serves it)",
                 );
             }
             Ran::done(report, findings)

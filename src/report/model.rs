@@ -187,6 +187,10 @@ pub struct Made {
     pub resolvers: Vec<String>,
     /// The zone files served (offline; the binary sets them).
     pub zone_files: Vec<String>,
+    /// `--web DIR`: where HTTPS fetches were served from (added within
+    /// JSON v1; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_root: Option<String>,
     /// The blocklist catalogue, when the blocklist check could run.
     pub catalogue: Option<CatalogueUsed>,
 }
@@ -219,7 +223,12 @@ impl Made {
             } else {
                 format!("zone files {}", self.zone_files.join(", "))
             };
-            format!("offline: {files} (nothing asked of live DNS)")
+            let web = self
+                .web_root
+                .as_deref()
+                .map(|w| format!("; HTTPS from the files of {w}, served for this run"))
+                .unwrap_or_default();
+            format!("offline: {files}{web} (nothing asked of live DNS)")
         } else if self.resolvers.is_empty() {
             "live DNS".to_string()
         } else {

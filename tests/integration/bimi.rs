@@ -62,6 +62,7 @@ async fn run(s: Setup) -> Value {
     let mut req = Request::audit("bimi.test");
     req.checks = Some(["bimi".to_string()].into());
     req.target.web = Some(WebOptions {
+        connect_to: None,
         port: server.addr.port(),
         timeout: Duration::from_secs(3),
         roots: std::sync::Arc::new(roots(&[ca_cert()]).unwrap()),

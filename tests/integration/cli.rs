@@ -241,6 +241,19 @@ fn offline_example_audit_writes_json() {
         "{spf:?}"
     );
     assert!(!spf.iter().any(|p| p.contains("192.0.2.12")), "{spf:?}");
+    // The MTA-STS policy, served offline from examples/web: testing mode,
+    // and the second MX host left out on purpose.
+    let sts = &doc["checks"]["mta-sts"];
+    assert_eq!(sts["mode"], "testing", "{sts:#}");
+    assert_eq!(sts["uncovered"], serde_json::json!(["mx2.example.com"]));
+    assert!(
+        doc["made"]["web_root"]
+            .as_str()
+            .unwrap()
+            .ends_with("examples/web"),
+        "{:#}",
+        doc["made"]
+    );
     let dnsbl = passed("dnsbl");
     assert!(
         dnsbl.iter().any(|p| p.starts_with("192.0.2.10 is clear")),

@@ -31,6 +31,8 @@ pub const README_AUDIT: &[&str] = &[
     "example.com",
     "--zone",
     "examples/zones",
+    "--web",
+    "examples/web",
     "--dnsbl-catalog",
     "examples/dnsbl.toml",
     "--message",

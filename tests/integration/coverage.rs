@@ -303,6 +303,7 @@ async fn the_clean_fixtures_trigger_nothing() {
     )
     .await;
     req.target.web = Some(mailaudit::web::WebOptions {
+        connect_to: None,
         port: policy.addr.port(),
         timeout: std::time::Duration::from_secs(3),
         roots: std::sync::Arc::new(mailaudit::smtp::roots(&[crate::smtp::ca_cert()]).unwrap()),

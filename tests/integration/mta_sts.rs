@@ -89,6 +89,7 @@ pub async fn run(s: Setup) -> Value {
     let mut req = Request::audit("sts.test");
     req.checks = Some(["mta-sts".to_string()].into());
     req.target.web = Some(WebOptions {
+        connect_to: None,
         port,
         timeout: Duration::from_secs(3),
         roots: std::sync::Arc::new(roots(&extra).unwrap()),

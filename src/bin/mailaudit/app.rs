@@ -149,6 +149,8 @@ pub fn dnsbl_config(
 /// DNS set-up, validated.
 pub struct DnsPlan {
     config: DnsConfig,
+    /// `--web DIR`.
+    web_root: Option<PathBuf>,
     zones: Vec<Zone>,
     /// The zone files' paths, for the report's "how it was made".
     zone_files: Vec<String>,
@@ -181,7 +183,13 @@ impl DnsPlan {
             }
             zones.push(zone);
         }
+        if let Some(dir) = &args.web
+            && !dir.is_dir()
+        {
+            return Err(InputError(format!("--web {}: not a directory", dir.display())).into());
+        }
         Ok(DnsPlan {
+            web_root: args.web.clone(),
             config: DnsConfig {
                 nameservers,
                 timeout: Duration::from_millis(args.timeout),
@@ -437,6 +445,9 @@ struct Session {
     engine: Engine,
     /// Keeps the embedded DNS server of an offline run alive.
     _server: Option<ZoneServer>,
+    /// `--web DIR`: the HTTPS server of an offline run, and the directory.
+    web: Option<mailaudit::web::WebServer>,
+    web_root: Option<String>,
     zone_files: Vec<String>,
 }
 
@@ -455,6 +466,14 @@ impl Session {
             .build()
             .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
         let zone_files = dns.zone_files.clone();
+        let web_root = dns.web_root.as_ref().map(|d| d.display().to_string());
+        let web = match &dns.web_root {
+            Some(dir) => Some(
+                rt.block_on(mailaudit::web::WebServer::start(dir))
+                    .map_err(|e| InputError(e.to_string()))?,
+            ),
+            None => None,
+        };
         let (resolver, server) = rt.block_on(dns.start())?;
         let mut engine = Engine::new(resolver, rules);
         if let Some(config) = dnsbl {
@@ -468,15 +487,30 @@ impl Session {
             rt,
             engine,
             _server: server,
+            web,
+            web_root,
             zone_files,
         })
     }
 
     /// Runs the request.
     fn run(&self, request: &Request) -> Report {
-        let mut report = self.rt.block_on(self.engine.run(request));
+        let mut request = request.clone();
+        self.adjust(&mut request);
+        let mut report = self.rt.block_on(self.engine.run(&request));
         self.stamp(&mut report);
         report
+    }
+
+    /// With `--web DIR`, HTTPS fetches go to the run's own server and
+    /// trust its certificate authority.
+    fn adjust(&self, request: &mut Request) {
+        if let (Some(server), Some(web)) = (&self.web, request.target.web.as_mut()) {
+            let mut roots = (*web.roots).clone();
+            let _ = roots.add(server.ca.clone());
+            web.roots = Arc::new(roots);
+            web.connect_to = Some(server.addr);
+        }
     }
 
     /// The report says how it was made, down to the command line and the
@@ -486,6 +520,7 @@ impl Session {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         report.made.zone_files = self.zone_files.clone();
+        report.made.web_root = self.web_root.clone();
     }
 }
 
@@ -626,11 +661,18 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             } else {
                 None
             },
-            web: Some(mailaudit::web::WebOptions {
-                port: args.smtp.https_port,
-                timeout: Duration::from_millis(args.smtp.smtp_timeout),
-                roots: Arc::new(trust_anchors(&args.smtp)?),
-            }),
+            // Offline (--zone) nothing is fetched from the Internet either:
+            // only from the run's own server (--web).
+            web: if args.dns.zones.is_empty() || args.dns.web.is_some() {
+                Some(mailaudit::web::WebOptions {
+                    connect_to: None,
+                    port: args.smtp.https_port,
+                    timeout: Duration::from_millis(args.smtp.smtp_timeout),
+                    roots: Arc::new(trust_anchors(&args.smtp)?),
+                })
+            } else {
+                None
+            },
         },
         checks,
         deadline: None,
@@ -936,6 +978,7 @@ fn run_batch(
         &session.engine,
         requests.into_iter().map(|mut r| {
             r.deadline = deadline;
+            session.adjust(&mut r);
             r
         }),
         args.parallel,

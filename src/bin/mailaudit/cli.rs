@@ -391,6 +391,12 @@ pub struct DnsArgs {
     #[arg(long = "zone", value_name = "FILE|DIR")]
     pub zones: Vec<PathBuf>,
 
+    /// Serve DIR/<host>/<path> over HTTPS on loopback for this run and
+    /// fetch MTA-STS policies and BIMI logos from it (with a certificate
+    /// authority made for the run): check them before publishing.
+    #[arg(long = "web", value_name = "DIR")]
+    pub web: Option<PathBuf>,
+
     /// Time allowed for one DNS attempt, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
