@@ -557,14 +557,7 @@ fn inspect(
 
 /// Whether a certificate name (possibly `*.example.com`) covers `host`.
 pub fn name_match(pattern: &str, host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
-    match pattern.strip_prefix("*.") {
-        Some(rest) => host
-            .split_once('.')
-            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
-        None => pattern == host,
-    }
+    crate::dns::name::wildcard_match(pattern, host)
 }
 
 #[cfg(test)]

@@ -222,23 +222,13 @@ async fn run(facts: &Facts<'_>) -> (BimiReport, Vec<Finding>) {
     else {
         return (report, findings);
     };
-    let (a, aaaa) = facts.dns.a_and_aaaa(host).await;
-    let mut addresses = Vec::new();
-    for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
-        match o.ips() {
-            Ok(ips) => addresses.extend(ips),
-            Err(failed) => {
-                findings.push(Finding::lookup_failed(
-                    ids::BIMI_DNS_ERROR,
-                    domain,
-                    host,
-                    rtype,
-                    failed,
-                ));
-                return (report, findings);
-            }
+    let addresses = match facts.addresses_of(host).await {
+        Ok(a) => a,
+        Err(failed) => {
+            findings.push(failed.finding(ids::BIMI_DNS_ERROR, domain));
+            return (report, findings);
         }
-    }
+    };
     let unreachable = |why: String| {
         Finding::new(
             ids::BIMI_LOGO_UNREACHABLE,

@@ -141,25 +141,10 @@ async fn run(facts: &Facts<'_>) -> (MtaStsReport, Vec<Finding>) {
 
     // The policy host's addresses, from our own resolver.
     let host = format!("mta-sts.{domain}");
-    let (a, aaaa) = facts.dns.a_and_aaaa(&host).await;
-    let mut addresses = Vec::new();
-    for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
-        match o.ips() {
-            Ok(ips) => addresses.extend(ips),
-            Err(failed) => {
-                return (
-                    report,
-                    vec![Finding::lookup_failed(
-                        ids::MTA_STS_DNS_ERROR,
-                        domain,
-                        &host,
-                        rtype,
-                        failed,
-                    )],
-                );
-            }
-        }
-    }
+    let addresses = match facts.addresses_of(&host).await {
+        Ok(a) => a,
+        Err(failed) => return (report, vec![failed.finding(ids::MTA_STS_DNS_ERROR, domain)]),
+    };
     let url = format!("https://{host}{POLICY_PATH}");
     report.policy_url = Some(url.clone());
     let unreachable = |why: String, unknown: bool| {

@@ -66,14 +66,9 @@ async fn targets(
                 pairs.push((h.clone(), ip));
                 continue;
             }
-            let (a, aaaa) = facts.dns.a_and_aaaa(h).await;
-            for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
-                match o.ips() {
-                    Ok(ips) => pairs.extend(ips.into_iter().map(|ip| (h.clone(), ip))),
-                    Err(e) => {
-                        failed.push(Finding::lookup_failed(ids::SMTP_DNS_ERROR, h, h, rtype, e))
-                    }
-                }
+            match facts.addresses_of(h).await {
+                Ok(ips) => pairs.extend(ips.into_iter().map(|ip| (h.clone(), ip))),
+                Err(f) => failed.push(f.finding(ids::SMTP_DNS_ERROR, h)),
             }
         }
         return (pairs, failed);

@@ -87,6 +87,20 @@ pub fn is_selector(s: &str) -> bool {
 }
 
 /// `name` equals `zone` or lies below it (both normalised).
+/// Whether `pattern` (a host name, or `*.domain` covering exactly one
+/// leftmost label, as in certificates (RFC 6125 §6.4.3) and MTA-STS `mx:`
+/// lines (RFC 8461 §4.1)) covers `host`; case and a trailing dot aside.
+pub fn wildcard_match(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(rest) => host
+            .split_once('.')
+            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
+        None => pattern == host,
+    }
+}
+
 pub fn is_within(name: &str, zone: &str) -> bool {
     zone.is_empty()
         || name == zone

@@ -241,6 +241,20 @@ impl<'a> Facts<'a> {
         self.caps.lock().expect("caps lock").clone()
     }
 
+    /// The A and AAAA addresses of `host`, or the first lookup that
+    /// failed (a name that does not exist has no addresses: not a failure).
+    pub async fn addresses_of(&self, host: &str) -> Result<Vec<IpAddr>, FailedLookup> {
+        let (a, aaaa) = self.dns.a_and_aaaa(host).await;
+        let mut out = Vec::new();
+        for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
+            out.extend(
+                o.ips()
+                    .map_err(|failed| FailedLookup::new(host, rtype, failed))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// The audited domain ("" for runs without one).
     pub fn domain(&self) -> &'a str {
         self.target.domain.as_deref().unwrap_or("")

@@ -108,13 +108,7 @@ pub fn parse_policy(text: &str) -> Result<Policy, String> {
 /// Whether an MX host matches a policy's `mx:` pattern (§4.1: a wildcard
 /// covers exactly one leftmost label).
 pub fn mx_matches(pattern: &str, host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    match pattern.strip_prefix("*.") {
-        Some(rest) => host
-            .split_once('.')
-            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
-        None => pattern == host,
-    }
+    crate::dns::name::wildcard_match(pattern, host)
 }
 
 #[cfg(test)]

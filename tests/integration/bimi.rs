@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use mailaudit::dns::{Dns, DnsConfig};
 use mailaudit::engine::{Engine, Request};
 use mailaudit::report::json;
 use mailaudit::rules::Rules;
@@ -11,7 +10,7 @@ use mailaudit::smtp::roots;
 use mailaudit::web::WebOptions;
 use serde_json::Value;
 
-use crate::common::{Fault, FaultServer, TIMEOUT, ids};
+use crate::common::{Fault, FaultServer, ids};
 use crate::https_support::{Answer, start};
 use crate::smtp::{ca_cert, cert};
 
@@ -51,14 +50,7 @@ async fn run(s: Setup) -> Value {
     if let Some((name, fault)) = s.fault {
         dns_server.set_fault(name, fault);
     }
-    let dns = Dns::new(DnsConfig {
-        nameservers: vec![dns_server.addr()],
-        timeout: TIMEOUT,
-        retries: 1,
-        concurrency: 16,
-        scope: None,
-    })
-    .unwrap();
+    let dns = crate::common::resolver_for(&dns_server);
     let mut req = Request::audit("bimi.test");
     req.checks = Some(["bimi".to_string()].into());
     req.target.web = Some(WebOptions {

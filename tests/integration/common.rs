@@ -68,6 +68,18 @@ pub const WORLD: &[&str] = &[
 /// want timeouts drop the question, so they never wait for an answer.
 pub const TIMEOUT: Duration = Duration::from_millis(700);
 
+/// A resolver asking only `server`, with the tests' timeout.
+pub fn resolver_for(server: &FaultServer) -> Dns {
+    Dns::new(DnsConfig {
+        nameservers: vec![server.addr()],
+        timeout: TIMEOUT,
+        retries: 1,
+        concurrency: 16,
+        scope: None,
+    })
+    .expect("resolver")
+}
+
 pub struct Env {
     pub server: FaultServer,
     pub engine: Engine,

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use mailaudit::dns::{Dns, DnsConfig};
 use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::SmtpTarget;
 use mailaudit::report::json;
@@ -13,7 +12,7 @@ use mailaudit::rules::Rules;
 use mailaudit::smtp::{ProbeOptions, roots};
 use serde_json::Value;
 
-use crate::common::{Fault, FaultServer, TIMEOUT, finding, ids};
+use crate::common::{Fault, FaultServer, finding, ids};
 use crate::smtp_support::{Ca, Config, Tls, start};
 
 const MX: &str = "mx.smtp.test";
@@ -92,14 +91,7 @@ pub async fn run(setup: Setup) -> Value {
     if let Some((name, fault)) = setup.fault {
         dns_server.set_fault(name, fault);
     }
-    let dns = Dns::new(DnsConfig {
-        nameservers: vec![dns_server.addr()],
-        timeout: TIMEOUT,
-        retries: 1,
-        concurrency: 16,
-        scope: None,
-    })
-    .unwrap();
+    let dns = crate::common::resolver_for(&dns_server);
     let ca = CA.with(|ca| ca.cert.clone());
     let extra = if setup.trust { vec![ca] } else { Vec::new() };
     let mut req = Request::audit("smtp.test");
