@@ -28,6 +28,8 @@ pub enum Command {
   mailaudit audit example.com --ip 192.0.2.10 --helo mail.example.com -o report.html
   mailaudit audit example.com --message campaign.eml --selector s1 --in-service-since 2026-09-01
   mailaudit audit example.com --zone example.com.zone     # offline, before publishing
+  mailaudit audit example.com --zone zones/ --web web/     # offline, with the MTA-STS policy file
+  mailaudit audit example.com --smtp                        # also probe the MX hosts on port 25
   mailaudit audit example.com --format json --fail-on error   # a CI gate
   mailaudit audit --domains customers.txt -o overview.html --parallel 32
   mailaudit audit --domains customers.txt --deadline 10m -o audit.csv")]
