@@ -43,7 +43,9 @@ fn snapshot(name: &str, args: &[&str]) {
                 (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
                 (r"\b\d+ ms\b", "[DURATION] ms"),
                 (r#""duration_ms": \d+"#, r#""duration_ms": "[DURATION]""#),
-                (r"\S*target/[a-z]+/mailaudit\b", "mailaudit"),
+                (r#"[^\s"<>]*target/[a-z]+/mailaudit\b"#, "mailaudit"),
+                // The same path, HTML-escaped.
+                (r#"[^\s"<>]*target&#x2f;[a-z]+&#x2f;mailaudit\b"#, "mailaudit"),
             ],
         }, {
             insta::assert_snapshot!(name, body);
