@@ -148,6 +148,10 @@ pub struct Requirement {
     /// Checks whose verdict it rests on.
     #[serde(default)]
     pub checks: Vec<String>,
+    /// Checks that stand in when none of `checks` ran (a scanned
+    /// message's verified DKIM signature, in a `message` run).
+    #[serde(default)]
+    pub instead: Vec<String>,
     /// Only a message shows it.
     #[serde(default)]
     pub message: bool,
@@ -172,7 +176,7 @@ fn parse_requirements(src: &Source) -> Result<Vec<Requirement>, RulesError> {
                 return Err(src.error(format!("requirement {:?}: unknown finding {id:?}", r.rule)));
             }
         }
-        for c in &r.checks {
+        for c in r.checks.iter().chain(&r.instead) {
             if !checks.contains(&c.as_str()) {
                 return Err(src.error(format!("requirement {:?}: unknown check {c:?}", r.rule)));
             }

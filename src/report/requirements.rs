@@ -35,17 +35,29 @@ fn row(report: &Report, r: &Requirement) -> Row {
         .into_iter()
         .map(String::from)
         .collect();
-    let statuses: Vec<(&str, Option<Status>)> = r
-        .checks
-        .iter()
-        .map(|c| {
-            let ran = report
-                .check(c)
-                .map(|c| c.status)
-                .filter(|s| *s != Status::Skipped);
-            (c.as_str(), ran)
-        })
-        .collect();
+    let ran = |names: &'_ [String]| -> Vec<(String, Option<Status>)> {
+        names
+            .iter()
+            .map(|c| {
+                let ran = report
+                    .check(c)
+                    .map(|c| c.status)
+                    .filter(|s| *s != Status::Skipped);
+                (c.clone(), ran)
+            })
+            .collect()
+    };
+    let mut statuses = ran(&r.checks);
+    // None of its checks ran: another that sees the same may stand in.
+    if statuses.iter().all(|(_, s)| s.is_none()) {
+        let instead: Vec<_> = ran(&r.instead)
+            .into_iter()
+            .filter(|(_, s)| s.is_some())
+            .collect();
+        if !instead.is_empty() {
+            statuses = instead;
+        }
+    }
     let (status, detail) = if let Some(why) = &r.manual {
         (ItemStatus::NotChecked, why.clone())
     } else if !findings.is_empty() {

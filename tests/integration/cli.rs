@@ -1285,3 +1285,33 @@ fn hostile_headers_render_as_text_in_every_format() {
         }
     }
 }
+
+/// In a `message` run the scanned message's verified signature stands in
+/// for the DKIM key check: the provider requirement is met, not "not
+/// checked"; an unsigned message does not meet it.
+#[test]
+fn a_message_run_judges_the_dkim_requirement_by_the_signature() {
+    let dkim_row = |file: &str| {
+        let out = crate::common::mailaudit_at_root(&[
+            "message",
+            file,
+            "--zone",
+            "examples/zones",
+            "--no-dnsbl",
+            "--format",
+            "json",
+        ]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"].as_str().unwrap().starts_with("DKIM"))
+            .unwrap()
+            .clone()
+    };
+    let signed = dkim_row("examples/campaign.eml");
+    assert_eq!(signed["status"], "met", "{signed:#}");
+    let unsigned = dkim_row("examples/campaign.unsigned.eml");
+    assert_eq!(unsigned["status"], "not-met", "{unsigned:#}");
+}
