@@ -31,13 +31,9 @@ impl Check for Bimi {
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {
             let (report, findings) = run(facts).await;
-            // A logo this run does not fetch is not judged.
-            let unseen =
+            let logo =
                 report.logo.as_ref().is_some_and(|l| !l.is_empty()) && report.logo_ok.is_none();
-            if unseen && findings.is_empty() && facts.target.web.is_none() {
-                return Ran::skipped("the logo was not fetched: this run makes no HTTPS requests (offline: --web DIR serves it)");
-            }
-            Ran::done(report, findings)
+            Ran::unless_unfetched(facts, logo.then_some("the logo"), report, findings)
         }
         .boxed()
     }

@@ -70,6 +70,26 @@ impl Ran {
         }
     }
 
+    /// Done, unless what it is about lives on the web (`wanted`) and this
+    /// run fetches nothing (no `Target::web`, as offline without `--web`)
+    /// while nothing else was found: then what was not seen is not judged,
+    /// and the check says so.
+    pub fn unless_unfetched(
+        facts: &Facts<'_>,
+        wanted: Option<&str>,
+        detail: impl Detail + 'static,
+        findings: Vec<Finding>,
+    ) -> Ran {
+        match wanted {
+            Some(what) if findings.is_empty() && facts.target.web.is_none() => {
+                Ran::skipped(format!(
+                    "{what} was not fetched: this run makes no HTTPS requests (offline: --web DIR serves it)"
+                ))
+            }
+            _ => Ran::done(detail, findings),
+        }
+    }
+
     pub fn skipped(reason: impl Into<String>) -> Ran {
         Ran::Skipped {
             reason: reason.into(),

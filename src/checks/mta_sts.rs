@@ -36,14 +36,8 @@ impl Check for MtaSts {
     fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
         async move {
             let (report, findings) = run(facts).await;
-            // A record announces a policy, but this run fetches nothing:
-            // the policy is not seen, so nothing is said about it.
-            if report.record.is_some() && findings.is_empty() && facts.target.web.is_none() {
-                return Ran::skipped(
-                    "the policy was not fetched: this run makes no HTTPS requests (offline: --web DIR serves it)",
-                );
-            }
-            Ran::done(report, findings)
+            let policy = report.record.is_some().then_some("the policy");
+            Ran::unless_unfetched(facts, policy, report, findings)
         }
         .boxed()
     }

@@ -10,31 +10,7 @@ use crate::findings::{DNSBL_LISTED, RUN_CAP_REACHED, Severity, Status};
 use crate::report::model::{Report, ResolvedFinding};
 use crate::rules::Topic;
 
-/// A row's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ItemStatus {
-    Met,
-    NotMet,
-    /// Looked at, but a lookup it needed failed.
-    Unknown,
-    /// Not looked at in this run; the detail says how to.
-    NotChecked,
-    /// Only the sender can tell; the detail says what to look at.
-    YourCall,
-}
-
-impl ItemStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ItemStatus::Met => "met",
-            ItemStatus::NotMet => "not met",
-            ItemStatus::Unknown => "unknown",
-            ItemStatus::NotChecked => "not checked",
-            ItemStatus::YourCall => "your call",
-        }
-    }
-}
+pub use crate::report::model::ItemStatus;
 
 /// One row of the checklist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

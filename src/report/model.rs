@@ -170,9 +170,60 @@ pub struct Report {
     /// How the report was made, for whoever reads it later.
     pub made: Made,
     /// The mailbox providers' requirements, row by row.
-    pub requirements: Vec<crate::report::requirements::Row>,
+    pub requirements: Vec<RequirementRow>,
     /// What changed since `--baseline` (set by the caller).
     pub changes: Option<crate::report::baseline::Changes>,
+}
+
+/// A row's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemStatus {
+    Met,
+    NotMet,
+    /// Looked at, but a lookup it needed failed.
+    Unknown,
+    /// Not looked at in this run; the detail says how to.
+    NotChecked,
+    /// Only the sender can tell; the detail says what to look at.
+    YourCall,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Met => "met",
+            ItemStatus::NotMet => "not met",
+            ItemStatus::Unknown => "unknown",
+            ItemStatus::NotChecked => "not checked",
+            ItemStatus::YourCall => "your call",
+        }
+    }
+}
+
+/// One rule and where the report leaves it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RequirementRow {
+    pub rule: String,
+    pub gmail: String,
+    pub yahoo: String,
+    pub outlook: String,
+    pub status: ItemStatus,
+    /// The findings that make it not met, distinct IDs.
+    pub findings: Vec<String>,
+    /// Why the status is what it is, when the findings do not say.
+    pub detail: String,
+}
+
+impl RequirementRow {
+    /// What the status rests on, in a few words: the findings, or why.
+    pub fn because(&self) -> String {
+        if self.findings.is_empty() {
+            self.detail.clone()
+        } else {
+            format!("see {}", self.findings.join(", "))
+        }
+    }
 }
 
 /// How a report was made: enough for a reader of a support ticket to tell

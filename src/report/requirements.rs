@@ -3,26 +3,11 @@
 //! behind it), unknown, or not checked (with how to check it). As everywhere,
 //! never "met" for what was not looked at.
 
-use serde::Serialize;
-
 use crate::findings::Status;
-use crate::report::checklist::ItemStatus;
-use crate::report::model::Report;
+use crate::report::model::{ItemStatus, Report};
 use crate::rules::Requirement;
 
-/// One rule and where the report leaves it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Row {
-    pub rule: String,
-    pub gmail: String,
-    pub yahoo: String,
-    pub outlook: String,
-    pub status: ItemStatus,
-    /// The findings that make it not met, distinct IDs.
-    pub findings: Vec<String>,
-    /// Why the status is what it is, when the findings do not say.
-    pub detail: String,
-}
+pub use crate::report::model::RequirementRow as Row;
 
 /// Every requirement, in the file's order.
 pub fn evaluate(report: &Report, requirements: &[Requirement]) -> Vec<Row> {
@@ -85,16 +70,5 @@ fn row(report: &Report, r: &Requirement) -> Row {
         status,
         findings,
         detail,
-    }
-}
-
-impl Row {
-    /// What the status rests on, in a few words: the findings, or why.
-    pub fn because(&self) -> String {
-        if self.findings.is_empty() {
-            self.detail.clone()
-        } else {
-            format!("see {}", self.findings.join(", "))
-        }
     }
 }
