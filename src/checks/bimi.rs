@@ -108,24 +108,10 @@ async fn run(facts: &Facts<'_>) -> (BimiReport, Vec<Finding>) {
         certificate: None,
         logo_ok: None,
     };
-    let records: Vec<String> = match facts.dns.txt(&name).await.txt() {
-        Err(failed) => {
-            return (
-                report,
-                vec![Finding::lookup_failed(
-                    ids::BIMI_DNS_ERROR,
-                    domain,
-                    &name,
-                    "TXT",
-                    failed,
-                )],
-            );
-        }
-        Ok(txt) => txt
-            .iter()
-            .map(|r| String::from_utf8_lossy(r).into_owned())
-            .filter(|r| r.trim_start().starts_with("v=BIMI1"))
-            .collect(),
+    let is_bimi = |r: &str| r.trim_start().starts_with("v=BIMI1");
+    let records = match facts.txt_records(&name, is_bimi).await {
+        Ok(r) => r,
+        Err(failed) => return (report, vec![failed.finding(ids::BIMI_DNS_ERROR, domain)]),
     };
     let record = match records.as_slice() {
         [] => {

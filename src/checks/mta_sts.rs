@@ -72,25 +72,9 @@ async fn run(facts: &Facts<'_>) -> (MtaStsReport, Vec<Finding>) {
         mx: Vec::new(),
         uncovered: Vec::new(),
     };
-    let answer = facts.dns.txt(&name).await;
-    let records: Vec<String> = match answer.txt() {
-        Err(failed) => {
-            return (
-                report,
-                vec![Finding::lookup_failed(
-                    ids::MTA_STS_DNS_ERROR,
-                    domain,
-                    &name,
-                    "TXT",
-                    failed,
-                )],
-            );
-        }
-        Ok(txt) => txt
-            .iter()
-            .map(|r| String::from_utf8_lossy(r).into_owned())
-            .filter(|r| mtasts::is_sts(r))
-            .collect(),
+    let records = match facts.txt_records(&name, mtasts::is_sts).await {
+        Ok(r) => r,
+        Err(failed) => return (report, vec![failed.finding(ids::MTA_STS_DNS_ERROR, domain)]),
     };
     let record = match records.as_slice() {
         [] => {

@@ -51,29 +51,19 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
     let domain = facts.domain();
     let name = format!("_smtp._tls.{domain}");
     let sts_name = format!("_mta-sts.{domain}");
-    let (answer, sts) = futures::join!(facts.dns.txt(&name), facts.dns.txt(&sts_name));
-    let mta_sts = sts.txt().ok().map(|records| {
-        records.iter().any(|r| {
-            String::from_utf8_lossy(r)
-                .trim_start()
-                .starts_with("v=STSv1")
-        })
-    });
+    let (answer, sts) = futures::join!(
+        facts.txt_records(&name, tlsrpt::is_tlsrpt),
+        facts.txt_records(&sts_name, crate::records::mtasts::is_sts)
+    );
+    let mta_sts = sts.ok().map(|records| !records.is_empty());
     let mut report = TlsRptReport {
         record: None,
         rua: Vec::new(),
         mta_sts,
     };
-    let records: Vec<String> = match answer.txt() {
-        Err(failed) => {
-            let f = Finding::lookup_failed(ids::TLS_RPT_DNS_ERROR, domain, &name, "TXT", failed);
-            return (report, vec![f]);
-        }
-        Ok(txt) => txt
-            .iter()
-            .map(|r| String::from_utf8_lossy(r).into_owned())
-            .filter(|r| tlsrpt::is_tlsrpt(r))
-            .collect(),
+    let records = match answer {
+        Ok(r) => r,
+        Err(failed) => return (report, vec![failed.finding(ids::TLS_RPT_DNS_ERROR, domain)]),
     };
     let finding = match records.as_slice() {
         [] => {

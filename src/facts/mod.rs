@@ -241,6 +241,25 @@ impl<'a> Facts<'a> {
         self.caps.lock().expect("caps lock").clone()
     }
 
+    /// The TXT records at `name` that `keep` accepts (a policy's version
+    /// tag), as text, or the lookup that failed (no records is not a
+    /// failure).
+    pub async fn txt_records(
+        &self,
+        name: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, FailedLookup> {
+        let answer = self.dns.txt(name).await;
+        let txt = answer
+            .txt()
+            .map_err(|failed| FailedLookup::new(name, "TXT", failed))?;
+        Ok(txt
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .filter(|r| keep(r))
+            .collect())
+    }
+
     /// The A and AAAA addresses of `host`, or the first lookup that
     /// failed (a name that does not exist has no addresses: not a failure).
     pub async fn addresses_of(&self, host: &str) -> Result<Vec<IpAddr>, FailedLookup> {

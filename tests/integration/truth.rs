@@ -325,6 +325,27 @@ const CASES: &[Case] = &[
         lists: &[],
     },
     Case {
+        check: "mta-sts",
+        name: "_mta-sts.clean.test",
+        rtype: RecordType::TXT,
+        req: || audit_of("clean.test", &["mta-sts"]),
+        lists: &[],
+    },
+    Case {
+        check: "tls-rpt",
+        name: "_smtp._tls.clean.test",
+        rtype: RecordType::TXT,
+        req: || audit_of("clean.test", &["tls-rpt"]),
+        lists: &[],
+    },
+    Case {
+        check: "bimi",
+        name: "default._bimi.clean.test",
+        rtype: RecordType::TXT,
+        req: || audit_of("clean.test", &["bimi"]),
+        lists: &[],
+    },
+    Case {
         check: "message",
         name: "s2048._domainkey.shop.test",
         rtype: RecordType::TXT,
