@@ -65,17 +65,7 @@ impl Request {
     /// The checks of this kind of run, in registry order: the report has
     /// an entry for each, run or not.
     pub fn checks_of_kind(&self) -> Vec<&'static dyn Check> {
-        let of_kind: &[&str] = match self.kind {
-            RunKind::Audit => &[],
-            RunKind::Message => &["message", "dnsbl"],
-            RunKind::Blocklist => &["dnsbl"],
-            RunKind::Smtp => &["smtp"],
-        };
-        checks::REGISTRY
-            .iter()
-            .copied()
-            .filter(|c| of_kind.is_empty() || of_kind.contains(&c.id()))
-            .collect()
+        checks_of_kind(self.kind)
     }
 
     /// Whether `--checks` selected the check.
@@ -90,6 +80,22 @@ impl Request {
             .filter(|c| self.wants(c.id()))
             .collect()
     }
+}
+
+/// The checks of a kind of run, in registry order: its report has an
+/// entry for each, run or not.
+pub fn checks_of_kind(kind: RunKind) -> Vec<&'static dyn Check> {
+    let of_kind: &[&str] = match kind {
+        RunKind::Audit => &[],
+        RunKind::Message => &["message", "dnsbl"],
+        RunKind::Blocklist => &["dnsbl"],
+        RunKind::Smtp => &["smtp"],
+    };
+    checks::REGISTRY
+        .iter()
+        .copied()
+        .filter(|c| of_kind.is_empty() || of_kind.contains(&c.id()))
+        .collect()
 }
 
 /// One resolver, one set of rules and one blocklist configuration (with its

@@ -131,17 +131,12 @@ pub struct Certificate {
     pub name_matches: bool,
 }
 
-/// What the certificate verifier saw during the handshake.
-#[derive(Debug, Default)]
-struct Seen {
-    chain: Vec<CertificateDer<'static>>,
-}
-
 /// Accepts every certificate (the probe only looks) and keeps the chain.
 #[derive(Debug)]
 struct Recorder {
     inner: Arc<WebPkiServerVerifier>,
-    seen: Mutex<Seen>,
+    /// The chain the server presented (leaf first).
+    seen: Mutex<Vec<CertificateDer<'static>>>,
 }
 
 impl ServerCertVerifier for Recorder {
@@ -153,8 +148,7 @@ impl ServerCertVerifier for Recorder {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let mut seen = self.seen.lock().expect("recorder lock");
-        seen.chain = std::iter::once(end_entity)
+        *self.seen.lock().expect("recorder lock") = std::iter::once(end_entity)
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
@@ -371,7 +365,7 @@ async fn converse(
         inner: WebPkiServerVerifier::builder(Arc::clone(&opts.roots))
             .build()
             .map_err(|e| format!("cannot set up certificate checks: {e}"))?,
-        seen: Mutex::new(Seen::default()),
+        seen: Mutex::new(Vec::new()),
     });
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -385,7 +379,7 @@ async fn converse(
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let handshake =
         tokio::time::timeout(opts.timeout, connector.connect(server_name, &mut *tcp)).await;
-    let chain = std::mem::take(&mut recorder.seen.lock().expect("recorder lock").chain);
+    let chain = std::mem::take(&mut *recorder.seen.lock().expect("recorder lock"));
     let certificate = chain
         .first()
         .map(|leaf| inspect(leaf, &chain[1..], &p.host, p.address, &recorder.inner));

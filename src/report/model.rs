@@ -358,15 +358,6 @@ impl Report {
         self.checks.iter().find(|c| c.id == id)
     }
 
-    /// The findings of one check (by the prefix of their IDs), in the
-    /// order to act on them.
-    pub fn findings_of(&self, check: &str) -> Vec<&ResolvedFinding> {
-        self.by_priority()
-            .into_iter()
-            .filter(|f| f.finding.check() == check)
-            .collect()
-    }
-
     /// Each check as the human formats lay it out after "What to do
     /// first": its findings (numbered as there), its evidence, then what
     /// passed. Skipped checks are left out (the check table says why).
@@ -399,9 +390,10 @@ impl Report {
             return Vec::new();
         }
         let own: Vec<&Finding> = self
-            .findings_of(check.id)
-            .into_iter()
+            .findings
+            .iter()
             .map(|f| &f.finding)
+            .filter(|f| f.check() == check.id)
             .collect();
         detail.passed(&own)
     }

@@ -2,30 +2,18 @@
 //! tests: each path gets its configured answer (status, content type,
 //! body), or one answer for every path.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::smtp_support::Tls;
+use crate::smtp_support::{Server, Tls};
 
 #[derive(Clone)]
 pub struct Answer {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
-}
-
-pub struct Server {
-    pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// One answer for every path.

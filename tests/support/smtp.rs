@@ -56,10 +56,11 @@ impl Config {
     }
 }
 
-/// A running server; stops when dropped.
+/// A running test server (SMTP here, HTTPS in https.rs); stops when
+/// dropped.
 pub struct Server {
     pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Server {

@@ -524,13 +524,13 @@ impl Session {
     }
 }
 
-/// The SMTP probe's settings: trust anchors (the Mozilla set and any
-/// `--ca-file`), the EHLO name, the port and timeout.
+/// The SMTP probe's settings: the trust anchors ([`trust_anchors`]), the
+/// EHLO name, the port and timeout.
 fn smtp_target(
     args: &crate::cli::SmtpArgs,
     hosts: Vec<String>,
+    roots: Arc<rustls::RootCertStore>,
 ) -> Result<mailaudit::facts::SmtpTarget, AppError> {
-    let roots = trust_anchors(args)?;
     let helo = match &args.smtp_helo {
         Some(h) => input::helo(h)?,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -546,7 +546,7 @@ fn smtp_target(
             helo,
             relay_test: args.smtp_relay_test,
             slow_banner: mailaudit::smtp::SLOW_BANNER,
-            roots: Arc::new(roots),
+            roots,
         },
         sending: args.smtp_sending,
         hosts,
@@ -586,7 +586,7 @@ fn run_smtp(args: crate::cli::SmtpCommandArgs) -> Result<Exit, AppError> {
             Err(_) => input::domain("host", h),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let target = smtp_target(&args.smtp, hosts)?;
+    let target = smtp_target(&args.smtp, hosts, Arc::new(trust_anchors(&args.smtp)?))?;
     let setup = Setup::new(args.rules.dir.as_deref(), None, &args.dns, &args.output)?;
     let request = Request {
         kind: RunKind::Smtp,
@@ -644,6 +644,16 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         .map(|s| input::selector(s))
         .collect::<Result<Vec<_>, _>>()?;
     let messages = load_messages(&args.messages, args.max_message_size)?;
+    // Offline (--zone) nothing is fetched from the Internet either: only
+    // from the run's own server (--web).
+    let fetches = args.dns.zones.is_empty() || args.dns.web.is_some();
+    // One set of trust anchors (and one read of --ca-file) for the SMTP
+    // probe and the HTTPS fetches, when either needs them.
+    let roots = if args.smtp.smtp || fetches {
+        Some(Arc::new(trust_anchors(&args.smtp)?))
+    } else {
+        None
+    };
     // What every audit of the run shares; each adds its domain and IPs.
     let base = Request {
         kind: RunKind::Audit,
@@ -656,23 +666,20 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             messages,
             subjects: None,
             max_addresses: args.max_addresses as usize,
-            smtp: if args.smtp.smtp {
-                Some(smtp_target(&args.smtp, Vec::new())?)
-            } else {
-                None
+            smtp: match &roots {
+                Some(roots) if args.smtp.smtp => {
+                    Some(smtp_target(&args.smtp, Vec::new(), Arc::clone(roots))?)
+                }
+                _ => None,
             },
-            // Offline (--zone) nothing is fetched from the Internet either:
-            // only from the run's own server (--web).
-            web: if args.dns.zones.is_empty() || args.dns.web.is_some() {
-                Some(mailaudit::web::WebOptions {
+            web: roots
+                .filter(|_| fetches)
+                .map(|roots| mailaudit::web::WebOptions {
                     connect_to: None,
                     port: args.smtp.https_port,
                     timeout: Duration::from_millis(args.smtp.smtp_timeout),
-                    roots: Arc::new(trust_anchors(&args.smtp)?),
-                })
-            } else {
-                None
-            },
+                    roots,
+                }),
         },
         checks,
         deadline: None,
