@@ -89,7 +89,7 @@ pub fn checks_of_kind(kind: RunKind) -> Vec<&'static dyn Check> {
         RunKind::Audit => &[],
         RunKind::Message => &["message", "dnsbl"],
         RunKind::Blocklist => &["dnsbl"],
-        RunKind::Smtp => &["smtp"],
+        RunKind::Smtp => &["smtp", "dane"],
     };
     checks::REGISTRY
         .iter()
@@ -245,6 +245,12 @@ impl Engine {
             );
         }
         let capped = |id: &str| caps.iter().find(|c| c.affects.contains(&id));
+        // A zone whose signatures do not validate is invisible to
+        // validating receivers: what the other checks read of it is not
+        // what those receivers see (dnssec.bogus says so once).
+        let bogus = facts
+            .dnssec_if_known()
+            .is_some_and(|d| matches!(d.verdict(), crate::dns::dnssec::Validation::Bogus(_)));
         let mut findings: Vec<ResolvedFinding> =
             run_level.into_iter().map(|f| self.resolve(f)).collect();
         let mut reports = Vec::new();
@@ -293,6 +299,14 @@ impl Engine {
                     if let Some(why) = &resolver_failed {
                         report.status = report.status.max(Status::Unknown);
                         report.reason = Some(why.clone());
+                    } else if bogus
+                        && info.needs.contains(&Need::DomainRecords)
+                        && !["dnssec", "dane"].contains(&info.id)
+                    {
+                        report.status = Status::Unknown;
+                        report.reason = Some(
+                            "the zone's DNSSEC signatures do not validate, so validating receivers see none of these records: see dnssec.bogus".into(),
+                        );
                     } else if let Some(cap) = capped(info.id) {
                         report.status = report.status.max(Status::Unknown);
                         report.reason = Some(format!(

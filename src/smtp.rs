@@ -94,6 +94,10 @@ pub struct Probe {
     /// SMTP): what was seen before stands, the rest is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The certificate chain presented after STARTTLS (leaf first, DER),
+    /// for DANE (RFC 7672) matching.
+    #[serde(skip)]
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -303,6 +307,7 @@ pub async fn probe(host: &str, address: IpAddr, opts: &ProbeOptions) -> Probe {
         tls: None,
         open_relay: None,
         error: None,
+        chain: Vec::new(),
     };
     let target = SocketAddr::new(address, opts.port);
     let started = Instant::now();
@@ -383,6 +388,7 @@ async fn converse(
     let certificate = chain
         .first()
         .map(|leaf| inspect(leaf, &chain[1..], &p.host, p.address, &recorder.inner));
+    p.chain = chain;
     match handshake {
         Err(_) => {
             p.tls = Some(TlsSession {

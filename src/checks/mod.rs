@@ -11,8 +11,10 @@
 
 pub mod bimi;
 pub mod blocklists;
+pub mod dane;
 pub mod dkim;
 pub mod dmarc;
+pub mod dnssec;
 pub mod message;
 pub mod mta_sts;
 pub mod mx;
@@ -130,10 +132,12 @@ pub static REGISTRY: &[&dyn Check] = &[
     &mx::Mx,
     &ptr::Ptr,
     &dkim::Dkim,
+    &dnssec::Dnssec,
     &mta_sts::MtaSts,
     &tls_rpt::TlsRpt,
     &bimi::Bimi,
     &smtp::Smtp,
+    &dane::Dane,
     &message::Message,
     &blocklists::Blocklists,
 ];

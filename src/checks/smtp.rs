@@ -8,14 +8,14 @@
 use std::net::IpAddr;
 
 use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
+use futures::future::BoxFuture;
 use serde::Serialize;
 
 use crate::checks::{Check, CheckInfo, Need, Ran};
-use crate::facts::{Cap, Facts, caps};
+use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
 use crate::report::model::{Block, Detail, about};
-use crate::smtp::{self, EXPIRING_DAYS, Probe};
+use crate::smtp::{EXPIRING_DAYS, Probe};
 
 pub struct Smtp;
 
@@ -50,47 +50,6 @@ pub struct SmtpReport {
     pub probes: Vec<Probe>,
     /// The forward-confirmed PTR names of each probed address.
     pub ptr_names: Vec<(IpAddr, Vec<String>)>,
-}
-
-/// The (host, address) pairs to probe, with the lookups that failed on the
-/// way to them.
-async fn targets(
-    facts: &Facts<'_>,
-    target: &crate::facts::SmtpTarget,
-) -> (Vec<(String, IpAddr)>, Vec<Finding>) {
-    let mut pairs = Vec::new();
-    let mut failed = Vec::new();
-    if !target.hosts.is_empty() {
-        for h in &target.hosts {
-            if let Ok(ip) = h.parse::<IpAddr>() {
-                pairs.push((h.clone(), ip));
-                continue;
-            }
-            match facts.addresses_of(h).await {
-                Ok(ips) => pairs.extend(ips.into_iter().map(|ip| (h.clone(), ip))),
-                Err(f) => failed.push(f.finding(ids::SMTP_DNS_ERROR, h)),
-            }
-        }
-        return (pairs, failed);
-    }
-    let mx = facts.mx().await;
-    let found = mx.addresses();
-    for f in &found.failed {
-        failed.push(f.finding(ids::SMTP_DNS_ERROR, facts.domain()));
-    }
-    pairs.extend(found.items.iter().cloned());
-    if target.sending {
-        let ips = facts.sending_ips().await;
-        for f in &ips.failed {
-            failed.push(f.finding(ids::SMTP_DNS_ERROR, facts.domain()));
-        }
-        for s in &ips.items {
-            if !pairs.iter().any(|(_, ip)| *ip == s.ip) {
-                pairs.push((s.ip.to_string(), s.ip));
-            }
-        }
-    }
-    (pairs, failed)
 }
 
 /// The forward-confirmed PTR names of `ip` (`Err`: a lookup failed).
@@ -133,18 +92,14 @@ async fn confirmed_names(facts: &Facts<'_>, ip: IpAddr) -> Result<Vec<String>, F
 }
 
 async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpReport, Vec<Finding>) {
-    let (mut pairs, mut findings) = targets(facts, target).await;
-    if pairs.len() > caps::SMTP_PROBES {
-        facts.note_cap(Cap {
-            what: "addresses to probe on port 25",
-            limit: caps::SMTP_PROBES,
-            found: pairs.len(),
-            affects: &["smtp"],
-        });
-        pairs.truncate(caps::SMTP_PROBES);
-    }
+    let probed = facts.smtp_probes().await;
+    let mut findings: Vec<Finding> = probed
+        .failed
+        .iter()
+        .map(|(subject, f)| f.finding(ids::SMTP_DNS_ERROR, subject))
+        .collect();
+    let probes = probed.items.clone();
     let opts = &target.options;
-    let probes: Vec<Probe> = join_all(pairs.iter().map(|(h, ip)| smtp::probe(h, *ip, opts))).await;
     let mut report = SmtpReport {
         probes: Vec::new(),
         ptr_names: Vec::new(),

@@ -67,10 +67,19 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
     };
     let finding = match records.as_slice() {
         [] => {
-            let (severity, why) = match mta_sts {
-                Some(true) => (
+            let dane = if mta_sts == Some(true) {
+                false
+            } else {
+                publishes_tlsa(facts).await
+            };
+            let (severity, why) = match (mta_sts, dane) {
+                (Some(true), _) => (
                     crate::findings::Severity::Warning,
                     " It publishes MTA-STS, so a policy that makes senders refuse its MX hosts would go unreported.",
+                ),
+                (_, true) => (
+                    crate::findings::Severity::Warning,
+                    " Its MX hosts publish TLSA records (DANE), so a certificate that stops matching them would make senders refuse them unreported.",
                 ),
                 _ => (crate::findings::Severity::Info, ""),
             };
@@ -81,6 +90,7 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
             )
             .with("name", &name)
             .with("mta_sts", mta_sts)
+            .with("dane", dane)
             .severity(severity);
             Some(f)
         }
@@ -112,6 +122,23 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
         ),
     };
     (report, finding.into_iter().collect())
+}
+
+/// Whether any MX host publishes TLSA records at `_25._tcp` (DANE), read
+/// without validation: deployed, whether or not it validates.
+async fn publishes_tlsa(facts: &Facts<'_>) -> bool {
+    let mx = facts.mx().await;
+    let answers =
+        futures::future::join_all(mx.hosts.iter().filter(|h| !h.name.is_empty()).map(|h| {
+            facts.dns.query(
+                &format!("_25._tcp.{}", h.name),
+                hickory_proto::rr::RecordType::TLSA,
+            )
+        }))
+        .await;
+    answers
+        .iter()
+        .any(|a| matches!(&**a, crate::dns::Outcome::Records(r) if !r.is_empty()))
 }
 
 impl Detail for TlsRptReport {

@@ -21,6 +21,7 @@
 //! its *scope*: names outside them are never asked and come back as
 //! [`Outcome::NotChecked`], which checks report as unknown.
 
+pub mod dnssec;
 pub mod health;
 pub mod name;
 pub mod outcome;
@@ -59,6 +60,9 @@ pub struct DnsConfig {
     pub concurrency: usize,
     /// Offline mode: only names within these zones are asked.
     pub scope: Option<Vec<String>>,
+    /// DNSKEY records (zone-file lines) to validate DNSSEC from instead
+    /// of the IANA root keys (`--trust-anchor`).
+    pub trust_anchor: Option<std::path::PathBuf>,
 }
 
 impl Default for DnsConfig {
@@ -69,6 +73,7 @@ impl Default for DnsConfig {
             retries: 1,
             concurrency: 64,
             scope: None,
+            trust_anchor: None,
         }
     }
 }
@@ -130,6 +135,9 @@ impl Stats {
 /// An answer on its way; clone it to wait on it from several places.
 pub type Pending = Shared<BoxFuture<'static, Arc<Outcome>>>;
 
+/// Why DNSSEC is not validated offline without a root zone.
+pub const OFFLINE_NO_ROOT: &str = "not validated offline: the chain of trust starts at the root (or the --trust-anchor zone), and no such zone was loaded";
+
 /// CNAMEs followed from one question at most (a longer chain is a failed
 /// lookup, as a loop is).
 const MAX_CNAME_CHAIN: usize = 8;
@@ -146,6 +154,10 @@ struct Inner {
     /// The servers actually asked (configured, or read from resolv.conf).
     servers: Vec<IpAddr>,
     health: health::Tracker,
+    /// hickory's validating resolver, for the DNSSEC and DANE checks.
+    validator: TokioResolver,
+    /// The zones its trust anchors are for ("" the root).
+    anchors: Vec<String>,
 }
 
 /// Answers kept per generation: a batch of many domains keeps at most two
@@ -233,6 +245,17 @@ impl Dns {
         opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
         opts.max_active_requests = config.concurrency.max(32);
 
+        let anchors = dnssec::anchor_zones(config.trust_anchor.as_deref());
+        let mut validator_opts = opts.clone();
+        // The chain (DS and DNSKEY up to the root) is asked once per zone
+        // and kept, not once per validated question.
+        validator_opts.cache_size = 1024;
+        let validator = dnssec::validating_resolver(
+            resolver_config.clone(),
+            validator_opts,
+            config.trust_anchor.clone(),
+        )
+        .map_err(DnsSetupError::Build)?;
         let resolver =
             TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default())
                 .with_options(opts)
@@ -250,6 +273,8 @@ impl Dns {
                 servers,
                 config,
                 health: health::Tracker::default(),
+                validator,
+                anchors,
             }),
             Arc::new(Stats::default()),
         ))
@@ -343,6 +368,68 @@ impl Dns {
 
     pub fn mx(&self, name: &str) -> Pending {
         self.query(name, RecordType::MX)
+    }
+
+    /// Whether DNSSEC can be validated at all: not offline unless a zone
+    /// of a trust anchor (the root, usually) was loaded, as the chain of
+    /// trust has nowhere to start otherwise.
+    pub fn validates(&self) -> bool {
+        self.0.anchors.iter().any(|z| self.in_scope(z))
+    }
+
+    /// The trust anchor's zone that `name` validates from: the closest
+    /// enclosing one (the root, unless `--trust-anchor` says otherwise).
+    pub fn anchor_of(&self, name: &str) -> Option<&str> {
+        self.0
+            .anchors
+            .iter()
+            .filter(|z| name::is_within(name, z))
+            .max_by_key(|z| z.len())
+            .map(String::as_str)
+    }
+
+    /// Validates (`name`, `rtype`) with DNSSEC from the trust anchor.
+    /// These questions go through hickory's validating resolver (with its
+    /// own small cache), not through ours, and are not in [`Dns::stats`].
+    pub async fn validate(&self, name: &str, rtype: RecordType) -> dnssec::Validated {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if !self.in_scope(&name) {
+            return dnssec::Validated::unknown("outside the zones loaded offline");
+        }
+        if !self.validates() {
+            return dnssec::Validated::unknown(OFFLINE_NO_ROOT);
+        }
+        let config = &self.0.config;
+        // A chain of a few zones, each a DS and a DNSKEY question.
+        let budget = config.timeout * (config.retries + 1) * 6 + Duration::from_millis(500);
+        let validated = {
+            let _permit = self.0.permits.acquire().await.expect("semaphore open");
+            dnssec::validate(&self.0.validator, &name, rtype, budget).await
+        };
+        if let dnssec::Validation::Bogus(why) = &validated.validation {
+            // hickory calls a chain bogus also when a key or DS lookup on
+            // the way failed. Bogus is believed only when the plain
+            // questions behind it were answered; otherwise it is unknown.
+            // The keys and DS records on the way up (the zone cut is not
+            // known here); a run's questions share them, so they are cheap.
+            let mut asked = vec![(name.clone(), rtype)];
+            let mut at = Some(name.as_str());
+            while let Some(n) = at.filter(|n| !n.is_empty() && asked.len() < 17) {
+                asked.push((n.to_string(), RecordType::DNSKEY));
+                asked.push((n.to_string(), RecordType::DS));
+                at = name::parent(n);
+            }
+            let answers =
+                futures::future::join_all(asked.iter().map(|(n, t)| self.query(n, *t))).await;
+            if let Some((i, failed)) = answers.iter().enumerate().find(|(_, o)| !o.is_definitive())
+            {
+                let (n, t) = &asked[i];
+                return dnssec::Validated::unknown(format!(
+                    "{why}, but {t} {n} got no answer ({failed}), so it may be a failed lookup rather than bad signatures"
+                ));
+            }
+        }
+        validated
     }
 
     /// A records when `v4`, AAAA records otherwise.
@@ -615,7 +702,7 @@ fn plain_name(name: &Name) -> String {
         .to_string()
 }
 
-fn convert_record(record: &hickory_proto::rr::Record) -> Rr {
+pub(crate) fn convert_record(record: &hickory_proto::rr::Record) -> Rr {
     let data = match &record.data {
         RData::A(a) => Rdata::A(a.0),
         RData::AAAA(a) => Rdata::Aaaa(a.0),

@@ -9,20 +9,23 @@
 //! faults themselves live in the test code; a server started with
 //! [`ZoneServer::start`] has no interceptor and answers from its zones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, ResponseCode};
-use hickory_proto::rr::{Name, RecordSet, RecordType, RrKey};
+use hickory_proto::rr::{LowerName, Name, RecordSet, RecordType, RrKey};
 use hickory_proto::serialize::txt::Parser;
 use hickory_resolver::net::runtime::{Time, TokioRuntimeProvider};
 use hickory_server::Server;
+use hickory_server::dnssec::NxProofKind;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType};
+use hickory_server::zone_handler::{
+    AxfrPolicy, Catalog, MessageResponseBuilder, ZoneHandler, ZoneType,
+};
 use thiserror::Error;
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -52,6 +55,8 @@ pub struct Zone {
     pub origin: String,
     origin_name: Name,
     records: BTreeMap<RrKey, RecordSet>,
+    /// Served signed with this key (NSEC, RRSIGs made at start).
+    key: Option<crate::dns::dnssec::ZoneKey>,
 }
 
 impl Zone {
@@ -85,7 +90,16 @@ impl Zone {
             origin: origin.trim_end_matches('.').to_string(),
             origin_name,
             records,
+            key: None,
         })
+    }
+
+    /// The same zone, served signed with `key`: the server adds the DNSKEY,
+    /// NSEC and RRSIG records when it starts. The parent zone chains to it
+    /// with [`crate::dns::dnssec::ZoneKey::ds_line`].
+    pub fn signed(mut self, key: crate::dns::dnssec::ZoneKey) -> Zone {
+        self.key = Some(key);
+        self
     }
 
     pub fn load(path: &Path) -> Result<Zone, ZoneError> {
@@ -200,7 +214,23 @@ pub trait Interceptor: Send + Sync + 'static {
 
 struct Handler {
     catalog: Catalog,
+    /// For a DS question at a zone's apex, the parent zone alone: the DS
+    /// set lives at the delegation in the parent (RFC 4035 §3.1.4.1),
+    /// while the catalog would pick the child.
+    parents: HashMap<LowerName, Catalog>,
     interceptor: Option<Arc<dyn Interceptor>>,
+}
+
+impl Handler {
+    /// The catalog that answers `request`.
+    fn catalog_for(&self, request: &Request) -> &Catalog {
+        match request.request_info() {
+            Ok(info) if info.query.query_type() == RecordType::DS => {
+                self.parents.get(info.query.name()).unwrap_or(&self.catalog)
+            }
+            _ => &self.catalog,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -212,7 +242,7 @@ impl RequestHandler for Handler {
     ) -> ResponseInfo {
         let (Some(interceptor), Ok(info)) = (&self.interceptor, request.request_info()) else {
             return self
-                .catalog
+                .catalog_for(request)
                 .handle_request::<R, T>(request, response_handle)
                 .await;
         };
@@ -238,7 +268,7 @@ impl RequestHandler for Handler {
         };
         let info = match response {
             None => {
-                self.catalog
+                self.catalog_for(request)
                     .handle_request::<R, T>(request, response_handle)
                     .await
             }
@@ -329,19 +359,46 @@ impl ZoneServer {
     ) -> Result<ZoneServer, ZoneError> {
         let mut catalog = Catalog::new();
         let mut origins = Vec::new();
+        let mut handlers: Vec<(LowerName, Arc<dyn ZoneHandler>)> = Vec::new();
         for zone in zones {
-            let handler = InMemoryZoneHandler::<TokioRuntimeProvider>::new(
+            let proof = zone.key.as_ref().map(|_| NxProofKind::Nsec);
+            let mut handler = InMemoryZoneHandler::<TokioRuntimeProvider>::new(
                 zone.origin_name.clone(),
                 zone.records,
                 ZoneType::Primary,
                 AxfrPolicy::Deny,
+                proof,
             )
             .map_err(ZoneError::Start)?;
-            catalog.upsert(zone.origin_name.into(), vec![Arc::new(handler)]);
+            if let Some(key) = &zone.key {
+                let sign = |e: String| ZoneError::Start(format!("signing {}: {e}", zone.origin));
+                let signer = key.signer(&zone.origin_name).map_err(sign)?;
+                handler
+                    .add_zone_signing_key_mut(signer)
+                    .map_err(|e| sign(e.to_string()))?;
+                handler.secure_zone_mut().map_err(|e| sign(e.to_string()))?;
+            }
+            let handler: Arc<dyn ZoneHandler> = Arc::new(handler);
+            let name = LowerName::from(zone.origin_name);
+            catalog.upsert(name.clone(), vec![Arc::clone(&handler)]);
+            handlers.push((name, handler));
             origins.push(zone.origin);
+        }
+        let mut parents = HashMap::new();
+        for (name, _) in &handlers {
+            let parent = handlers
+                .iter()
+                .filter(|(p, _)| p != name && p.zone_of(name))
+                .max_by_key(|(p, _)| p.num_labels());
+            if let Some((p, h)) = parent {
+                let mut only = Catalog::new();
+                only.upsert(p.clone(), vec![Arc::clone(h)]);
+                parents.insert(name.clone(), only);
+            }
         }
         let handler = Handler {
             catalog,
+            parents,
             interceptor,
         };
 

@@ -16,6 +16,7 @@
 
 pub mod dkim;
 pub mod dmarc;
+pub mod dnssec;
 pub mod lookup;
 pub mod spf;
 
@@ -158,6 +159,28 @@ pub mod caps {
     pub const SMTP_PROBES: usize = 16;
 }
 
+/// The port-25 probes of a run, and the lookups that failed on the way
+/// to their addresses (with the subject each was about).
+#[derive(Debug, Default)]
+pub struct SmtpProbes {
+    pub items: Vec<crate::smtp::Probe>,
+    pub failed: Vec<(String, FailedLookup)>,
+}
+
+/// The A and AAAA addresses of `host`, or the first lookup that failed (a
+/// name that does not exist has no addresses: not a failure).
+async fn addresses_of(dns: &Dns, host: &str) -> Result<Vec<IpAddr>, FailedLookup> {
+    let (a, aaaa) = dns.a_and_aaaa(host).await;
+    let mut out = Vec::new();
+    for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
+        out.extend(
+            o.ips()
+                .map_err(|failed| FailedLookup::new(host, rtype, failed))?,
+        );
+    }
+    Ok(out)
+}
+
 /// A cap that was reached: what was left unchecked, and which checks it
 /// leaves without a whole answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +199,11 @@ struct Slot<'a, T>(OnceLock<Shared<BoxFuture<'a, Arc<T>>>>);
 impl<'a, T: Send + Sync + 'a> Slot<'a, T> {
     fn new() -> Self {
         Slot(OnceLock::new())
+    }
+
+    /// The value, if the fact was started and has finished.
+    fn peek(&self) -> Option<Arc<T>> {
+        self.0.get().and_then(|shared| shared.peek().cloned())
     }
 
     fn get<F>(&self, start: impl FnOnce() -> F) -> impl Future<Output = Arc<T>> + Send + 'a
@@ -204,6 +232,8 @@ pub struct Facts<'a> {
     spf_tree: Slot<'a, spf::SpfNode>,
     dmarc: Slot<'a, dmarc::Discovery>,
     dkim_keys: Slot<'a, Vec<dkim::KeyLookup>>,
+    smtp_probes: Slot<'a, SmtpProbes>,
+    dnssec: Slot<'a, dnssec::DnssecFact>,
     caps: Arc<std::sync::Mutex<Vec<Cap>>>,
 }
 
@@ -227,6 +257,8 @@ impl<'a> Facts<'a> {
             spf_tree: Slot::new(),
             dmarc: Slot::new(),
             dkim_keys: Slot::new(),
+            smtp_probes: Slot::new(),
+            dnssec: Slot::new(),
             caps: Arc::default(),
         }
     }
@@ -263,15 +295,84 @@ impl<'a> Facts<'a> {
     /// The A and AAAA addresses of `host`, or the first lookup that
     /// failed (a name that does not exist has no addresses: not a failure).
     pub async fn addresses_of(&self, host: &str) -> Result<Vec<IpAddr>, FailedLookup> {
-        let (a, aaaa) = self.dns.a_and_aaaa(host).await;
-        let mut out = Vec::new();
-        for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
-            out.extend(
-                o.ips()
-                    .map_err(|failed| FailedLookup::new(host, rtype, failed))?,
-            );
-        }
-        Ok(out)
+        addresses_of(&self.dns, host).await
+    }
+
+    /// The port-25 probes of this run (`--smtp`): the named hosts, or the
+    /// MX hosts (and, with `sending`, the sending IPs), each address once,
+    /// shared by the SMTP and DANE checks; with the lookups that failed on
+    /// the way, each with the subject it was about. Empty without `--smtp`.
+    pub fn smtp_probes(&self) -> impl Future<Output = Arc<SmtpProbes>> + Send + 'a {
+        let target = self.target.smtp.clone();
+        let mx = self.mx();
+        let ips = self.sending_ips();
+        let dns = self.dns.clone();
+        let domain = self.domain().to_string();
+        let caps = self.caps.clone();
+        self.smtp_probes.get(move || async move {
+            let mut out = SmtpProbes::default();
+            let Some(target) = target else {
+                return out;
+            };
+            let mut pairs: Vec<(String, IpAddr)> = Vec::new();
+            if !target.hosts.is_empty() {
+                for h in &target.hosts {
+                    if let Ok(ip) = h.parse::<IpAddr>() {
+                        pairs.push((h.clone(), ip));
+                        continue;
+                    }
+                    match addresses_of(&dns, h).await {
+                        Ok(found) => pairs.extend(found.into_iter().map(|ip| (h.clone(), ip))),
+                        Err(f) => out.failed.push((h.clone(), f)),
+                    }
+                }
+            } else {
+                let mx = mx.await;
+                let found = mx.addresses();
+                out.failed
+                    .extend(found.failed.into_iter().map(|f| (domain.clone(), f)));
+                pairs.extend(found.items);
+                if target.sending {
+                    let ips = ips.await;
+                    out.failed
+                        .extend(ips.failed.iter().map(|f| (domain.clone(), f.clone())));
+                    for s in &ips.items {
+                        if !pairs.iter().any(|(_, ip)| *ip == s.ip) {
+                            pairs.push((s.ip.to_string(), s.ip));
+                        }
+                    }
+                }
+            }
+            if pairs.len() > caps::SMTP_PROBES {
+                note(
+                    &caps,
+                    Cap {
+                        what: "addresses to probe on port 25",
+                        limit: caps::SMTP_PROBES,
+                        found: pairs.len(),
+                        affects: &["smtp", "dane"],
+                    },
+                );
+                pairs.truncate(caps::SMTP_PROBES);
+            }
+            let opts = &target.options;
+            out.items =
+                join_all(pairs.iter().map(|(h, ip)| crate::smtp::probe(h, *ip, opts))).await;
+            out
+        })
+    }
+
+    /// The DNSSEC validation of the audited domain's records.
+    pub fn dnssec(&self) -> impl Future<Output = Arc<dnssec::DnssecFact>> + Send + 'a {
+        let dns = self.dns.clone();
+        let domain = self.domain().to_string();
+        self.dnssec
+            .get(move || async move { dnssec::validate_domain(&dns, &domain).await })
+    }
+
+    /// The DNSSEC fact, if a check has asked for it and it is known.
+    pub fn dnssec_if_known(&self) -> Option<Arc<dnssec::DnssecFact>> {
+        self.dnssec.peek()
     }
 
     /// The audited domain ("" for runs without one).

@@ -4,4 +4,5 @@ pub mod dkim;
 pub mod dmarc;
 pub mod mtasts;
 pub mod spf;
+pub mod tlsa;
 pub mod tlsrpt;

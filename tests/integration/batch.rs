@@ -40,6 +40,7 @@ fn engine(server: &FaultServer, timeout: Duration) -> Engine {
         retries: 0,
         concurrency: 64,
         scope: None,
+        trust_anchor: None,
     })
     .unwrap();
     Engine::new(dns, Rules::embedded())

@@ -107,6 +107,36 @@ fn malformed_inputs_exit_2_with_one_line() {
         ],
         "10.0.0.0/33",
     );
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &zones,
+            "--trust-anchor",
+            "/nonexistent/root.key",
+        ],
+        "--trust-anchor /nonexistent/root.key",
+    );
+    // A file without DNSKEY records (a DS record instead).
+    let not_keys = tmp("anchor-ds.txt");
+    std::fs::write(
+        &not_keys,
+        ". 3600 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n",
+    )
+    .unwrap();
+    let not_keys = not_keys.display().to_string();
+    assert_input_error(
+        &[
+            "audit",
+            "example.com",
+            "--zone",
+            &zones,
+            "--trust-anchor",
+            &not_keys,
+        ],
+        "--trust-anchor",
+    );
     let bad_zone = fixture("bad/broken.zone").display().to_string();
     assert_input_error(
         &["audit", "broken.test", "--zone", &bad_zone],

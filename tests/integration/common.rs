@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mailaudit::blocklist::catalog::Catalog;
@@ -76,6 +77,7 @@ pub fn resolver_for(server: &FaultServer) -> Dns {
         retries: 1,
         concurrency: 16,
         scope: None,
+        trust_anchor: None,
     })
     .expect("resolver")
 }
@@ -83,6 +85,33 @@ pub fn resolver_for(server: &FaultServer) -> Dns {
 pub struct Env {
     pub server: FaultServer,
     pub engine: Engine,
+    /// The trust anchor (the root key) the resolver validates from.
+    _anchor: Arc<tempfile::NamedTempFile>,
+}
+
+/// The fixture zones, the top-level ones among them (`test.`) signed,
+/// with a trust-anchor file holding their keys: DNSSEC validates for the
+/// fixture domains as it would from the root, with no root zone served
+/// (one would answer for every other name). Returns the server and the
+/// trust-anchor file.
+pub async fn signed_world(paths: &[PathBuf]) -> (FaultServer, tempfile::NamedTempFile) {
+    use mailaudit::dns::dnssec::ZoneKey;
+    use mailaudit::dns::server::Zone;
+    use std::io::Write;
+    let mut anchor = tempfile::NamedTempFile::new().expect("anchor file");
+    let mut zones = Vec::new();
+    for path in paths {
+        let zone = Zone::load(path).expect("fixture zone loads");
+        if !zone.origin.is_empty() && !zone.origin.contains('.') {
+            let key = ZoneKey::generate().expect("key");
+            let line = key.dnskey_line(&zone.origin).expect("dnskey");
+            writeln!(anchor, "{line}").expect("anchor written");
+            zones.push(zone.signed(key));
+        } else {
+            zones.push(zone);
+        }
+    }
+    (FaultServer::from_zones(zones).await, anchor)
 }
 
 impl Env {
@@ -93,17 +122,22 @@ impl Env {
     /// Like `new`, with a chance to adjust the resolver configuration.
     pub async fn with(zones: &[&str], tweak: impl FnOnce(&mut DnsConfig)) -> Env {
         let paths: Vec<PathBuf> = zones.iter().map(|z| fixture(z)).collect();
-        let server = FaultServer::from_files(&paths).await;
+        let (server, anchor) = signed_world(&paths).await;
         let mut config = DnsConfig {
             nameservers: vec![server.addr()],
             timeout: TIMEOUT,
             retries: 1,
             concurrency: 32,
             scope: None,
+            trust_anchor: Some(anchor.path().to_path_buf()),
         };
         tweak(&mut config);
         let engine = Engine::new(Dns::new(config).expect("resolver"), Rules::embedded());
-        Env { server, engine }
+        Env {
+            server,
+            engine,
+            _anchor: Arc::new(anchor),
+        }
     }
 
     pub async fn world() -> Env {

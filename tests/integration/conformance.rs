@@ -207,6 +207,7 @@ async fn run_suite() -> Vec<Outcome> {
                 retries: 0,
                 concurrency: 32,
                 scope: None,
+                trust_anchor: None,
             })
             .unwrap();
             let ip: IpAddr = text(&t["host"]).parse().expect("host");

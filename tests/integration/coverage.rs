@@ -102,12 +102,18 @@ async fn trigger(id: &str) -> Vec<String> {
         id if id.starts_with("smtp.") => crate::smtp::scenario(id).await,
         id if id.starts_with("mta-sts.") => crate::mta_sts::scenario(id).await,
         id if id.starts_with("bimi.") => crate::bimi::scenario(id).await,
+        id if id.starts_with("dnssec.") || id.starts_with("dane.") => {
+            crate::dnssec::scenario(id).await
+        }
         "tls-rpt.missing" => {
             let env = Env::world().await;
             let plain = env.run(&request("pnone.test", &["tls-rpt"])).await;
             assert_eq!(finding(&plain, "tls-rpt.missing")["severity"], "info");
             let sts = env.run(&request("tlssts.test", &["tls-rpt"])).await;
             assert_eq!(finding(&sts, "tls-rpt.missing")["severity"], "warning");
+            let dane = env.run(&request("tlsdane.test", &["tls-rpt"])).await;
+            assert_eq!(finding(&dane, "tls-rpt.missing")["severity"], "warning");
+            assert_eq!(finding(&dane, "tls-rpt.missing")["evidence"]["dane"], true);
             sts
         }
         "tls-rpt.invalid" => {
@@ -377,14 +383,24 @@ async fn every_check_has_its_documented_shape() {
     assert_eq!(
         keys_of(checks),
         [
-            "spf", "dmarc", "mx", "ptr", "dkim", "mta-sts", "tls-rpt", "bimi", "smtp", "message",
-            "dnsbl"
+            "spf", "dmarc", "mx", "ptr", "dkim", "dnssec", "mta-sts", "tls-rpt", "bimi", "smtp",
+            "dane", "message", "dnsbl"
         ],
         "registry order"
     );
     assert_eq!(
         keys_of(&checks["tls-rpt"]),
         ["status", "record", "rua", "mta_sts"]
+    );
+    assert_eq!(keys_of(&checks["dnssec"]), ["status", "root", "answers"]);
+    assert_eq!(
+        keys_of(&checks["dnssec"]["answers"][0]),
+        ["name", "type", "proof"]
+    );
+    assert_eq!(keys_of(&checks["dane"]), ["status", "hosts"]);
+    assert_eq!(
+        keys_of(&checks["dane"]["hosts"][0]),
+        ["host", "name", "dnssec", "tlsa"]
     );
     let spf = &checks["spf"];
     assert_eq!(

@@ -293,6 +293,7 @@ async fn the_mail_auth_crates_vectors() {
             retries: 1,
             concurrency: 32,
             scope: None,
+            trust_anchor: None,
         })
         .unwrap();
         let engine = Engine::new(dns, mailaudit::rules::Rules::embedded());

@@ -238,13 +238,11 @@ async fn the_default_catalogue_offline_is_skipped_not_clear() {
         mailaudit::blocklist::catalog::Catalog::embedded(),
     );
     config.explicit.clear();
-    let env = Env {
-        engine: env
-            .engine
-            .clone()
-            .with_blocklists(mailaudit::blocklist::Blocklists::new(config)),
-        server: env.server,
-    };
+    let mut env = env;
+    env.engine = env
+        .engine
+        .clone()
+        .with_blocklists(mailaudit::blocklist::Blocklists::new(config));
     let doc = env.blacklist(&["192.0.2.10"], false).await;
     assert_eq!(status(&doc, "dnsbl"), "skipped");
     let counts = &doc["checks"]["dnsbl"]["counts"];
@@ -394,13 +392,11 @@ async fn per_list_limits_bound_what_is_in_flight() {
     config.explicit = vec!["bl.test".into()];
     config.per_list_concurrency = 2;
     config.per_list_qps = Some(500.0);
-    let env = Env {
-        engine: env
-            .engine
-            .clone()
-            .with_blocklists(mailaudit::blocklist::Blocklists::new(config)),
-        server: env.server,
-    };
+    let mut env = env;
+    env.engine = env
+        .engine
+        .clone()
+        .with_blocklists(mailaudit::blocklist::Blocklists::new(config));
     env.server.set_latency(std::time::Duration::from_millis(20));
     let targets: Vec<String> = (0..16).map(|i| format!("198.51.100.{i}")).collect();
     let refs: Vec<&str> = targets.iter().map(String::as_str).collect();

@@ -48,6 +48,7 @@ async fn run(domain: &str, lines: &[String], checks: &[&str], ips: &[&str]) -> (
         retries: 1,
         concurrency: 64,
         scope: None,
+        trust_anchor: None,
     })
     .unwrap();
     let engine = Engine::new(dns, Rules::embedded());

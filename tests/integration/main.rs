@@ -11,6 +11,7 @@ mod conformance;
 mod coverage;
 mod dkim_vectors;
 mod dnsbl;
+mod dnssec;
 mod domain;
 mod faults;
 #[path = "../support/faults.rs"]

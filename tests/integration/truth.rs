@@ -325,6 +325,20 @@ const CASES: &[Case] = &[
         lists: &[],
     },
     Case {
+        check: "dnssec",
+        name: "clean.test",
+        rtype: RecordType::SOA,
+        req: || audit_of("clean.test", &["dnssec"]),
+        lists: &[],
+    },
+    Case {
+        check: "dane",
+        name: "_25._tcp.mx.clean.test",
+        rtype: RecordType::TLSA,
+        req: || audit_of("clean.test", &["dane"]),
+        lists: &[],
+    },
+    Case {
         check: "mta-sts",
         name: "_mta-sts.clean.test",
         rtype: RecordType::TXT,
@@ -630,6 +644,7 @@ async fn control_characters_never_reach_the_terminal() {
         retries: 1,
         concurrency: 32,
         scope: None,
+        trust_anchor: None,
     })
     .unwrap();
     let mut config = mailaudit::blocklist::BlocklistConfig::new(

@@ -239,6 +239,11 @@ impl FaultServer {
             .iter()
             .map(|t| Zone::parse(t, "generated.zone").expect("generated zone parses"))
             .collect();
+        FaultServer::from_zones(zones).await
+    }
+
+    /// Serves parsed zones (signed ones among them).
+    pub async fn from_zones(zones: Vec<Zone>) -> FaultServer {
         let faults = Arc::new(Faults::default());
         let server = ZoneServer::start_with(zones, Some(faults.clone()))
             .await

@@ -188,6 +188,10 @@ impl DnsPlan {
         {
             return Err(InputError(format!("--web {}: not a directory", dir.display())).into());
         }
+        if let Some(path) = &args.trust_anchor {
+            mailaudit::dns::dnssec::read_trust_anchor(path)
+                .map_err(|e| InputError(format!("--trust-anchor {}: {e}", path.display())))?;
+        }
         Ok(DnsPlan {
             web_root: args.web.clone(),
             config: DnsConfig {
@@ -196,6 +200,7 @@ impl DnsPlan {
                 retries: args.retries,
                 concurrency: args.concurrency,
                 scope: None,
+                trust_anchor: args.trust_anchor.clone(),
             },
             zones,
             zone_files: files.iter().map(|p| p.display().to_string()).collect(),

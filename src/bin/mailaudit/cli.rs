@@ -399,6 +399,11 @@ pub struct DnsArgs {
     #[arg(long = "web", value_name = "DIR")]
     pub web: Option<PathBuf>,
 
+    /// DNSSEC: validate from the DNSKEY records in FILE (zone-file lines)
+    /// instead of the IANA root keys, as for an offline signed root.
+    #[arg(long = "trust-anchor", value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+
     /// Time allowed for one DNS attempt, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]

@@ -1,0 +1,129 @@
+//! The DNSSEC fact: whether the audited domain's records validate from the
+//! trust anchor, as a validating receiver's resolver would find.
+//!
+//! The root's own keys are validated first: a resolver on the way that
+//! strips signatures (or cannot pass DNSSEC records at all) makes every
+//! answer look bogus, so then nothing below is judged and the verdict is
+//! unknown, never "bogus" or "unsigned".
+
+use futures::future::join_all;
+use hickory_proto::rr::RecordType;
+use serde::Serialize;
+
+use crate::dns::Dns;
+use crate::dns::dnssec::Validation;
+
+/// One validated question.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    #[serde(flatten)]
+    pub validation: Validation,
+}
+
+/// How the domain's records validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnssecFact {
+    /// The DNSKEY set of the trust anchor's zone (the root), validated
+    /// from the anchor.
+    pub root: Validation,
+    /// The records the checks read (empty when the root did not validate).
+    pub answers: Vec<Answer>,
+}
+
+impl DnssecFact {
+    /// One verdict: unknown unless the root validated; then bogus if any
+    /// answer is, unknown if any could not be validated, insecure if any
+    /// is outside a signed zone, secure otherwise.
+    pub fn verdict(&self) -> Validation {
+        match &self.root {
+            Validation::Secure => {}
+            Validation::Unknown(why) => return Validation::Unknown(why.clone()),
+            other => {
+                return Validation::Unknown(format!(
+                    "the root zone's own keys do not validate through this resolver ({}): it may strip DNSSEC records, so nothing below the root can be judged",
+                    match other {
+                        Validation::Bogus(why) => why.as_str(),
+                        _ => "no chain to the anchor",
+                    }
+                ));
+            }
+        }
+        let names = |pred: fn(&Validation) -> bool| -> Vec<String> {
+            self.answers
+                .iter()
+                .filter(|a| pred(&a.validation))
+                .map(|a| format!("{} {}", a.name, a.rtype))
+                .collect()
+        };
+        let bogus = names(|v| matches!(v, Validation::Bogus(_)));
+        if !bogus.is_empty() {
+            let why = self
+                .answers
+                .iter()
+                .find_map(|a| match &a.validation {
+                    Validation::Bogus(w) => Some(w.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            return Validation::Bogus(format!("{}: {why}", bogus.join(", ")));
+        }
+        if let Some(Validation::Unknown(why)) = self
+            .answers
+            .iter()
+            .map(|a| &a.validation)
+            .find(|v| matches!(v, Validation::Unknown(_)))
+        {
+            return Validation::Unknown(why.clone());
+        }
+        if !names(|v| *v == Validation::Insecure).is_empty() {
+            return Validation::Insecure;
+        }
+        Validation::Secure
+    }
+
+    /// The questions that did not validate as secure.
+    pub fn insecure(&self) -> Vec<String> {
+        self.answers
+            .iter()
+            .filter(|a| a.validation == Validation::Insecure)
+            .map(|a| format!("{} {}", a.name, a.rtype))
+            .collect()
+    }
+}
+
+/// Validates the trust anchor's keys (the root's), then the domain's SOA,
+/// MX and TXT (SPF) and its DMARC record, all at once.
+pub async fn validate_domain(dns: &Dns, domain: &str) -> DnssecFact {
+    let Some(anchor) = dns.anchor_of(domain) else {
+        return DnssecFact {
+            root: Validation::Unknown(format!("{domain} is under none of the trust anchors")),
+            answers: Vec::new(),
+        };
+    };
+    let root = dns.validate(anchor, RecordType::DNSKEY).await.validation;
+    if root != Validation::Secure {
+        return DnssecFact {
+            root,
+            answers: Vec::new(),
+        };
+    }
+    let dmarc = format!("_dmarc.{domain}");
+    let questions = [
+        (domain, RecordType::SOA),
+        (domain, RecordType::MX),
+        (domain, RecordType::TXT),
+        (dmarc.as_str(), RecordType::TXT),
+    ];
+    let answers = join_all(questions.iter().map(|(name, rtype)| async move {
+        Answer {
+            name: name.to_string(),
+            rtype: rtype.to_string(),
+            validation: dns.validate(name, *rtype).await.validation,
+        }
+    }))
+    .await;
+    DnssecFact { root, answers }
+}
