@@ -90,6 +90,7 @@ pub fn checks_of_kind(kind: RunKind) -> Vec<&'static dyn Check> {
         RunKind::Message => &["message", "dnsbl"],
         RunKind::Blocklist => &["dnsbl"],
         RunKind::Smtp => &["smtp", "dane"],
+        RunKind::Recipients => &["recipients"],
     };
     checks::REGISTRY
         .iter()
@@ -330,6 +331,7 @@ impl Engine {
                 ips: ips.0,
                 ips_failed: ips.1,
                 messages: req.target.messages.iter().map(|m| m.path.clone()).collect(),
+                recipients: req.target.recipients.as_ref().map(|r| r.list.shown.clone()),
                 subjects: match (&req.target.subjects, &req.target.smtp) {
                     (Some((given, _)), _) => given.clone(),
                     (None, Some(smtp)) if req.kind == RunKind::Smtp => smtp.hosts.clone(),

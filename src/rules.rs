@@ -20,6 +20,8 @@ const PTR_GENERIC_TOML: &str = include_str!("../rules/ptr-generic.toml");
 const DKIM_SELECTORS_TOML: &str = include_str!("../rules/dkim-selectors.toml");
 const UNSUBSCRIBE_TOML: &str = include_str!("../rules/unsubscribe.toml");
 const REQUIREMENTS_TOML: &str = include_str!("../rules/sender-requirements.toml");
+const RECIPIENTS_TOML: &str = include_str!("../rules/recipients.toml");
+const DISPOSABLE_TXT: &str = include_str!("../rules/disposable-domains.txt");
 
 #[derive(Debug, Error)]
 pub enum RulesError {
@@ -208,6 +210,8 @@ pub struct Rules {
     pub unsubscribe_keywords: Vec<String>,
     /// Mailbox providers' sender requirements.
     pub requirements: Vec<Requirement>,
+    /// What the recipient-list check looks for.
+    pub recipients: crate::recipients::rules::RecipientRules,
 }
 
 impl Rules {
@@ -260,7 +264,12 @@ impl Rules {
         }
         let req_src = Source::pick(dir, "sender-requirements.toml", REQUIREMENTS_TOML)?;
         let requirements = parse_requirements(&req_src)?;
+        let recipients = crate::recipients::rules::parse(
+            &Source::pick(dir, "recipients.toml", RECIPIENTS_TOML)?,
+            &Source::pick(dir, "disposable-domains.txt", DISPOSABLE_TXT)?,
+        )?;
         Ok(Rules {
+            recipients,
             advice,
             ptr_generic,
             dkim_selectors,

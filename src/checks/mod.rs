@@ -19,6 +19,7 @@ pub mod message;
 pub mod mta_sts;
 pub mod mx;
 pub mod ptr;
+pub mod recipients;
 pub mod smtp;
 pub mod spf;
 pub mod tls_rpt;
@@ -41,6 +42,8 @@ pub enum Need {
     Messages,
     /// The configured blocklists.
     Blocklists,
+    /// The recipient list.
+    Recipients,
 }
 
 /// How a check ended.
@@ -139,6 +142,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &smtp::Smtp,
     &dane::Dane,
     &message::Message,
+    &recipients::Recipients,
     &blocklists::Blocklists,
 ];
 

@@ -60,6 +60,9 @@ pub struct Target {
     /// How to fetch policies over HTTPS (MTA-STS); `None`: not fetched
     /// (the checks that need them say so).
     pub web: Option<crate::web::WebOptions>,
+    /// `recipients FILE` or `audit --recipients FILE`: the recipient list
+    /// to check; `None`: the recipients check is not run.
+    pub recipients: Option<Arc<crate::recipients::RecipientsInput>>,
 }
 
 /// What the SMTP probe is asked to do.
@@ -85,6 +88,7 @@ impl Default for Target {
             max_addresses: 4096,
             smtp: None,
             web: None,
+            recipients: None,
         }
     }
 }

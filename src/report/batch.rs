@@ -54,6 +54,7 @@ impl Row {
                 RunKind::Audit => t.domain.clone().unwrap_or_default(),
                 RunKind::Blocklist | RunKind::Smtp => t.subjects.join(" "),
                 RunKind::Message => t.messages.join(" "),
+                RunKind::Recipients => t.recipients.clone().unwrap_or_default(),
             },
             verdict: report.verdict(),
             verdict_label: report.verdict().label(),

@@ -125,6 +125,23 @@ fn consent(report: &Report) -> Item {
         )
     } else if !other.is_empty() {
         item(ItemStatus::NotMet, format!("see {}", other.join(", ")))
+    } else if let Some(status) = ran(report, "recipients") {
+        let list = report.target.recipients.as_deref().unwrap_or("the list");
+        if status == Status::Unknown {
+            item(
+                ItemStatus::Unknown,
+                format!("some domains of {list} could not be checked: see recipients.dns-error"),
+            )
+        } else {
+            item(
+                ItemStatus::YourCall,
+                format!(
+                    "{list} shows no more of the symptoms of addresses nobody gave (invalid, dead or mistyped domains, \
+                     role and disposable addresses, duplicates) than the thresholds allow; \
+                     whether each recipient opted in is still yours to confirm"
+                ),
+            )
+        }
     } else {
         item(
             ItemStatus::YourCall,

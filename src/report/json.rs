@@ -55,6 +55,8 @@ struct Target<'a> {
     messages: &'a [String],
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     subjects: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipients: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -132,6 +134,7 @@ pub fn to_value(report: &Report) -> Value {
             ips: &report.target.ips,
             messages: &report.target.messages,
             subjects: &report.target.subjects,
+            recipients: report.target.recipients.as_deref(),
         },
         summary: Summary {
             status: report.status(),

@@ -144,5 +144,8 @@ pub fn title(report: &Report) -> String {
         model::RunKind::Blocklist => format!("blocklist check of {}", few(&t.subjects)),
         model::RunKind::Smtp => format!("SMTP probe of {}", few(&t.subjects)),
         model::RunKind::Message => format!("message scan of {}", few(&t.messages)),
+        model::RunKind::Recipients => {
+            format!("recipient list {}", t.recipients.as_deref().unwrap_or("?"))
+        }
     }
 }

@@ -140,6 +140,8 @@ pub enum RunKind {
     Blocklist,
     /// `mailaudit smtp HOST|IP...`.
     Smtp,
+    /// `mailaudit recipients FILE`.
+    Recipients,
 }
 
 /// What was audited.
@@ -153,6 +155,8 @@ pub struct ReportTarget {
     pub messages: Vec<String>,
     /// `blacklist`: the targets as given.
     pub subjects: Vec<String>,
+    /// The recipient list, as named.
+    pub recipients: Option<String>,
 }
 
 /// The whole report.

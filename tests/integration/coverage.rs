@@ -102,6 +102,7 @@ async fn trigger(id: &str) -> Vec<String> {
         id if id.starts_with("smtp.") => crate::smtp::scenario(id).await,
         id if id.starts_with("mta-sts.") => crate::mta_sts::scenario(id).await,
         id if id.starts_with("bimi.") => crate::bimi::scenario(id).await,
+        id if id.starts_with("recipients.") => crate::recipients::scenario(id).await,
         id if id.starts_with("dnssec.") || id.starts_with("dane.") => {
             crate::dnssec::scenario(id).await
         }
@@ -348,8 +349,9 @@ async fn the_clean_fixtures_trigger_nothing() {
     for (id, check) in doc["checks"].as_object().unwrap() {
         let (st, want) = match id.as_str() {
             "message" => (check[0]["status"].clone(), "pass"),
-            // Not asked for (--smtp); its scenarios are in smtp.rs.
-            "smtp" => (check["status"].clone(), "skipped"),
+            // Not asked for (--smtp, --recipients); their scenarios are in
+            // smtp.rs and recipients.rs.
+            "smtp" | "recipients" => (check["status"].clone(), "skipped"),
             _ => (check["status"].clone(), "pass"),
         };
         assert_eq!(st, want, "{id}: {check:#}");
@@ -384,7 +386,7 @@ async fn every_check_has_its_documented_shape() {
         keys_of(checks),
         [
             "spf", "dmarc", "mx", "ptr", "dkim", "dnssec", "mta-sts", "tls-rpt", "bimi", "smtp",
-            "dane", "message", "dnsbl"
+            "dane", "message", "recipients", "dnsbl"
         ],
         "registry order"
     );

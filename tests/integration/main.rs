@@ -24,6 +24,7 @@ mod hostile;
 mod https_support;
 mod messages;
 mod mta_sts;
+mod recipients;
 mod smtp;
 #[path = "../support/smtp.rs"]
 mod smtp_support;

@@ -71,10 +71,11 @@ impl AppError {
 
 pub fn run(cli: Cli) -> Result<Exit, AppError> {
     match cli.command {
-        Command::Audit(args) => run_audit(args),
+        Command::Audit(args) => run_audit(*args),
         Command::Blacklist(args) => run_blacklist(args),
         Command::Message(args) => run_message(args),
         Command::Smtp(args) => run_smtp(args),
+        Command::Recipients(args) => run_recipients(args),
         Command::Explain(args) => {
             let rules = Rules::load(args.rules.dir.as_deref())?;
             let text =
@@ -417,11 +418,16 @@ struct SweepBar(indicatif::ProgressBar);
 
 impl SweepBar {
     fn shared() -> Arc<dyn Progress> {
+        SweepBar::counting("blocklist lookups")
+    }
+
+    /// A bar that counts `what` ("recipient domains").
+    fn counting(what: &str) -> Arc<dyn Progress> {
         let bar =
             indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{spinner} {pos}/{len} blocklist lookups, {per_sec}, {eta} left {wide_bar}",
-        ) {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {{pos}}/{{len}} {what}, {{per_sec}}, {{eta}} left {{wide_bar}}"
+        )) {
             bar.set_style(style);
         }
         Arc::new(SweepBar(bar))
@@ -606,6 +612,89 @@ fn run_smtp(args: crate::cli::SmtpCommandArgs) -> Result<Exit, AppError> {
     output.finish(session.run(&request))
 }
 
+/// A recipient list to check: opened and understood now, so that a bad
+/// file or column is an input error before anything runs. Standard input
+/// (`-`) is spooled to a temporary file (the list is read twice), which
+/// the returned guard keeps.
+fn recipients_input(
+    path: &Path,
+    args: &crate::cli::RecipientsArgs,
+    quiet: bool,
+) -> Result<
+    (
+        mailaudit::recipients::RecipientsInput,
+        Option<tempfile::NamedTempFile>,
+    ),
+    AppError,
+> {
+    use mailaudit::recipients::{ListFile, RecipientsInput, RowFormat};
+    let shown = path.display().to_string();
+    let (file, spool) = if path == Path::new("-") {
+        let mut tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| AppError::Runtime(format!("cannot spool standard input: {e}")))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut tmp)
+            .map_err(|e| InputError(format!("-: {e}")))?;
+        (tmp.path().to_path_buf(), Some(tmp))
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let list = ListFile::open(&file, &shown, args.column.as_deref())
+        .map_err(|e| InputError(format!("{shown}: {e}")))?;
+    let writable = |p: &Path, flag: &str| -> Result<PathBuf, AppError> {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) || p.is_dir() {
+            return Err(InputError(format!("{flag} {}: no such directory", p.display())).into());
+        }
+        Ok(p.to_path_buf())
+    };
+    let flagged = match &args.flagged {
+        Some(p) => {
+            let format = if p.extension().is_some_and(|e| e == "jsonl") {
+                RowFormat::JsonLines
+            } else {
+                RowFormat::Csv
+            };
+            Some((writable(p, "--flagged")?, format))
+        }
+        None => None,
+    };
+    let clean = args
+        .clean
+        .as_deref()
+        .map(|p| writable(p, "--clean"))
+        .transpose()?;
+    Ok((
+        RecipientsInput {
+            list,
+            flagged,
+            clean,
+            progress: (!quiet).then(|| SweepBar::counting("recipient domains")),
+        },
+        spool,
+    ))
+}
+
+fn run_recipients(args: crate::cli::RecipientsCommandArgs) -> Result<Exit, AppError> {
+    let setup = Setup::new(
+        args.rules.dir.as_deref(),
+        (!args.no_dnsbl).then_some(&args.dnsbl),
+        &args.dns,
+        &args.output,
+    )?;
+    let (input, _spool) = recipients_input(&args.file, &args.list, args.quiet)?;
+    let request = Request {
+        kind: RunKind::Recipients,
+        target: Target {
+            recipients: Some(Arc::new(input)),
+            ..Target::default()
+        },
+        checks: None,
+        deadline: None,
+    };
+    let (session, output) = setup.start(None)?;
+    output.finish(session.run(&request))
+}
+
 /// `--helo` and `--mail-from`, validated as MTAs send them.
 fn smtp_identities(
     helo: Option<&str>,
@@ -649,6 +738,20 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
         .map(|s| input::selector(s))
         .collect::<Result<Vec<_>, _>>()?;
     let messages = load_messages(&args.messages, args.max_message_size)?;
+    let list = &args.recipient_list;
+    let (recipients, _spool) = match &args.recipients {
+        Some(path) => {
+            let (input, spool) = recipients_input(path, list, args.batch.quiet)?;
+            (Some(Arc::new(input)), spool)
+        }
+        None if list.column.is_some() || list.flagged.is_some() || list.clean.is_some() => {
+            return Err(InputError(
+                "--column, --flagged and --clean need --recipients FILE".into(),
+            )
+            .into());
+        }
+        None => (None, None),
+    };
     // Offline (--zone) nothing is fetched from the Internet either: only
     // from the run's own server (--web).
     let fetches = args.dns.zones.is_empty() || args.dns.web.is_some();
@@ -685,6 +788,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
                     timeout: Duration::from_millis(args.smtp.smtp_timeout),
                     roots,
                 }),
+            recipients,
         },
         checks,
         deadline: None,

@@ -33,7 +33,7 @@ pub enum Command {
   mailaudit audit example.com --format json --fail-on error   # a CI gate
   mailaudit audit --domains customers.txt -o overview.html --parallel 32
   mailaudit audit --domains customers.txt --deadline 10m -o audit.csv")]
-    Audit(AuditArgs),
+    Audit(Box<AuditArgs>),
     /// Check addresses, ranges and domains on DNS blocklists.
     #[command(
         visible_alias = "blocklist",
@@ -57,6 +57,14 @@ pub enum Command {
   mailaudit smtp 192.0.2.25 mx2.example.com --smtp-relay-test
   mailaudit smtp mx.example.com --ca-file internal-ca.pem -o smtp.html")]
     Smtp(SmtpCommandArgs),
+    /// Check a recipient list before a campaign: invalid addresses, dead
+    /// and mistyped domains, role accounts, disposable addresses,
+    /// duplicates and listed domains. No recipient's server is contacted.
+    #[command(after_help = "Examples:
+  mailaudit recipients subscribers.csv
+  mailaudit recipients list.csv --column \"E-mail\" --flagged flagged.csv --clean clean.csv
+  cat addresses.txt | mailaudit recipients - --format json")]
+    Recipients(RecipientsCommandArgs),
     /// Print everything mailaudit says about one finding ID: what it
     /// means, every step that fixes it, references.
     #[command(after_help = "Examples:
@@ -92,6 +100,57 @@ pub struct SmtpCommandArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecipientsCommandArgs {
+    /// The list: CSV with a header, or one address a line (`-`: standard
+    /// input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub list: RecipientsArgs,
+
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    #[command(flatten)]
+    pub dnsbl: DnsblArgs,
+
+    /// Do not look the recipient domains up on domain blocklists.
+    #[arg(long)]
+    pub no_dnsbl: bool,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How a recipient list is read and what is written from it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Recipient list")]
+pub struct RecipientsArgs {
+    /// The address column: its header, or its number from 1 (default:
+    /// the column headed email, address..., else the one holding @).
+    #[arg(long, value_name = "NAME|N")]
+    pub column: Option<String>,
+
+    /// Write the flagged rows (row, address, reasons, details) to FILE:
+    /// CSV, or JSON Lines when FILE ends in .jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub flagged: Option<PathBuf>,
+
+    /// Write the list without its undeliverable and duplicate rows to
+    /// FILE (same columns; typos are flagged, never rewritten).
+    #[arg(long, value_name = "FILE")]
+    pub clean: Option<PathBuf>,
 }
 
 /// The SMTP probe's settings (`audit --smtp`, `mailaudit smtp`).
@@ -322,6 +381,15 @@ pub struct AuditArgs {
     #[arg(long, value_name = "N", default_value_t = 4096,
           value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub max_addresses: u64,
+
+    /// The campaign's recipient list (CSV or one address a line): its
+    /// summary joins the report and judges the "recipients who asked for
+    /// your mail" row of the checklist.
+    #[arg(long, value_name = "FILE", conflicts_with = "domains")]
+    pub recipients: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub recipient_list: RecipientsArgs,
 
     #[command(flatten)]
     pub rules: RulesArgs,
