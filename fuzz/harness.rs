@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("message_scan", message_scan),
     ("zone_load", zone_load),
     ("transport_policies", transport_policies),
+    ("recipient_lists", recipient_lists),
 ];
 
 /// SPF record syntax and macro expansion (RFC 7208 §4.5, §7).
@@ -118,4 +119,35 @@ pub fn transport_policies(data: &[u8]) {
     let _ = mailaudit::checks::bimi::tiny_ps_problem(&text);
     let first = text.lines().next().unwrap_or("");
     let _ = mailaudit::smtp::name_match(first, first);
+}
+
+/// Recipient lists: every line as an address (syntax, normalisation, role
+/// and typo rules), and the whole input as a list file (delimiter, header
+/// and column detection, rows).
+pub fn recipient_lists(data: &[u8]) {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    let rules = &RULES.get_or_init(Rules::embedded).recipients;
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines().take(64) {
+        if let Ok(a) = mailaudit::recipients::address::parse(line) {
+            let _ = a.normalised(&rules.providers);
+            let _ = rules.is_role(&a.role_key());
+            if let Some(d) = &a.domain {
+                let _ = rules.typo_of(d);
+                let _ = rules.is_disposable(d);
+            }
+        }
+    }
+    let Ok(file) = tempfile::NamedTempFile::new() else {
+        return;
+    };
+    if std::fs::write(file.path(), data).is_err() {
+        return;
+    }
+    if let Ok(list) = mailaudit::recipients::ListFile::open(file.path(), "fuzz", None) {
+        let _ = list.header_record();
+        if let Ok(rows) = list.rows() {
+            for _ in rows.take(1000) {}
+        }
+    }
 }

@@ -345,8 +345,12 @@ impl Engine {
             requirements: Vec::new(),
             changes: None,
         };
-        report.requirements =
-            crate::report::requirements::evaluate(&report, &self.rules.requirements);
+        // The providers' requirements are about how mail is sent; a
+        // recipient list alone says nothing of that.
+        if req.kind != RunKind::Recipients {
+            report.requirements =
+                crate::report::requirements::evaluate(&report, &self.rules.requirements);
+        }
         report
     }
 

@@ -289,7 +289,7 @@ impl Detail for DaneReport {
                         if h.tlsa.is_empty() {
                             "none".into()
                         } else {
-                            h.tlsa.join("\n")
+                            h.tlsa.join("; ")
                         },
                         h.matched
                             .iter()
@@ -303,7 +303,7 @@ impl Detail for DaneReport {
                                 ),
                             })
                             .collect::<Vec<_>>()
-                            .join("\n"),
+                            .join("; "),
                     ]
                 })
                 .collect(),

@@ -163,7 +163,7 @@ impl Detail for RecipientsReport {
                             .iter()
                             .map(|e| format!("{}: {} ({})", e.row, e.address, e.detail))
                             .collect::<Vec<_>>()
-                            .join("\n"),
+                            .join("; "),
                     ]
                 })
                 .collect(),

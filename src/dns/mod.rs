@@ -26,6 +26,7 @@ pub mod health;
 pub mod name;
 pub mod outcome;
 pub mod server;
+pub mod signed_zone;
 pub mod wire;
 
 use std::collections::HashMap;

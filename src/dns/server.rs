@@ -57,11 +57,16 @@ pub struct Zone {
     records: BTreeMap<RrKey, RecordSet>,
     /// Served signed with this key (NSEC, RRSIGs made at start).
     key: Option<crate::dns::dnssec::ZoneKey>,
+    /// Records of a signed zone's file that were left out (RRSIG, NSEC,
+    /// DNSKEY...): the zone is served unsigned.
+    pub signing_records: usize,
 }
 
 impl Zone {
     /// Parses zone-file text; `path` names the input in error messages.
     pub fn parse(text: &str, path: &str) -> Result<Zone, ZoneError> {
+        let (stripped, signing_records) = crate::dns::signed_zone::strip(text);
+        let text = stripped.as_str();
         if let Some((line, len)) = long_string(text) {
             return Err(ZoneError::Syntax {
                 path: path.to_string(),
@@ -91,6 +96,7 @@ impl Zone {
             origin_name,
             records,
             key: None,
+            signing_records,
         })
     }
 

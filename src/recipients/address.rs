@@ -95,12 +95,12 @@ fn check_local(local: &str) -> Result<(), String> {
             local.len()
         ));
     }
-    if local.starts_with('"') {
-        // Quoted-string: qtextSMTP or quoted-pairSMTP, printable ASCII.
-        let inner = &local[1..local.len() - 1];
-        if !local.ends_with('"') || local.len() < 2 {
+    if let Some(rest) = local.strip_prefix('"') {
+        // Quoted-string: qtextSMTP or quoted-pairSMTP, printable ASCII
+        // (and UTF-8, RFC 6531).
+        let Some(inner) = rest.strip_suffix('"') else {
             return Err("text after a quoted local part".into());
-        }
+        };
         let mut chars = inner.chars();
         while let Some(c) = chars.next() {
             match c {
@@ -289,6 +289,8 @@ mod tests {
             ("jane@192.0.2.1", "ends in a number"),
             ("\"open@example.com", "not closed"),
             ("user@[300.1.1.1]", "not an address literal"),
+            ("\"a\"é@example.com", "text after a quoted"),
+            ("\"@example.com", "not closed"),
         ] {
             let err = parse(bad).unwrap_err();
             assert!(err.contains(why), "{bad:?}: {err}");

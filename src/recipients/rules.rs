@@ -191,3 +191,30 @@ impl RecipientRules {
         self.role_accounts.contains(local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn typos_are_caught_by_map_tld_and_one_edit_and_common_domains_never() {
+        let rules = crate::rules::Rules::embedded().recipients;
+        for (typo, meant) in [
+            ("gmial.com", "gmail.com"),
+            ("hotmial.com", "hotmail.com"),
+            ("yaho.com", "yahoo.com"),
+            ("yahoo.con", "yahoo.com"),
+            ("outlook.cmo", "outlook.com"),
+            ("gmail.cmo", "gmail.com"),
+            ("hotmaill.com", "hotmail.com"),
+            ("comcats.net", "comcast.net"),
+        ] {
+            assert_eq!(rules.typo_of(typo), Some(meant), "{typo}");
+        }
+        for fine in ["gmail.com", "mail.com", "me.com", "example.com", "gmx.de", "web.de", "acme-corp.com"] {
+            assert_eq!(rules.typo_of(fine), None, "{fine}");
+        }
+        assert!(rules.is_disposable("mailinator.com"));
+        assert!(rules.is_disposable("x.mailinator.com"));
+        assert!(!rules.is_disposable("gmail.com"));
+        assert!(rules.is_role("postmaster") && !rules.is_role("jane"));
+    }
+}

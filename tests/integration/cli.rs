@@ -1345,3 +1345,145 @@ fn a_message_run_judges_the_dkim_requirement_by_the_signature() {
     let unsigned = dkim_row("examples/campaign.unsigned.eml");
     assert_eq!(unsigned["status"], "not-met", "{unsigned:#}");
 }
+
+/// The README's recipient-list example, plus `extra` arguments.
+const RECIPIENTS: &[&str] = &[
+    "recipients",
+    "examples/recipients/list.csv",
+    "--zone",
+    "examples/zones",
+    "--zone",
+    "examples/recipients/zones",
+    "--dnsbl-catalog",
+    "examples/dnsbl.toml",
+];
+
+#[test]
+fn the_readme_recipient_list_example_writes_its_files() {
+    let flagged = tmp("flagged.csv");
+    let clean = tmp("clean.csv");
+    let (f, c) = (flagged.display().to_string(), clean.display().to_string());
+    let mut args = RECIPIENTS.to_vec();
+    args.extend(["--flagged", &f, "--clean", &c, "--brief", "--quiet"]);
+    let out = crate::common::mailaudit_at_root(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("16 rows, 11 domains; 9 flagged, 11 deliverable"), "{stdout}");
+    // --fail-on error: the list has errors.
+    let mut strict = RECIPIENTS.to_vec();
+    strict.extend(["--fail-on", "error", "--quiet"]);
+    assert_eq!(crate::common::mailaudit_at_root(&strict).status.code(), Some(1));
+    let flagged = std::fs::read_to_string(&flagged).unwrap();
+    assert_eq!(flagged.lines().count(), 10, "{flagged}");
+    assert!(flagged.starts_with("row,address,reasons,details\n"));
+    assert!(flagged.contains("5,dave@gmial.com,recipients.typo-domain recipients.disposable,"));
+    let clean = std::fs::read_to_string(&clean).unwrap();
+    assert_eq!(clean.lines().count(), 12, "{clean}");
+    assert!(clean.starts_with("email,first_name,source\n"));
+}
+
+#[test]
+fn a_recipient_list_from_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["recipients", "-", "--zone", "examples/zones", "--no-dnsbl", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ben@example.com\nben@example.com\npostmaster@news.example.com\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &doc["checks"]["recipients"];
+    assert_eq!(c["file"], "-");
+    assert_eq!(c["rows"], 3);
+    assert_eq!(c["reasons"][0]["id"], "recipients.role-account");
+    assert_eq!(c["reasons"][1]["id"], "recipients.duplicate");
+}
+
+#[test]
+fn bad_recipient_lists_exit_2_with_one_line() {
+    let list = fixture("recipients/list.csv").display().to_string();
+    let zones = examples();
+    assert_input_error(
+        &["recipients", "/nonexistent/list.csv", "--zone", &zones],
+        "/nonexistent/list.csv",
+    );
+    assert_input_error(
+        &["recipients", &list, "--zone", &zones, "--column", "phone"],
+        "no column \"phone\"",
+    );
+    let no_address = tmp("no-address.csv");
+    std::fs::write(&no_address, "name,phone\nJane,555-0100\n").unwrap();
+    let no_address = no_address.display().to_string();
+    assert_input_error(
+        &["recipients", &no_address, "--zone", &zones],
+        "--column",
+    );
+    assert_input_error(
+        &[
+            "recipients",
+            &list,
+            "--zone",
+            &zones,
+            "--flagged",
+            "/nonexistent/dir/flagged.csv",
+        ],
+        "--flagged /nonexistent/dir/flagged.csv",
+    );
+    assert_input_error(
+        &["audit", "example.com", "--zone", &zones, "--clean", "x.csv"],
+        "--recipients",
+    );
+}
+
+#[test]
+fn hostile_addresses_reach_no_terminal_or_browser_raw() {
+    let list = tmp("hostile.csv");
+    std::fs::write(
+        &list,
+        "email\n\u{1b}]8;;http://evil\u{7}click\u{1b}]8;;\u{7}@example.com\n<script>alert(1)</script>@example.com\n\"><img src=x onerror=alert(1)>@example.com\n",
+    )
+    .unwrap();
+    let list = list.display().to_string();
+    let html = tmp("hostile.html");
+    let h = html.display().to_string();
+    let zones = examples();
+    let out = mailaudit(&["recipients", &list, "--zone", &zones, "--no-dnsbl"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 of 3 rows"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'));
+    assert_ok(&mailaudit(&["recipients", &list, "--zone", &zones, "--no-dnsbl", "-o", &h]));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(!page.contains("<script>alert") && !page.contains("<img src=x"));
+    assert!(!page.contains('\u{1b}'));
+}
+
+#[test]
+fn a_zone_file_exported_from_a_signed_zone_loads_unsigned() {
+    let zone = tmp("signed.zone");
+    std::fs::write(
+        &zone,
+        "$ORIGIN signed.test.\n$TTL 300\n@ IN SOA ns.signed.test. h.signed.test. 2 3600 600 86400 300\n\
+         @ 300 IN RRSIG SOA 15 2 300 20261228125139 20261128125139 60734 signed.test. ( VQ3T7NH50RLdIj+OoxY/gdLqfzF+Mmc8NAL1QVR9YSp\n\
+         /e0pXBF9u/UwZogrR2szri0mjPCQNbvMtRRlf4wg7Bg== )\n\
+         @ IN DNSKEY 257 3 15 4vSFpdc9RnS2nvnJkR7KYueHw+M/hm/0HaJb5NdS/4g=\n\
+         @ IN NSEC mx.signed.test. NS SOA MX RRSIG NSEC DNSKEY\n\
+         \x20 IN MX 10 mx.signed.test.\n\
+         mx IN A 192.0.2.25\n",
+    )
+    .unwrap();
+    let z = zone.display().to_string();
+    let out = mailaudit(&["audit", "signed.test", "--zone", &z, "--checks", "mx", "--no-dnsbl", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("3 record(s) made by DNSSEC signing"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["checks"]["mx"]["hosts"][0]["name"], "mx.signed.test", "{:#}", doc["checks"]["mx"]);
+}

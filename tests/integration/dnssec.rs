@@ -358,3 +358,36 @@ async fn no_tlsa_records_in_a_signed_or_unsigned_zone_is_no_finding() {
         assert_eq!(of_check(&doc, "dane."), Vec::<String>::new(), "{domain}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailaudit_smtp_matches_the_named_hosts_tlsa_records() {
+    let (tls, data) = cert_and_tlsa();
+    let w = world(move |_| format!("_25._tcp.mx IN TLSA {data}"), false).await;
+    let server = start(Config::with_tls("mx.signed.test", tls)).await;
+    let req = Request {
+        kind: mailaudit::report::model::RunKind::Smtp,
+        target: mailaudit::facts::Target {
+            smtp: Some(SmtpTarget {
+                options: ProbeOptions {
+                    port: server.addr.port(),
+                    timeout: Duration::from_secs(3),
+                    helo: "probe.mailaudit.test".into(),
+                    relay_test: false,
+                    slow_banner: Duration::from_millis(300),
+                    roots: std::sync::Arc::new(roots(&[crate::smtp::ca_cert()]).unwrap()),
+                },
+                sending: false,
+                hosts: vec!["mx.signed.test".into(), "127.0.0.1".into()],
+            }),
+            ..Default::default()
+        },
+        checks: None,
+        deadline: None,
+    };
+    let doc = json::to_value(&Engine::new(w.dns(), Rules::embedded()).run(&req).await);
+    assert_eq!(status(&doc, "dane"), "pass", "{:#}", doc["checks"]["dane"]);
+    let hosts = doc["checks"]["dane"]["hosts"].as_array().unwrap();
+    // TLSA records belong to host names: the address is not looked up.
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0]["matched"][0]["matched"], true);
+}

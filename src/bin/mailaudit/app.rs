@@ -174,6 +174,13 @@ impl DnsPlan {
         let files = zone_files(&args.zones)?;
         for path in &files {
             let zone = Zone::load(path)?;
+            if zone.signing_records > 0 {
+                eprintln!(
+                    "mailaudit: {}: {} record(s) made by DNSSEC signing (RRSIG, NSEC, DNSKEY...) left out; the zone is served unsigned",
+                    report::clean::clean(&path.display().to_string()),
+                    zone.signing_records
+                );
+            }
             if zones.iter().any(|z| z.origin == zone.origin) {
                 return Err(InputError(format!(
                     "--zone {}: a second zone for {}",
