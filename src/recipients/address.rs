@@ -107,7 +107,9 @@ fn check_local(local: &str) -> Result<(), String> {
                 '\\' => match chars.next() {
                     Some(' '..='~') => {}
                     _ => {
-                        return Err("a backslash in quotes must escape a printable character".into());
+                        return Err(
+                            "a backslash in quotes must escape a printable character".into()
+                        );
                     }
                 },
                 '"' => return Err("a quote inside a quoted local part must be escaped".into()),

@@ -209,7 +209,15 @@ mod tests {
         ] {
             assert_eq!(rules.typo_of(typo), Some(meant), "{typo}");
         }
-        for fine in ["gmail.com", "mail.com", "me.com", "example.com", "gmx.de", "web.de", "acme-corp.com"] {
+        for fine in [
+            "gmail.com",
+            "mail.com",
+            "me.com",
+            "example.com",
+            "gmx.de",
+            "web.de",
+            "acme-corp.com",
+        ] {
             assert_eq!(rules.typo_of(fine), None, "{fine}");
         }
         assert!(rules.is_disposable("mailinator.com"));

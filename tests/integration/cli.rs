@@ -1367,12 +1367,23 @@ fn the_readme_recipient_list_example_writes_its_files() {
     args.extend(["--flagged", &f, "--clean", &c, "--brief", "--quiet"]);
     let out = crate::common::mailaudit_at_root(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("16 rows, 11 domains; 9 flagged, 11 deliverable"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("16 rows, 11 domains; 9 flagged, 11 deliverable"),
+        "{stdout}"
+    );
     // --fail-on error: the list has errors.
     let mut strict = RECIPIENTS.to_vec();
     strict.extend(["--fail-on", "error", "--quiet"]);
-    assert_eq!(crate::common::mailaudit_at_root(&strict).status.code(), Some(1));
+    assert_eq!(
+        crate::common::mailaudit_at_root(&strict).status.code(),
+        Some(1)
+    );
     let flagged = std::fs::read_to_string(&flagged).unwrap();
     assert_eq!(flagged.lines().count(), 10, "{flagged}");
     assert!(flagged.starts_with("row,address,reasons,details\n"));
@@ -1387,7 +1398,15 @@ fn a_recipient_list_from_standard_input() {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["recipients", "-", "--zone", "examples/zones", "--no-dnsbl", "--format", "json"])
+        .args([
+            "recipients",
+            "-",
+            "--zone",
+            "examples/zones",
+            "--no-dnsbl",
+            "--format",
+            "json",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -1422,10 +1441,7 @@ fn bad_recipient_lists_exit_2_with_one_line() {
     let no_address = tmp("no-address.csv");
     std::fs::write(&no_address, "name,phone\nJane,555-0100\n").unwrap();
     let no_address = no_address.display().to_string();
-    assert_input_error(
-        &["recipients", &no_address, "--zone", &zones],
-        "--column",
-    );
+    assert_input_error(&["recipients", &no_address, "--zone", &zones], "--column");
     assert_input_error(
         &[
             "recipients",
@@ -1459,7 +1475,15 @@ fn hostile_addresses_reach_no_terminal_or_browser_raw() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("3 of 3 rows"), "{text}");
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'));
-    assert_ok(&mailaudit(&["recipients", &list, "--zone", &zones, "--no-dnsbl", "-o", &h]));
+    assert_ok(&mailaudit(&[
+        "recipients",
+        &list,
+        "--zone",
+        &zones,
+        "--no-dnsbl",
+        "-o",
+        &h,
+    ]));
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(!page.contains("<script>alert") && !page.contains("<img src=x"));
     assert!(!page.contains('\u{1b}'));
@@ -1480,10 +1504,27 @@ fn a_zone_file_exported_from_a_signed_zone_loads_unsigned() {
     )
     .unwrap();
     let z = zone.display().to_string();
-    let out = mailaudit(&["audit", "signed.test", "--zone", &z, "--checks", "mx", "--no-dnsbl", "--format", "json"]);
+    let out = mailaudit(&[
+        "audit",
+        "signed.test",
+        "--zone",
+        &z,
+        "--checks",
+        "mx",
+        "--no-dnsbl",
+        "--format",
+        "json",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("3 record(s) made by DNSSEC signing"), "{stderr}");
+    assert!(
+        stderr.contains("3 record(s) made by DNSSEC signing"),
+        "{stderr}"
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["checks"]["mx"]["hosts"][0]["name"], "mx.signed.test", "{:#}", doc["checks"]["mx"]);
+    assert_eq!(
+        doc["checks"]["mx"]["hosts"][0]["name"], "mx.signed.test",
+        "{:#}",
+        doc["checks"]["mx"]
+    );
 }

@@ -385,8 +385,20 @@ async fn every_check_has_its_documented_shape() {
     assert_eq!(
         keys_of(checks),
         [
-            "spf", "dmarc", "mx", "ptr", "dkim", "dnssec", "mta-sts", "tls-rpt", "bimi", "smtp",
-            "dane", "message", "recipients", "dnsbl"
+            "spf",
+            "dmarc",
+            "mx",
+            "ptr",
+            "dkim",
+            "dnssec",
+            "mta-sts",
+            "tls-rpt",
+            "bimi",
+            "smtp",
+            "dane",
+            "message",
+            "recipients",
+            "dnsbl"
         ],
         "registry order"
     );

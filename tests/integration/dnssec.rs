@@ -53,6 +53,8 @@ pub async fn world(extra: impl Fn(&str) -> String, wrong_anchor: bool) -> World 
     let bogus = ZoneKey::generate().unwrap();
     let other = ZoneKey::generate().unwrap();
     let mut root_text = soa(".");
+    // The reverse tree exists (the SMTP probe asks PTR), unsigned here.
+    root_text.push_str("arpa. IN NS ns.arpa.\n");
     for child in CHILDREN {
         root_text.push_str(&format!("{child}. IN NS ns.{child}.\n"));
     }

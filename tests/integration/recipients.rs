@@ -275,7 +275,9 @@ async fn the_recipients_entry_has_its_documented_shape() {
             "clean_file"
         ]
     );
-    let r = doc["checks"]["recipients"]["reasons"][0].as_object().unwrap();
+    let r = doc["checks"]["recipients"]["reasons"][0]
+        .as_object()
+        .unwrap();
     let keys: Vec<&str> = r.keys().map(String::as_str).collect();
     assert_eq!(keys, ["id", "rows", "share", "examples"]);
 }
