@@ -62,6 +62,19 @@ impl Request {
         }
     }
 
+    /// A check of the recipient list `input` (`mailaudit recipients`).
+    pub fn recipients(input: crate::recipients::RecipientsInput) -> Request {
+        Request {
+            kind: RunKind::Recipients,
+            target: Target {
+                recipients: Some(std::sync::Arc::new(input)),
+                ..Target::default()
+            },
+            checks: None,
+            deadline: None,
+        }
+    }
+
     /// The checks of this kind of run, in registry order: the report has
     /// an entry for each, run or not.
     pub fn checks_of_kind(&self) -> Vec<&'static dyn Check> {

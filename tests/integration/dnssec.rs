@@ -124,6 +124,23 @@ impl Setup {
     }
 }
 
+/// The SMTP probe of the test server on `port` (`hosts`: named hosts, as
+/// `mailaudit smtp` gives them; empty: the MX hosts).
+fn probe(port: u16, hosts: Vec<String>) -> SmtpTarget {
+    SmtpTarget {
+        options: ProbeOptions {
+            port,
+            timeout: Duration::from_secs(3),
+            helo: "probe.mailaudit.test".into(),
+            relay_test: false,
+            slow_banner: Duration::from_millis(300),
+            roots: std::sync::Arc::new(roots(&[crate::smtp::ca_cert()]).unwrap()),
+        },
+        sending: false,
+        hosts,
+    }
+}
+
 pub async fn run(s: Setup) -> Value {
     let tlsa = s.tlsa.clone();
     let w = world(
@@ -144,18 +161,7 @@ pub async fn run(s: Setup) -> Value {
     let mut req = Request::audit(s.domain);
     req.checks = Some(s.checks.iter().map(|c| c.to_string()).collect());
     if let Some(server) = &server {
-        req.target.smtp = Some(SmtpTarget {
-            options: ProbeOptions {
-                port: server.addr.port(),
-                timeout: Duration::from_secs(3),
-                helo: "probe.mailaudit.test".into(),
-                relay_test: false,
-                slow_banner: Duration::from_millis(300),
-                roots: std::sync::Arc::new(roots(&[crate::smtp::ca_cert()]).unwrap()),
-            },
-            sending: false,
-            hosts: Vec::new(),
-        });
+        req.target.smtp = Some(probe(server.addr.port(), Vec::new()));
     }
     let doc = json::to_value(&Engine::new(w.dns(), Rules::embedded()).run(&req).await);
     drop(server);
@@ -369,18 +375,10 @@ async fn mailaudit_smtp_matches_the_named_hosts_tlsa_records() {
     let req = Request {
         kind: mailaudit::report::model::RunKind::Smtp,
         target: mailaudit::facts::Target {
-            smtp: Some(SmtpTarget {
-                options: ProbeOptions {
-                    port: server.addr.port(),
-                    timeout: Duration::from_secs(3),
-                    helo: "probe.mailaudit.test".into(),
-                    relay_test: false,
-                    slow_banner: Duration::from_millis(300),
-                    roots: std::sync::Arc::new(roots(&[crate::smtp::ca_cert()]).unwrap()),
-                },
-                sending: false,
-                hosts: vec!["mx.signed.test".into(), "127.0.0.1".into()],
-            }),
+            smtp: Some(probe(
+                server.addr.port(),
+                vec!["mx.signed.test".into(), "127.0.0.1".into()],
+            )),
             ..Default::default()
         },
         checks: None,

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use mailaudit::engine::Request;
-use mailaudit::facts::Target;
 use mailaudit::recipients::{ListFile, RecipientsInput, RowFormat};
-use mailaudit::report::model::RunKind;
 use serde_json::Value;
 
 use crate::common::{Env, Fault, LISTS, finding, fixture, ids, status};
@@ -17,6 +15,16 @@ fn world() -> Vec<&'static str> {
     let mut zones: Vec<&str> = LISTS.to_vec();
     zones.push("zones/com.zone");
     zones
+}
+
+/// The fixture `list`, read as the binary reads it, nothing written.
+fn input(list: &str) -> RecipientsInput {
+    RecipientsInput {
+        list: ListFile::open(&fixture(list), list, None).unwrap(),
+        flagged: None,
+        clean: None,
+        progress: None,
+    }
 }
 
 pub struct Run {
@@ -33,22 +41,11 @@ pub async fn run(list: &str, fault: Option<(&str, Fault)>) -> Run {
         env.server.set_fault(name, f);
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(list);
-    let input = RecipientsInput {
-        list: ListFile::open(&path, list, None).unwrap(),
+    let req = Request::recipients(RecipientsInput {
         flagged: Some((dir.path().join("flagged.jsonl"), RowFormat::JsonLines)),
         clean: Some(dir.path().join("clean.csv")),
-        progress: None,
-    };
-    let req = Request {
-        kind: RunKind::Recipients,
-        target: Target {
-            recipients: Some(Arc::new(input)),
-            ..Target::default()
-        },
-        checks: None,
-        deadline: None,
-    };
+        ..input(list)
+    });
     let doc = env.run(&req).await;
     let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default();
     Run {
@@ -179,23 +176,8 @@ async fn a_clean_list_triggers_nothing_and_says_what_passed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_domain_is_asked_once_per_type() {
     let env = Env::new(&world()).await;
-    let path = fixture("recipients/list.csv");
-    let input = RecipientsInput {
-        list: ListFile::open(&path, "list", None).unwrap(),
-        flagged: None,
-        clean: None,
-        progress: None,
-    };
-    let req = Request {
-        kind: RunKind::Recipients,
-        target: Target {
-            recipients: Some(Arc::new(input)),
-            ..Target::default()
-        },
-        checks: None,
-        deadline: None,
-    };
-    env.run(&req).await;
+    env.run(&Request::recipients(input("recipients/list.csv")))
+        .await;
     for (name, rtype) in [
         ("rok.test", hickory_proto::rr::RecordType::MX),
         ("rnomx.test", hickory_proto::rr::RecordType::MX),
@@ -232,15 +214,9 @@ async fn an_audit_with_a_recipient_list_judges_the_consent_row() {
         ("recipients/list.csv", "not-met"),
         ("recipients/clean.txt", "your-call"),
     ] {
-        let path = fixture(list);
         let mut req = Request::audit("clean.test");
         req.target.ips = vec!["192.0.2.1".parse().unwrap()];
-        req.target.recipients = Some(Arc::new(RecipientsInput {
-            list: ListFile::open(&path, list, None).unwrap(),
-            flagged: None,
-            clean: None,
-            progress: None,
-        }));
+        req.target.recipients = Some(Arc::new(input(list)));
         let doc = env.run(&req).await;
         let (status_, detail) = consent_row(&doc);
         assert_eq!(status_, want, "{list}: {detail}");

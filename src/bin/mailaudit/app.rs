@@ -689,15 +689,7 @@ fn run_recipients(args: crate::cli::RecipientsCommandArgs) -> Result<Exit, AppEr
         &args.output,
     )?;
     let (input, _spool) = recipients_input(&args.file, &args.list, args.quiet)?;
-    let request = Request {
-        kind: RunKind::Recipients,
-        target: Target {
-            recipients: Some(Arc::new(input)),
-            ..Target::default()
-        },
-        checks: None,
-        deadline: None,
-    };
+    let request = Request::recipients(input);
     let (session, output) = setup.start(None)?;
     output.finish(session.run(&request))
 }
