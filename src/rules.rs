@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::findings::{self, ALL, Severity, check_of};
+use crate::recipients::address::Provider;
+use crate::recipients::rules::{RecipientRules, Threshold};
 
 const ADVICE_TOML: &str = include_str!("../rules/advice.toml");
 const PTR_GENERIC_TOML: &str = include_str!("../rules/ptr-generic.toml");
@@ -264,7 +266,7 @@ impl Rules {
         }
         let req_src = Source::pick(dir, "sender-requirements.toml", REQUIREMENTS_TOML)?;
         let requirements = parse_requirements(&req_src)?;
-        let recipients = crate::recipients::rules::parse(
+        let recipients = parse_recipients(
             &Source::pick(dir, "recipients.toml", RECIPIENTS_TOML)?,
             &Source::pick(dir, "disposable-domains.txt", DISPOSABLE_TXT)?,
         )?;
@@ -283,6 +285,118 @@ impl Rules {
             .get(id)
             .expect("every finding id has advice (checked when the rules load)")
     }
+}
+
+// ---------------------------------------------------------------- recipients.toml
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientsFile {
+    common_domains: Vec<String>,
+    typos: BTreeMap<String, String>,
+    tld_typos: BTreeMap<String, String>,
+    role_accounts: Vec<String>,
+    providers: Vec<ProviderEntry>,
+    thresholds: BTreeMap<String, Threshold>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderEntry {
+    domains: Vec<String>,
+    #[serde(default)]
+    ignore_dots: bool,
+    #[serde(default)]
+    plus_tags: bool,
+    #[serde(default)]
+    case_insensitive: bool,
+}
+
+fn domain_ok(d: &str) -> bool {
+    d.contains('.')
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+/// Reads both files; every recipients.* finding must have a threshold.
+fn parse_recipients(toml_src: &Source, list_src: &Source) -> Result<RecipientRules, RulesError> {
+    let file: RecipientsFile = toml_src.toml()?;
+    let bad = |what: &str, d: &str| {
+        toml_src.error(format!("{what} {d:?} is not a lower-case domain name"))
+    };
+    for d in file
+        .common_domains
+        .iter()
+        .chain(file.typos.keys())
+        .chain(file.typos.values())
+        .chain(file.providers.iter().flat_map(|p| p.domains.iter()))
+    {
+        if !domain_ok(d) {
+            return Err(bad("domain", d));
+        }
+    }
+    for id in crate::findings::ALL
+        .iter()
+        .filter(|i| i.starts_with("recipients."))
+    {
+        if !file.thresholds.contains_key(*id) {
+            return Err(toml_src.error(format!("no threshold for {id}")));
+        }
+    }
+    for (id, t) in &file.thresholds {
+        if !crate::findings::ALL.contains(&id.as_str()) || !id.starts_with("recipients.") {
+            return Err(toml_src.error(format!(
+                "threshold for {id:?}, which is not a recipients.* finding"
+            )));
+        }
+        if !(0.0..=100.0).contains(&t.warning) || !(t.warning..=100.0).contains(&t.error) {
+            return Err(toml_src.error(format!(
+                "threshold for {id}: need 0 <= warning <= error <= 100"
+            )));
+        }
+    }
+    if file.providers.iter().any(|p| p.domains.is_empty()) {
+        return Err(toml_src.error("a provider without domains"));
+    }
+    let mut disposable = std::collections::HashSet::new();
+    for (n, line) in list_src.text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let d = line.to_ascii_lowercase();
+        if !domain_ok(&d) {
+            return Err(list_src.error(format!("line {}: {line:?} is not a domain name", n + 1)));
+        }
+        disposable.insert(d);
+    }
+    Ok(RecipientRules {
+        common: file.common_domains.iter().cloned().collect(),
+        common_domains: file.common_domains,
+        typos: file.typos.into_iter().collect(),
+        tld_typos: file.tld_typos.into_iter().collect(),
+        role_accounts: file
+            .role_accounts
+            .iter()
+            .map(|r| r.to_lowercase())
+            .collect(),
+        providers: file
+            .providers
+            .into_iter()
+            .map(|p| Provider {
+                domains: p.domains,
+                ignore_dots: p.ignore_dots,
+                plus_tags: p.plus_tags,
+                case_insensitive: p.case_insensitive,
+            })
+            .collect(),
+        thresholds: file.thresholds,
+        disposable,
+        disposable_source: list_src.path.clone(),
+    })
 }
 
 /// One rules file's text and where it came from.
