@@ -142,6 +142,9 @@ impl ListFile {
             }
         }
         if list.header {
+            if sample.len() == 1 {
+                return Err("only a header: no addresses".into());
+            }
             list.column_name = names.get(list.column).cloned();
         }
         Ok(list)
@@ -239,6 +242,13 @@ mod tests {
                 .contains("no column")
         );
         assert!(open("", None).unwrap_err().contains("empty"));
+        assert!(
+            open("\u{feff}Email\n", None)
+                .unwrap_err()
+                .contains("only a header")
+        );
+        let l = open("\u{feff}Email\njane@example.com\n", None).unwrap();
+        assert_eq!((l.header, l.column), (true, 0));
         let rows: Vec<_> = open("email\na@example.com\nb@example.com\n", None)
             .unwrap()
             .rows()
