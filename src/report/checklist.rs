@@ -167,9 +167,11 @@ fn dns_records(report: &Report) -> Item {
     let wrong = ids_on(
         report,
         Topic::DnsRecords,
-        // The SMTP probe counts when it ran (--smtp); it is not required.
+        // The SMTP probe, DNSSEC and DANE count when they ran (--smtp;
+        // online or with a root zone); they are not required.
         &[
-            "domain", "spf", "dkim", "dmarc", "ptr", "mx", "mta-sts", "tls-rpt", "smtp", "message",
+            "domain", "spf", "dkim", "dmarc", "ptr", "mx", "mta-sts", "tls-rpt", "smtp", "dnssec",
+            "dane", "message",
         ],
     );
     if statuses.is_empty() && wrong.is_empty() {

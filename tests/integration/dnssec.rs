@@ -289,6 +289,18 @@ async fn a_bogus_zone_is_an_error_and_makes_what_read_the_zone_unknown() {
         let reason = doc["checks"][check]["reason"].as_str().unwrap_or("");
         assert!(reason.contains("dnssec.bogus"), "{check}: {reason}");
     }
+    // The checklist's DNS row names it.
+    let row = doc["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["topic"] == "dns-records")
+        .unwrap();
+    assert_eq!(row["status"], "not-met", "{row}");
+    assert!(
+        row["detail"].as_str().unwrap().contains("dnssec.bogus"),
+        "{row}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
