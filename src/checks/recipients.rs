@@ -105,7 +105,7 @@ fn summary(s: &Summary, r: &ReasonCount) -> String {
             "{n} are at domains that publish a null MX (RFC 7505){eg}: they accept no mail."
         ),
         ids::RECIPIENTS_DNS_ERROR => format!(
-            "For {n} the domain could not be checked{eg}: whether they accept mail is unknown (they stay in the clean list)."
+            "For {n} the domain could not be fully checked{eg}: what a failed lookup hid is unknown (they stay in the clean list)."
         ),
         ids::RECIPIENTS_TYPO_DOMAIN => format!(
             "{n} are at likely typos of common mailbox domains{eg}: suggestions only, nothing is rewritten."

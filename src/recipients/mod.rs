@@ -110,6 +110,9 @@ struct Domain {
     disposable: bool,
     /// The domain blocklists it is on.
     listed: Vec<String>,
+    /// Why a blocklist result for it is unknown (a lookup failed, or the
+    /// list is not believed): its rows are then not fully checked.
+    listing_unknown: Option<String>,
 }
 
 /// An example row for a reason.
@@ -327,6 +330,12 @@ fn classify(
             )),
             Mail::Unknown(why) => out.push((ids::RECIPIENTS_DNS_ERROR, why.clone())),
         }
+        if let (Some(why), Mail::Accepts) = (&dom.listing_unknown, &dom.mail) {
+            out.push((
+                ids::RECIPIENTS_DNS_ERROR,
+                format!("whether {name} is on a domain blocklist is unknown: {why}"),
+            ));
+        }
         if let Some(s) = &dom.typo {
             out.push((ids::RECIPIENTS_TYPO_DOMAIN, format!("did you mean {s}?")));
         }
@@ -429,6 +438,7 @@ async fn resolve(
             typo: rules.typo_of(name).map(str::to_string),
             disposable: rules.is_disposable(name),
             listed: Vec::new(),
+            listing_unknown: None,
         })
         .collect()
 }
@@ -505,20 +515,23 @@ async fn listed(
         .map(|l| l.zone.clone())
         .collect();
     let position: HashMap<&str, usize> = which.iter().map(|i| (names[*i].as_str(), *i)).collect();
-    let mut unknown = std::collections::HashSet::new();
+    let mut unknown = 0;
     for r in &report.results {
         let Some(i) = position.get(r.subject.as_str()) else {
             continue;
         };
+        let d = &mut domains[*i];
         match r.status {
-            ResultStatus::Listed => domains[*i].listed.push(r.zone.clone()),
-            ResultStatus::Unknown => {
-                unknown.insert(*i);
+            ResultStatus::Listed => d.listed.push(r.zone.clone()),
+            ResultStatus::Unknown if d.listing_unknown.is_none() => {
+                unknown += 1;
+                let why = r.reason.as_deref().unwrap_or("the lookup failed");
+                d.listing_unknown = Some(format!("{}: {why}", r.zone));
             }
             _ => {}
         }
     }
-    (domains, lists, unknown.len() as u64)
+    (domains, lists, unknown)
 }
 
 /// A file written in full or not at all: a temporary file beside it,

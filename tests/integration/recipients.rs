@@ -140,6 +140,18 @@ async fn a_failing_resolver_is_unknown_never_undeliverable() {
     assert!(f["summary"].as_str().unwrap().contains("unknown"), "{f:#}");
     assert!(r.clean.contains("pam@rfail.test"));
 
+    // A blocklist lookup that fails leaves its domain's rows not fully
+    // checked: unknown, not "not listed" (the 7 valid rows at rok.test).
+    let r = run(
+        "recipients/list.csv",
+        Some(("rok.test.multi.surbl.org", Fault::ServFail)),
+    )
+    .await;
+    assert_eq!(rows_of(&r.doc, "recipients.dns-error"), 7);
+    assert_eq!(r.doc["checks"]["recipients"]["domains_listing_unknown"], 1);
+    let passed = r.doc["passed"]["recipients"].to_string();
+    assert!(!passed.contains("No domain on"), "{passed}");
+
     // Every answer refused: nothing is called undeliverable, and every
     // row with a domain stays in the clean list.
     let r = run("recipients/list.csv", Some(("*", Fault::Refused))).await;
