@@ -147,7 +147,11 @@ pub fn recipient_lists(data: &[u8]) {
     if let Ok(list) = mailaudit::recipients::ListFile::open(file.path(), "fuzz", None) {
         let _ = list.header_record();
         if let Ok(rows) = list.rows() {
-            for _ in rows.take(1000) {}
+            for row in rows.take(1000).flatten() {
+                let _ = row
+                    .address
+                    .map(|a| mailaudit::recipients::address::parse(&a).is_ok());
+            }
         }
     }
 }

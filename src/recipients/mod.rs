@@ -6,10 +6,11 @@
 //! one. No recipient's server is ever contacted (`RCPT` probing is what
 //! list harvesters do, and gets the prober listed).
 //!
-//! The list streams through twice in bounded memory: the first pass
-//! collects the distinct domains, which are then resolved; the second
-//! classifies each row, counts, and writes the flagged rows and the clean
-//! list as it goes. What stays in memory is a hash per distinct address
+//! The list streams through in bounded memory: read whole once when it is
+//! opened ([`ListFile::open`], so a broken file is refused up front), then
+//! a pass collects the distinct domains, which are then resolved, and a
+//! last one classifies each row, counts, and writes the flagged rows and
+//! the clean list as it goes. What stays in memory is a hash per distinct address
 //! (for duplicates) and a verdict per distinct domain.
 
 pub mod address;
@@ -171,6 +172,7 @@ pub async fn check(
     let mut index: HashMap<String, u32> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
     for row in list.rows()? {
+        let row = row.map_err(|e| format!("{}: {e}", list.shown))?;
         if let Ok(a) = &row.address
             && let Ok(parsed) = address::parse(a)
             && let Some(d) = parsed.domain
@@ -213,6 +215,7 @@ pub async fn check(
     let mut seen: HashMap<u64, u64> = HashMap::new();
     let (mut rows, mut flagged_rows, mut deliverable) = (0u64, 0u64, 0u64);
     for row in list.rows()? {
+        let row = row.map_err(|e| format!("{}: {e}", list.shown))?;
         rows += 1;
         let shown = row.address.as_deref().unwrap_or("").trim().to_string();
         let reasons = classify(rules, &index, &domains, &mut seen, &row);

@@ -1,7 +1,8 @@
 //! Reading a recipient list: CSV with a header (the address column found
 //! by its name or its content), or one address a line; `,`, `;` or tab
-//! between fields. The file is read twice (domains first, rows after), so
-//! standard input is spooled to a temporary file by the caller.
+//! between fields. The file is read more than once (whole when opened,
+//! then for its domains, then its rows), so standard input is spooled to
+//! a temporary file by the caller. No row may grow past [`MAX_RECORD`].
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -26,6 +27,82 @@ const ADDRESS_HEADERS: &[&str] = &[
 /// Rows looked at to find the address column by its content.
 const SNIFF_ROWS: usize = 100;
 
+/// The longest record read, in bytes (the CSV reader holds a whole
+/// record in memory, and a quoted field may run over many lines).
+pub const MAX_RECORD: usize = 1 << 20;
+
+/// Where a byte falls in CSV, as the csv crate reads it (a quote opens a
+/// quoted field only at the start of a field).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum At {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: its end, or the first of `""`.
+    QuoteInQuoted,
+}
+
+/// A reader that fails on a record longer than [`MAX_RECORD`].
+struct Bounded<R> {
+    inner: R,
+    delimiter: u8,
+    at: At,
+    in_record: usize,
+    line: u64,
+}
+
+impl<R> Bounded<R> {
+    fn new(inner: R, delimiter: u8) -> Bounded<R> {
+        Bounded {
+            inner,
+            delimiter,
+            at: At::FieldStart,
+            in_record: 0,
+            line: 1,
+        }
+    }
+
+    fn step(&mut self, b: u8) -> bool {
+        if b == b'\n' {
+            self.line += 1;
+        }
+        let end_of_record = matches!(b, b'\n' | b'\r');
+        self.at = match (self.at, b) {
+            (At::Quoted, b'"') => At::QuoteInQuoted,
+            (At::Quoted, _) => At::Quoted,
+            (At::QuoteInQuoted, b'"') => At::Quoted,
+            (At::FieldStart, b'"') => At::Quoted,
+            (_, d) if d == self.delimiter => At::FieldStart,
+            (_, _) if end_of_record => At::FieldStart,
+            _ => At::Unquoted,
+        };
+        if end_of_record && self.at == At::FieldStart {
+            self.in_record = 0;
+        } else {
+            self.in_record += 1;
+        }
+        self.in_record <= MAX_RECORD
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for b in &buf[..n] {
+            if !self.step(*b) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a row runs past line {} and {MAX_RECORD} bytes: not a recipient list",
+                        self.line
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// A recipient list, opened and understood.
 #[derive(Debug, Clone)]
 pub struct ListFile {
@@ -42,6 +119,7 @@ pub struct ListFile {
 }
 
 /// One data row.
+#[derive(Debug)]
 pub struct Row {
     /// 1-based, counting data rows (not the header).
     pub number: u64,
@@ -147,16 +225,21 @@ impl ListFile {
             }
             list.column_name = names.get(list.column).cloned();
         }
+        // Read once to the end now: a file that cannot be read whole is an
+        // input error before anything is asked, not a report on part of it.
+        for row in list.rows()? {
+            row?;
+        }
         Ok(list)
     }
 
-    fn reader(&self) -> Result<csv::Reader<File>, String> {
+    fn reader(&self) -> Result<csv::Reader<Bounded<File>>, String> {
         let file = File::open(&self.path).map_err(|e| e.to_string())?;
         Ok(csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(self.delimiter)
-            .from_reader(file))
+            .from_reader(Bounded::new(file, self.delimiter)))
     }
 
     /// The header row, when there is one.
@@ -171,14 +254,20 @@ impl ListFile {
     }
 
     /// The data rows, in order. A row that cannot be read as CSV comes
-    /// with its error as the address.
-    pub fn rows(&self) -> Result<impl Iterator<Item = Row> + use<>, String> {
+    /// with its error as the address; a file that cannot be read on (an
+    /// I/O error, a record over [`MAX_RECORD`]) ends with `Err`, so that no
+    /// verdict rests on part of the list.
+    pub fn rows(&self) -> Result<impl Iterator<Item = Result<Row, String>> + use<>, String> {
         let reader = self.reader()?;
         let skip = usize::from(self.header);
         let column = self.column;
         let mut records = reader.into_byte_records().skip(skip);
         let mut number = 0u64;
+        let mut failed = false;
         Ok(std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
             let r = records.next()?;
             number += 1;
             Some(match r {
@@ -189,17 +278,24 @@ impl ListFile {
                             .map(str::to_string)
                             .map_err(|_| "not valid UTF-8".to_string()),
                     };
-                    Row {
+                    Ok(Row {
                         number,
                         record,
                         address,
-                    }
+                    })
                 }
-                Err(e) => Row {
+                Err(e) if e.is_io_error() => {
+                    failed = true;
+                    Err(match e.into_kind() {
+                        csv::ErrorKind::Io(io) => io.to_string(),
+                        other => format!("{other:?}"),
+                    })
+                }
+                Err(e) => Ok(Row {
                     number,
                     record: csv::ByteRecord::new(),
                     address: Err(format!("not readable as CSV: {e}")),
-                },
+                }),
             })
         }))
     }
@@ -242,17 +338,41 @@ mod tests {
                 .contains("no column")
         );
         assert!(open("", None).unwrap_err().contains("empty"));
+        // A runaway row (a long line, or a quoted field that never ends):
+        // refused when the column is looked for, or ends the rows with an
+        // error (no verdict on part of the list).
+        let huge = "x".repeat(MAX_RECORD + 1);
+        let early = format!("email\na@example.com\n{huge}\n");
+        assert!(open(&early, None).unwrap_err().contains("runs past line 3"));
+        let ok = "a@example.com\n".repeat(150);
+        let late = format!("email\n{ok}{huge}\nb@example.com\n");
         assert!(
-            open("\u{feff}Email\n", None)
+            open(&late, None)
                 .unwrap_err()
-                .contains("only a header")
+                .contains("runs past line 152")
         );
-        let l = open("\u{feff}Email\njane@example.com\n", None).unwrap();
-        assert_eq!((l.header, l.column), (true, 0));
+        let open_quote = format!(
+            "email\n{ok}\"b@example.com\n{}",
+            "short line\n".repeat(100_000)
+        );
+        assert!(
+            open(&open_quote, None)
+                .unwrap_err()
+                .contains("runs past line")
+        );
+        // Quotes inside fields and doubled quotes are what CSV says.
+        let fine = format!(
+            "email,note\n{}",
+            "o\"brien@example.com,\"say \"\"hi\"\"\nthere\"\n".repeat(200_000)
+        );
+        let rows: Vec<_> = open(&fine, None).unwrap().rows().unwrap().collect();
+        assert_eq!(rows.len(), 200_000);
+        assert!(rows.iter().all(|r| r.is_ok()));
         let rows: Vec<_> = open("email\na@example.com\nb@example.com\n", None)
             .unwrap()
             .rows()
             .unwrap()
+            .map(|r| r.unwrap())
             .map(|r| (r.number, r.address.unwrap()))
             .collect();
         assert_eq!(

@@ -1457,6 +1457,16 @@ fn bad_recipient_lists_exit_2_with_one_line() {
         &["audit", "example.com", "--zone", &zones, "--clean", "x.csv"],
         "--recipients",
     );
+    // A quoted field that never closes: the row would grow without bound.
+    let runaway = tmp("runaway.csv");
+    let mut text = "email\n\"jane@example.com\n".to_string();
+    text.push_str(&"an endless note\n".repeat(70_000));
+    std::fs::write(&runaway, text).unwrap();
+    let runaway = runaway.display().to_string();
+    assert_input_error(
+        &["recipients", &runaway, "--zone", &zones],
+        "runs past line",
+    );
 }
 
 #[test]
