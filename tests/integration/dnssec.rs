@@ -108,6 +108,8 @@ pub struct Setup {
     /// Serve SMTP at the MX hosts with this certificate and probe them.
     pub smtp: Option<Tls>,
     pub fault: Option<(&'static str, Fault)>,
+    /// A fault on one type only.
+    pub fault_for: Option<(&'static str, RecordType, Fault)>,
     pub wrong_anchor: bool,
 }
 
@@ -119,6 +121,7 @@ impl Setup {
             tlsa: None,
             smtp: None,
             fault: None,
+            fault_for: None,
             wrong_anchor: false,
         }
     }
@@ -153,6 +156,9 @@ pub async fn run(s: Setup) -> Value {
     .await;
     if let Some((name, fault)) = s.fault {
         w.server.set_fault(name, fault);
+    }
+    if let Some((name, rtype, fault)) = s.fault_for {
+        w.server.set_fault_for(name, rtype, fault);
     }
     let server = match &s.smtp {
         Some(tls) => Some(start(Config::with_tls("mx.signed.test", tls.clone())).await),
@@ -301,6 +307,21 @@ async fn a_bogus_zone_is_an_error_and_makes_what_read_the_zone_unknown() {
         row["detail"].as_str().unwrap().contains("dnssec.bogus"),
         "{row}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_without_its_signature_in_a_signed_zone_is_bogus() {
+    // The chain is sound; one answer comes back unsigned (a server that
+    // lost its signatures, or a forged answer): receivers reject it.
+    let doc = run(Setup {
+        fault_for: Some(("signed.test", RecordType::TXT, Fault::Unsigned)),
+        ..Setup::of("signed.test", &["dnssec"])
+    })
+    .await;
+    assert_eq!(of_check(&doc, "dnssec."), ["dnssec.bogus"]);
+    let reason = finding(&doc, "dnssec.bogus")["evidence"]["reason"].to_string();
+    assert!(reason.contains("signed.test TXT"), "{reason}");
+    assert!(!reason.contains("MX"), "only the TXT answer: {reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,10 @@ pub enum Fault {
     NxDomain,
     /// NOERROR with no records.
     NoData,
+    /// A record of the type asked at the name asked (A or TXT), without
+    /// the signature a signed zone gives it: a server that lost its
+    /// signatures, or a forged answer.
+    Unsigned,
 }
 
 #[derive(Default)]
@@ -106,6 +110,10 @@ impl Interceptor for Faults {
             Some(Fault::WrongName) => {
                 let other = Name::from_ascii(format!("stray.{name}.")).expect("name");
                 Intercept::Answer(vec![record(other, rtype)])
+            }
+            Some(Fault::Unsigned) => {
+                let owner = Name::from_ascii(format!("{name}.")).expect("name");
+                Intercept::Answer(vec![record(owner, rtype)])
             }
             Some(Fault::WrongType) => {
                 let owner = Name::from_ascii(format!("{name}.")).expect("name");
