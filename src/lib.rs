@@ -18,6 +18,7 @@ pub mod facts;
 pub mod findings;
 pub mod input;
 pub mod message;
+pub mod output;
 pub mod recipients;
 pub mod records;
 pub mod report;

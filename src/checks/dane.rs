@@ -106,19 +106,17 @@ pub struct Matched {
 }
 
 async fn run(facts: &Facts<'_>, hosts: Vec<String>) -> (DaneReport, Vec<Finding>) {
-    let answers = join_all(hosts.iter().map(|h| {
-        let name = format!("_25._tcp.{h}");
-        async move {
-            let v = facts.dns.validate(&name, RecordType::TLSA).await;
-            (name, v)
-        }
-    }))
-    .await;
-    let probes = if facts.target.smtp.is_some() {
-        Some(facts.smtp_probes().await)
-    } else {
-        None
-    };
+    // The probes (none without --smtp) run beside the TLSA validation.
+    let (answers, probes) = futures::join!(
+        join_all(hosts.iter().map(|h| {
+            let name = format!("_25._tcp.{h}");
+            async move {
+                let v = facts.dns.validate(&name, RecordType::TLSA).await;
+                (name, v)
+            }
+        })),
+        facts.smtp_probes()
+    );
     let mut report = DaneReport { hosts: Vec::new() };
     let mut findings = Vec::new();
     for (host, (name, answer)) in hosts.into_iter().zip(answers) {
@@ -170,9 +168,7 @@ async fn run(facts: &Facts<'_>, hosts: Vec<String>) -> (DaneReport, Vec<Finding>
             Validation::Secure => {
                 let (usable, mut problems) = judge(&host, &name, &texts);
                 findings.append(&mut problems);
-                if !usable.is_empty()
-                    && let Some(probes) = &probes
-                {
+                if !usable.is_empty() {
                     for p in probes.items.iter().filter(|p| p.host == host) {
                         let m = compare(&usable, p);
                         if m.matched == Some(false) {

@@ -13,7 +13,6 @@
 //! question it could not ask to the end is [`Validation::Unknown`], never
 //! insecure.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use hickory_proto::dnssec::crypto::Ed25519SigningKey;
@@ -113,27 +112,25 @@ pub enum Validation {
     Unknown(String),
 }
 
-/// Reads a trust-anchor file: DNSKEY records in zone-file form, at least
-/// one of them a key of the root.
-pub fn read_trust_anchor(path: &std::path::Path) -> Result<TrustAnchors, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let anchors: TrustAnchors = text
-        .parse()
-        .map_err(|e: hickory_proto::serialize::txt::ParseError| e.to_string())?;
-    if zones_of(&text).is_empty() {
-        return Err("no DNSKEY records (one line per key: . 3600 IN DNSKEY 257 3 ...)".into());
-    }
-    Ok(anchors)
+/// A trust-anchor file, read: its keys, and the zones they are for (lower
+/// case, no trailing dot; "" the root): where chains of trust may start.
+pub struct Anchors {
+    pub keys: TrustAnchors,
+    pub zones: Vec<String>,
 }
 
-/// The zones a trust-anchor file holds keys for (lower case, no trailing
-/// dot; "" the root): where chains of trust may start. Without a file,
-/// the root alone.
-pub fn anchor_zones(path: Option<&std::path::Path>) -> Vec<String> {
-    match path.and_then(|p| std::fs::read_to_string(p).ok()) {
-        Some(text) => zones_of(&text),
-        None => vec![String::new()],
+/// Reads a trust-anchor file: DNSKEY records in zone-file form, for the
+/// root or any other zone.
+pub fn read_trust_anchor(path: &std::path::Path) -> Result<Anchors, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let keys: TrustAnchors = text
+        .parse()
+        .map_err(|e: hickory_proto::serialize::txt::ParseError| e.to_string())?;
+    let zones = zones_of(&text);
+    if zones.is_empty() {
+        return Err("no DNSKEY records (one line per key: . 3600 IN DNSKEY 257 3 ...)".into());
     }
+    Ok(Anchors { keys, zones })
 }
 
 fn zones_of(text: &str) -> Vec<String> {
@@ -152,11 +149,12 @@ fn zones_of(text: &str) -> Vec<String> {
     zones
 }
 
-/// hickory's validating resolver over the given name servers.
+/// hickory's validating resolver over the given name servers, from
+/// `keys` (the IANA root keys when `None`).
 pub(crate) fn validating_resolver(
     config: hickory_resolver::config::ResolverConfig,
     mut opts: hickory_resolver::config::ResolverOpts,
-    trust_anchor: Option<PathBuf>,
+    keys: Option<TrustAnchors>,
 ) -> Result<TokioResolver, String> {
     opts.validate = true;
     let mut builder = TokioResolver::builder_with_config(
@@ -165,10 +163,8 @@ pub(crate) fn validating_resolver(
     );
     // hickory reads `ResolverOpts::trust_anchor` only as "validate"; the
     // keys themselves are given to the builder.
-    if let Some(path) = trust_anchor {
-        let anchors = read_trust_anchor(&path)
-            .map_err(|e| format!("trust anchor {}: {e}", path.display()))?;
-        builder = builder.with_trust_anchor(std::sync::Arc::new(anchors));
+    if let Some(keys) = keys {
+        builder = builder.with_trust_anchor(std::sync::Arc::new(keys));
     }
     builder
         .with_options(opts)

@@ -246,17 +246,21 @@ impl Dns {
         opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
         opts.max_active_requests = config.concurrency.max(32);
 
-        let anchors = dnssec::anchor_zones(config.trust_anchor.as_deref());
+        let (keys, anchors) = match &config.trust_anchor {
+            Some(path) => {
+                let read = dnssec::read_trust_anchor(path).map_err(|e| {
+                    DnsSetupError::Build(format!("trust anchor {}: {e}", path.display()))
+                })?;
+                (Some(read.keys), read.zones)
+            }
+            None => (None, vec![String::new()]),
+        };
         let mut validator_opts = opts.clone();
         // The chain (DS and DNSKEY up to the root) is asked once per zone
         // and kept, not once per validated question.
         validator_opts.cache_size = 1024;
-        let validator = dnssec::validating_resolver(
-            resolver_config.clone(),
-            validator_opts,
-            config.trust_anchor.clone(),
-        )
-        .map_err(DnsSetupError::Build)?;
+        let validator = dnssec::validating_resolver(resolver_config.clone(), validator_opts, keys)
+            .map_err(DnsSetupError::Build)?;
         let resolver =
             TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default())
                 .with_options(opts)

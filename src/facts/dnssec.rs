@@ -51,14 +51,7 @@ impl DnssecFact {
                 ));
             }
         }
-        let names = |pred: fn(&Validation) -> bool| -> Vec<String> {
-            self.answers
-                .iter()
-                .filter(|a| pred(&a.validation))
-                .map(|a| format!("{} {}", a.name, a.rtype))
-                .collect()
-        };
-        let bogus = names(|v| matches!(v, Validation::Bogus(_)));
+        let bogus = self.questions(|v| matches!(v, Validation::Bogus(_)));
         if !bogus.is_empty() {
             let why = self
                 .answers
@@ -78,17 +71,26 @@ impl DnssecFact {
         {
             return Validation::Unknown(why.clone());
         }
-        if !names(|v| *v == Validation::Insecure).is_empty() {
+        if self
+            .answers
+            .iter()
+            .any(|a| a.validation == Validation::Insecure)
+        {
             return Validation::Insecure;
         }
         Validation::Secure
     }
 
-    /// The questions that did not validate as secure.
+    /// The questions that are outside any signed zone.
     pub fn insecure(&self) -> Vec<String> {
+        self.questions(|v| *v == Validation::Insecure)
+    }
+
+    /// The questions (`name TYPE`) whose validation `pred` accepts.
+    fn questions(&self, pred: impl Fn(&Validation) -> bool) -> Vec<String> {
         self.answers
             .iter()
-            .filter(|a| a.validation == Validation::Insecure)
+            .filter(|a| pred(&a.validation))
             .map(|a| format!("{} {}", a.name, a.rtype))
             .collect()
     }

@@ -20,7 +20,6 @@ pub mod rules;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -30,6 +29,7 @@ use serde::Serialize;
 use crate::blocklist::{Blocklists, ListLookup, Progress, ResultStatus, Subject, Subjects};
 use crate::dns::{Dns, Outcome};
 use crate::findings as ids;
+use crate::output::{Destination, Sink};
 use rules::RecipientRules;
 
 pub use read::ListFile;
@@ -46,9 +46,9 @@ pub enum RowFormat {
 pub struct RecipientsInput {
     pub list: ListFile,
     /// `--flagged FILE`: every row with a reason, and the reasons.
-    pub flagged: Option<(PathBuf, RowFormat)>,
+    pub flagged: Option<(Destination, RowFormat)>,
     /// `--clean FILE`: the list without undeliverable and duplicate rows.
-    pub clean: Option<PathBuf>,
+    pub clean: Option<Destination>,
     /// Told how far domain resolution is.
     pub progress: Option<Arc<dyn Progress>>,
 }
@@ -188,29 +188,37 @@ pub async fn check(
         None => (domains, Vec::new(), 0),
     };
 
-    // Pass 2: every row.
+    // Pass 2: every row. The files go through the report's own safe
+    // writer (a temporary file renamed over the target at the end).
+    let row_writer = |dest: &Destination| -> Result<csv::Writer<Sink>, String> {
+        Ok(csv::WriterBuilder::new()
+            .delimiter(list.delimiter)
+            .flexible(true)
+            .from_writer(Sink::open(dest).map_err(|e| written(dest, e))?))
+    };
     let mut flagged = match &input.flagged {
-        Some((path, format)) => Some((Output::create(path)?, *format)),
+        Some((dest, RowFormat::Csv)) => {
+            let mut w = csv::Writer::from_writer(Sink::open(dest).map_err(|e| written(dest, e))?);
+            w.write_record(["row", "address", "reasons", "details"])
+                .map_err(|e| written(dest, e))?;
+            Some((dest, Flagged::Csv(Box::new(w))))
+        }
+        Some((dest, RowFormat::JsonLines)) => Some((
+            dest,
+            Flagged::JsonLines(Sink::open(dest).map_err(|e| written(dest, e))?),
+        )),
         None => None,
     };
     let mut clean = match &input.clean {
-        Some(path) => {
-            let mut out = Output::create(path)?;
-            let mut w = csv::WriterBuilder::new()
-                .delimiter(list.delimiter)
-                .flexible(true)
-                .from_writer(Vec::new());
+        Some(dest) => {
+            let mut w = row_writer(dest)?;
             if let Some(h) = list.header_record()? {
-                w.write_byte_record(&h).map_err(|e| e.to_string())?;
+                w.write_byte_record(&h).map_err(|e| written(dest, e))?;
             }
-            out.write(&w.into_inner().map_err(|e| e.to_string())?)?;
-            Some(out)
+            Some((dest, w))
         }
         None => None,
     };
-    if let Some((out, RowFormat::Csv)) = &mut flagged {
-        out.write(b"row,address,reasons,details\n")?;
-    }
     let mut counts: BTreeMap<&'static str, (u64, Vec<Example>)> = BTreeMap::new();
     let mut seen: HashMap<u64, u64> = HashMap::new();
     let (mut rows, mut flagged_rows, mut deliverable) = (0u64, 0u64, 0u64);
@@ -232,29 +240,25 @@ pub async fn check(
         }
         if !reasons.is_empty() {
             flagged_rows += 1;
-            if let Some((out, format)) = &mut flagged {
-                out.write(&flagged_line(*format, row.number, &shown, &reasons)?)?;
+            if let Some((dest, out)) = &mut flagged {
+                out.write(row.number, &shown, &reasons)
+                    .map_err(|e| written(dest, e))?;
             }
         }
         if !reasons.iter().any(|(id, _)| undeliverable(id)) {
             deliverable += 1;
-            if let Some(out) = &mut clean {
-                let mut w = csv::WriterBuilder::new()
-                    .delimiter(list.delimiter)
-                    .flexible(true)
-                    .from_writer(Vec::new());
+            if let Some((dest, w)) = &mut clean {
                 w.write_byte_record(&row.record)
-                    .map_err(|e| e.to_string())?;
-                out.write(&w.into_inner().map_err(|e| e.to_string())?)?;
+                    .map_err(|e| written(dest, e))?;
             }
         }
     }
     let flagged_file = match flagged {
-        Some((out, _)) => Some(out.finish()?),
+        Some((dest, out)) => Some(commit(dest, out.into_sink())?),
         None => None,
     };
     let clean_file = match clean {
-        Some(out) => Some(out.finish()?),
+        Some((dest, w)) => Some(commit(dest, w.into_inner().map_err(|e| e.into_error()))?),
         None => None,
     };
     let share = |n: u64| {
@@ -370,38 +374,68 @@ fn classify(
     out
 }
 
-fn flagged_line(
-    format: RowFormat,
-    row: u64,
-    address: &str,
-    reasons: &[(&'static str, String)],
-) -> Result<Vec<u8>, String> {
-    match format {
-        RowFormat::JsonLines => {
-            let v = serde_json::json!({
-                "row": row,
-                "address": address,
-                "reasons": reasons.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-                "details": reasons.iter().map(|(_, d)| d).collect::<Vec<_>>(),
-            });
-            let mut line = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
-            line.push(b'\n');
-            Ok(line)
-        }
-        RowFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let ids: Vec<&str> = reasons.iter().map(|(id, _)| *id).collect();
-            let details: Vec<&str> = reasons.iter().map(|(_, d)| d.as_str()).collect();
-            w.write_record([
-                row.to_string().as_str(),
-                address,
-                &ids.join(" "),
-                &details.join("; "),
-            ])
-            .map_err(|e| e.to_string())?;
-            w.into_inner().map_err(|e| e.to_string())
+/// Where the flagged rows go.
+enum Flagged {
+    /// Boxed: one per run, and far larger than a sink.
+    Csv(Box<csv::Writer<Sink>>),
+    JsonLines(Sink),
+}
+
+impl Flagged {
+    fn write(
+        &mut self,
+        row: u64,
+        address: &str,
+        reasons: &[(&'static str, String)],
+    ) -> std::io::Result<()> {
+        let ids: Vec<&str> = reasons.iter().map(|(id, _)| *id).collect();
+        let details: Vec<&str> = reasons.iter().map(|(_, d)| d.as_str()).collect();
+        match self {
+            Flagged::JsonLines(out) => {
+                let v = serde_json::json!({
+                    "row": row,
+                    "address": address,
+                    "reasons": ids,
+                    "details": details,
+                });
+                serde_json::to_writer(&mut *out, &v)?;
+                out.write_all(b"\n")
+            }
+            Flagged::Csv(w) => w
+                .write_record([
+                    row.to_string().as_str(),
+                    address,
+                    &ids.join(" "),
+                    &details.join("; "),
+                ])
+                .map_err(std::io::Error::other),
         }
     }
+
+    fn into_sink(self) -> std::io::Result<Sink> {
+        match self {
+            Flagged::JsonLines(out) => Ok(out),
+            Flagged::Csv(w) => w.into_inner().map_err(|e| e.into_error()),
+        }
+    }
+}
+
+/// What a failed write of `dest` says.
+fn written(dest: &Destination, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", shown(dest))
+}
+
+fn shown(dest: &Destination) -> String {
+    match dest {
+        Destination::Stdout => "standard output".into(),
+        Destination::File(p) | Destination::Device(p) => p.display().to_string(),
+    }
+}
+
+/// Puts a written file in place; how the report names it.
+fn commit(dest: &Destination, sink: std::io::Result<Sink>) -> Result<String, String> {
+    sink.and_then(Sink::commit).map_err(|e| written(dest, e))?;
+    Ok(shown(dest))
 }
 
 /// Resolves each domain once: MX, and A/AAAA when it has no MX.
@@ -535,43 +569,4 @@ async fn listed(
         }
     }
     (domains, lists, unknown)
-}
-
-/// A file written in full or not at all: a temporary file beside it,
-/// renamed over it at the end.
-struct Output {
-    path: PathBuf,
-    file: std::io::BufWriter<tempfile::NamedTempFile>,
-}
-
-impl Output {
-    fn create(path: &std::path::Path) -> Result<Output, String> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let tmp =
-            tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Output {
-            path: path.to_path_buf(),
-            file: std::io::BufWriter::new(tmp),
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.file
-            .write_all(bytes)
-            .map_err(|e| format!("{}: {e}", self.path.display()))
-    }
-
-    fn finish(self) -> Result<String, String> {
-        let shown = self.path.display().to_string();
-        let tmp = self
-            .file
-            .into_inner()
-            .map_err(|e| format!("{shown}: {e}"))?;
-        tmp.persist(&self.path)
-            .map_err(|e| format!("{shown}: {e}"))?;
-        Ok(shown)
-    }
 }

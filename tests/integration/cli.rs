@@ -1457,6 +1457,14 @@ fn bad_recipient_lists_exit_2_with_one_line() {
         &["audit", "example.com", "--zone", &zones, "--clean", "x.csv"],
         "--recipients",
     );
+    // The files are checked as -o is: a symbolic link is not replaced.
+    let link = tmp("clean-link.csv");
+    std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+    let link = link.display().to_string();
+    assert_input_error(
+        &["recipients", &list, "--zone", &zones, "--clean", &link],
+        "is a symbolic link",
+    );
     // A quoted field that never closes: the row would grow without bound.
     let runaway = tmp("runaway.csv");
     let mut text = "email\n\"jane@example.com\n".to_string();

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use mailaudit::engine::Request;
+use mailaudit::output::Destination;
 use mailaudit::recipients::{ListFile, RecipientsInput, RowFormat};
 use serde_json::Value;
 
@@ -42,8 +43,11 @@ pub async fn run(list: &str, fault: Option<(&str, Fault)>) -> Run {
     }
     let dir = tempfile::tempdir().unwrap();
     let req = Request::recipients(RecipientsInput {
-        flagged: Some((dir.path().join("flagged.jsonl"), RowFormat::JsonLines)),
-        clean: Some(dir.path().join("clean.csv")),
+        flagged: Some((
+            Destination::File(dir.path().join("flagged.jsonl")),
+            RowFormat::JsonLines,
+        )),
+        clean: Some(Destination::File(dir.path().join("clean.csv"))),
         ..input(list)
     });
     let doc = env.run(&req).await;

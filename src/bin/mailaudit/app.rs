@@ -31,7 +31,7 @@ use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
 
 use crate::cli::{AuditArgs, BlacklistArgs, Cli, Command, DnsArgs, DnsblArgs, FailOn, MessageArgs};
-use crate::output::Destination;
+use mailaudit::output::Destination;
 
 /// Process exit codes (also in `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +107,7 @@ fn print_text(text: &str) -> Result<Exit, AppError> {
 }
 
 fn print_bytes(bytes: &[u8]) -> Result<Exit, AppError> {
-    crate::output::write(&Destination::Stdout, bytes)
+    mailaudit::output::write(&Destination::Stdout, bytes)
         .map_err(|e| AppError::Runtime(format!("cannot write to standard output: {e}")))?;
     Ok(Exit::Ok)
 }
@@ -313,7 +313,8 @@ impl OutputPlan {
             (None, Some(path)) => format_of(path)?,
             (None, None) => Format::Text,
         };
-        let destination = crate::output::destination(args.output.as_deref()).map_err(InputError)?;
+        let destination =
+            mailaudit::output::destination("-o", args.output.as_deref()).map_err(InputError)?;
         Ok(OutputPlan {
             format,
             text: TextOptions {
@@ -373,7 +374,7 @@ impl OutputPlan {
     /// Writes the report (see `output.rs`): a failed write or flush is
     /// exit 3, and leaves no file behind.
     pub fn write(&self, text: &str) -> Result<(), AppError> {
-        crate::output::write(&self.destination, text.as_bytes()).map_err(|e| {
+        mailaudit::output::write(&self.destination, text.as_bytes()).map_err(|e| {
             AppError::Runtime(format!(
                 "cannot write the report to {}: {e}",
                 match &self.destination {
@@ -647,12 +648,14 @@ fn recipients_input(
     };
     let list = ListFile::open(&file, &shown, args.column.as_deref())
         .map_err(|e| InputError(format!("{shown}: {e}")))?;
-    let writable = |p: &Path, flag: &str| -> Result<PathBuf, AppError> {
+    // Checked as -o is (no symbolic link, directory or FIFO), and the
+    // directory must exist: the files are written only at the end.
+    let writable = |p: &Path, flag: &str| -> Result<Destination, AppError> {
         let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
-        if dir.is_some_and(|d| !d.is_dir()) || p.is_dir() {
+        if dir.is_some_and(|d| !d.is_dir()) {
             return Err(InputError(format!("{flag} {}: no such directory", p.display())).into());
         }
-        Ok(p.to_path_buf())
+        Ok(mailaudit::output::destination(flag, Some(p)).map_err(InputError)?)
     };
     let flagged = match &args.flagged {
         Some(p) => {
@@ -1079,7 +1082,7 @@ fn run_batch(
         );
     }
     let runtime = |e: std::io::Error| AppError::Runtime(format!("cannot write the report: {e}"));
-    let sink = crate::output::Sink::open(&output.destination).map_err(runtime)?;
+    let sink = mailaudit::output::Sink::open(&output.destination).map_err(runtime)?;
     let mut writer = BatchWriter::new(format, kind, sink).map_err(runtime)?;
     for s in &skipped {
         writer.skipped(format!("{shown}:{}: {}", s.line, s.reason));

@@ -4,7 +4,6 @@
 
 mod app;
 mod cli;
-mod output;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,8 @@
-//! Where a report is written, safely: mailaudit is often run as root on a
-//! mail server, in directories others can write to.
+//! Where a report (or another file mailaudit writes: a recipient list's
+//! flagged rows and clean list) is written, safely: mailaudit is often run
+//! as root on a mail server, in directories others can write to.
 //!
-//! A report file is written to a temporary file created in the target's
+//! A file is written to a temporary file created in the target's
 //! directory (O_EXCL, a random name: `tempfile`), flushed, given the
 //! target's permissions (a new file: 0666 less the umask), then renamed
 //! over the target, so a reader never sees half a report and a failed run
@@ -25,8 +26,9 @@ pub enum Destination {
     File(PathBuf),
 }
 
-/// Checks `path` before any work: the reason it cannot take a report.
-pub fn destination(path: Option<&Path>) -> Result<Destination, String> {
+/// Checks `path` (given with `flag`, as `-o`) before any work: the
+/// reason it cannot take the file.
+pub fn destination(flag: &str, path: Option<&Path>) -> Result<Destination, String> {
     let Some(path) = path else {
         return Ok(Destination::Stdout);
     };
@@ -44,11 +46,13 @@ pub fn destination(path: Option<&Path>) -> Result<Destination, String> {
         return Ok(Destination::Device(path.to_path_buf()));
     }
     Err(if kind.is_symlink() {
-        format!("-o {shown}: is a symbolic link; give the path of the file itself")
+        format!("{flag} {shown}: is a symbolic link; give the path of the file itself")
     } else if kind.is_dir() {
-        format!("-o {shown}: is a directory")
+        format!("{flag} {shown}: is a directory")
     } else {
-        format!("-o {shown}: is a FIFO, socket or block device, not a file a report can replace")
+        format!(
+            "{flag} {shown}: is a FIFO, socket or block device, not a file a report can replace"
+        )
     })
 }
 
