@@ -155,8 +155,8 @@ struct Inner {
     /// The servers actually asked (configured, or read from resolv.conf).
     servers: Vec<IpAddr>,
     health: health::Tracker,
-    /// hickory's validating resolver, for the DNSSEC and DANE checks.
-    validator: TokioResolver,
+    /// hickory's DNSSEC validation, for the DNSSEC and DANE checks.
+    validator: dnssec::Validator,
     /// The zones its trust anchors are for ("" the root).
     anchors: Vec<String>,
 }
@@ -256,11 +256,13 @@ impl Dns {
             None => (None, vec![String::new()]),
         };
         let mut validator_opts = opts.clone();
-        // The chain (DS and DNSKEY up to the root) is asked once per zone
-        // and kept, not once per validated question.
-        validator_opts.cache_size = 1024;
-        let validator = dnssec::validating_resolver(resolver_config.clone(), validator_opts, keys)
-            .map_err(DnsSetupError::Build)?;
+        validator_opts.validate = true;
+        let validator = dnssec::validator(
+            resolver_config.name_servers().to_vec(),
+            validator_opts,
+            keys,
+        )
+        .map_err(DnsSetupError::Build)?;
         let resolver =
             TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default())
                 .with_options(opts)
@@ -393,9 +395,13 @@ impl Dns {
             .map(String::as_str)
     }
 
-    /// Validates (`name`, `rtype`) with DNSSEC from the trust anchor.
-    /// These questions go through hickory's validating resolver (with its
-    /// own small cache), not through ours, and are not in [`Dns::stats`].
+    /// Validates (`name`, `rtype`) with DNSSEC from the trust anchor. The
+    /// anchor's own keys are validated first: when they do not validate
+    /// (a resolver that strips DNSSEC records, a wrong anchor), nothing
+    /// below is asked and the answer is unknown, with
+    /// [`dnssec::anchor_unusable`]'s reason. These questions go through
+    /// hickory's DNSSEC handle (with its own cache of the chain), not
+    /// through ours, and are not in [`Dns::stats`].
     pub async fn validate(&self, name: &str, rtype: RecordType) -> dnssec::Validated {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if !self.in_scope(&name) {
@@ -404,12 +410,30 @@ impl Dns {
         if !self.validates() {
             return dnssec::Validated::unknown(OFFLINE_NO_ROOT);
         }
+        let Some(anchor) = self.anchor_of(&name) else {
+            return dnssec::Validated::unknown(format!(
+                "{name} is under none of the trust anchors"
+            ));
+        };
+        let keys = self.validate_one(anchor, RecordType::DNSKEY).await;
+        if let Some(why) = dnssec::anchor_unusable(anchor, &keys.validation) {
+            return dnssec::Validated::unknown(why);
+        }
+        if name == anchor && rtype == RecordType::DNSKEY {
+            return keys;
+        }
+        self.validate_one(&name, rtype).await
+    }
+
+    /// One validation, with "bogus" believed only when the plain
+    /// questions behind it were answered.
+    async fn validate_one(&self, name: &str, rtype: RecordType) -> dnssec::Validated {
         let config = &self.0.config;
         // A chain of a few zones, each a DS and a DNSKEY question.
         let budget = config.timeout * (config.retries + 1) * 6 + Duration::from_millis(500);
         let validated = {
             let _permit = self.0.permits.acquire().await.expect("semaphore open");
-            dnssec::validate(&self.0.validator, &name, rtype, budget).await
+            self.0.validator.validate(name, rtype, budget).await
         };
         if let dnssec::Validation::Bogus(why) = &validated.validation {
             // hickory calls a chain bogus also when a key or DS lookup on
@@ -417,8 +441,8 @@ impl Dns {
             // questions behind it were answered; otherwise it is unknown.
             // The keys and DS records on the way up (the zone cut is not
             // known here); a run's questions share them, so they are cheap.
-            let mut asked = vec![(name.clone(), rtype)];
-            let mut at = Some(name.as_str());
+            let mut asked = vec![(name.to_string(), rtype)];
+            let mut at = Some(name);
             while let Some(n) = at.filter(|n| !n.is_empty() && asked.len() < 17) {
                 asked.push((n.to_string(), RecordType::DNSKEY));
                 asked.push((n.to_string(), RecordType::DS));

@@ -1,10 +1,11 @@
 //! The DNSSEC fact: whether the audited domain's records validate from the
 //! trust anchor, as a validating receiver's resolver would find.
 //!
-//! The root's own keys are validated first: a resolver on the way that
-//! strips signatures (or cannot pass DNSSEC records at all) makes every
-//! answer look bogus, so then nothing below is judged and the verdict is
-//! unknown, never "bogus" or "unsigned".
+//! The root's own keys are validated first ([`Dns::validate`] does so for
+//! every question): a resolver on the way that strips signatures (or
+//! cannot pass DNSSEC records at all) makes every answer look bogus, so
+//! then nothing below is judged and the verdict is unknown, never "bogus"
+//! or "unsigned".
 
 use futures::future::join_all;
 use hickory_proto::rr::RecordType;
@@ -26,6 +27,9 @@ pub struct Answer {
 /// How the domain's records validated.
 #[derive(Debug, Clone, Serialize)]
 pub struct DnssecFact {
+    /// The trust anchor's zone ("" the root).
+    #[serde(skip)]
+    pub anchor: String,
     /// The DNSKEY set of the trust anchor's zone (the root), validated
     /// from the anchor.
     pub root: Validation,
@@ -38,18 +42,12 @@ impl DnssecFact {
     /// answer is, unknown if any could not be validated, insecure if any
     /// is outside a signed zone, secure otherwise.
     pub fn verdict(&self) -> Validation {
-        match &self.root {
-            Validation::Secure => {}
-            Validation::Unknown(why) => return Validation::Unknown(why.clone()),
-            other => {
-                return Validation::Unknown(format!(
-                    "the root zone's own keys do not validate through this resolver ({}): it may strip DNSSEC records, so nothing below the root can be judged",
-                    match other {
-                        Validation::Bogus(why) => why.as_str(),
-                        _ => "no chain to the anchor",
-                    }
-                ));
-            }
+        if let Some(why) = crate::dns::dnssec::anchor_unusable(&self.anchor, &self.root) {
+            return Validation::Unknown(match &self.root {
+                // Already said by the resolver, in the same words.
+                Validation::Unknown(why) => why.clone(),
+                _ => why,
+            });
         }
         let bogus = self.questions(|v| matches!(v, Validation::Bogus(_)));
         if !bogus.is_empty() {
@@ -99,15 +97,18 @@ impl DnssecFact {
 /// Validates the trust anchor's keys (the root's), then the domain's SOA,
 /// MX and TXT (SPF) and its DMARC record, all at once.
 pub async fn validate_domain(dns: &Dns, domain: &str) -> DnssecFact {
-    let Some(anchor) = dns.anchor_of(domain) else {
+    let Some(anchor) = dns.anchor_of(domain).map(str::to_string) else {
         return DnssecFact {
+            anchor: String::new(),
             root: Validation::Unknown(format!("{domain} is under none of the trust anchors")),
             answers: Vec::new(),
         };
     };
-    let root = dns.validate(anchor, RecordType::DNSKEY).await.validation;
+    // Unknown, with the reason, unless the anchor's keys validate.
+    let root = dns.validate(&anchor, RecordType::DNSKEY).await.validation;
     if root != Validation::Secure {
         return DnssecFact {
+            anchor,
             root,
             answers: Vec::new(),
         };
@@ -127,5 +128,9 @@ pub async fn validate_domain(dns: &Dns, domain: &str) -> DnssecFact {
         }
     }))
     .await;
-    DnssecFact { root, answers }
+    DnssecFact {
+        anchor,
+        root,
+        answers,
+    }
 }

@@ -45,9 +45,29 @@ fn soa(origin: &str) -> String {
 
 pub const CHILDREN: [&str; 3] = ["signed.test", "bogus.test", "plain.test"];
 
-/// The world; `extra(child)` is added to each child zone, `wrong_anchor`
-/// makes the trust anchor a key the root does not use.
-pub async fn world(extra: impl Fn(&str) -> String, wrong_anchor: bool) -> World {
+/// How the world's trust is broken, if at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The anchor is the root's key and every zone but `plain.test` is
+    /// signed.
+    Sound,
+    /// The anchor is a key the root does not use.
+    WrongAnchor,
+    /// The zones are served without any DNSSEC records, as by a plain
+    /// authoritative server or a resolver that strips them.
+    Stripped,
+}
+
+/// The world; `extra(child)` is added to each child zone.
+pub async fn world(extra: impl Fn(&str) -> String, trust: Trust) -> World {
+    let wrong_anchor = trust == Trust::WrongAnchor;
+    let sign = |zone: Zone, key: ZoneKey| {
+        if trust == Trust::Stripped {
+            zone
+        } else {
+            zone.signed(key)
+        }
+    };
     let root = ZoneKey::generate().unwrap();
     let signed = ZoneKey::generate().unwrap();
     let bogus = ZoneKey::generate().unwrap();
@@ -69,11 +89,9 @@ pub async fn world(extra: impl Fn(&str) -> String, wrong_anchor: bool) -> World 
         Zone::parse(&text, origin).unwrap()
     };
     let zones = vec![
-        Zone::parse(&root_text, "root")
-            .unwrap()
-            .signed(root.clone()),
-        child("signed.test").signed(signed),
-        child("bogus.test").signed(bogus),
+        sign(Zone::parse(&root_text, "root").unwrap(), root.clone()),
+        sign(child("signed.test"), signed),
+        sign(child("bogus.test"), bogus),
         child("plain.test"),
     ];
     let anchor_key = if wrong_anchor { &other } else { &root };
@@ -110,7 +128,7 @@ pub struct Setup {
     pub fault: Option<(&'static str, Fault)>,
     /// A fault on one type only.
     pub fault_for: Option<(&'static str, RecordType, Fault)>,
-    pub wrong_anchor: bool,
+    pub trust: Trust,
 }
 
 impl Setup {
@@ -122,7 +140,7 @@ impl Setup {
             smtp: None,
             fault: None,
             fault_for: None,
-            wrong_anchor: false,
+            trust: Trust::Sound,
         }
     }
 }
@@ -151,7 +169,7 @@ pub async fn run(s: Setup) -> Value {
             Some(data) => format!("_25._tcp.mx IN TLSA {data}"),
             None => String::new(),
         },
-        s.wrong_anchor,
+        s.trust,
     )
     .await;
     if let Some((name, fault)) = s.fault {
@@ -239,7 +257,7 @@ pub async fn scenario(id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_follows_the_chain_from_the_anchor() {
-    let w = world(|_| String::new(), false).await;
+    let w = world(|_| String::new(), Trust::Sound).await;
     let dns = w.dns();
     let cases = [
         ("signed.test", RecordType::SOA, "secure"),
@@ -330,7 +348,7 @@ async fn a_root_that_does_not_validate_makes_it_unknown_never_bogus() {
     // fail, so nothing below is judged.
     for domain in CHILDREN {
         let doc = run(Setup {
-            wrong_anchor: true,
+            trust: Trust::WrongAnchor,
             ..Setup::of(domain, &["dnssec", "spf"])
         })
         .await;
@@ -403,7 +421,7 @@ async fn no_tlsa_records_in_a_signed_or_unsigned_zone_is_no_finding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailaudit_smtp_matches_the_named_hosts_tlsa_records() {
     let (tls, data) = cert_and_tlsa();
-    let w = world(move |_| format!("_25._tcp.mx IN TLSA {data}"), false).await;
+    let w = world(move |_| format!("_25._tcp.mx IN TLSA {data}"), Trust::Sound).await;
     let server = start(Config::with_tls("mx.signed.test", tls)).await;
     let req = Request {
         kind: mailaudit::report::model::RunKind::Smtp,
@@ -423,4 +441,40 @@ async fn mailaudit_smtp_matches_the_named_hosts_tlsa_records() {
     // TLSA records belong to host names: the address is not looked up.
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0]["matched"][0]["matched"], true);
+}
+
+/// Issue 18.1: through a resolver that cannot validate the root (a wrong
+/// anchor, or servers that give no DNSSEC records at all), DANE is
+/// unknown with the DNSSEC check's own reason, never bogus or failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dane_is_unknown_when_the_root_does_not_validate() {
+    for trust in [Trust::WrongAnchor, Trust::Stripped] {
+        for domain in CHILDREN {
+            let doc = run(Setup {
+                trust,
+                tlsa: Some(format!("3 1 1 {}", "ab".repeat(32))),
+                ..Setup::of(domain, &["dnssec", "dane"])
+            })
+            .await;
+            let what = format!("{trust:?} {domain}");
+            assert_eq!(status(&doc, "dnssec"), "unknown", "{what}");
+            assert_eq!(
+                status(&doc, "dane"),
+                "unknown",
+                "{what}: {:#}",
+                doc["checks"]["dane"]
+            );
+            assert_eq!(of_check(&doc, "dane."), ["dane.dns-error"], "{what}");
+            let dnssec = finding(&doc, "dnssec.dns-error")["evidence"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let dane = finding(&doc, "dane.dns-error")["evidence"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(dane.contains("root"), "{what}: {dane}");
+            assert_eq!(dane, dnssec, "{what}: the same reason");
+        }
+    }
 }
