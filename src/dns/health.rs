@@ -11,7 +11,9 @@
 //! truth about a TLD that does not exist (a typo, a junk HELO name). The probe needs no root server: a
 //! TLD that times out or is refused (an authoritative server asked with
 //! `--nameserver`, or an offline run) proves nothing either way, and the
-//! NXDOMAIN of a server that answers for the name stands. Special-use
+//! NXDOMAIN of a server that answers for the name stands. Offline
+//! (`--zone`), the embedded server answers from the user's own zones, so
+//! its NXDOMAIN is always believed, a zone for the root included. Special-use
 //! top-level names (RFC 6761 and later) are not expected to exist, so
 //! they prove nothing either.
 //!
@@ -116,9 +118,14 @@ const REFERENCE_TLD: &str = "arpa";
 /// denies the name's top-level domain and a TLD that certainly exists.
 pub async fn believe(dns: &Dns, name: &str, nx: Outcome) -> Outcome {
     let tld = name.rsplit('.').next().unwrap_or(name);
-    // Offline, a TLD outside the loaded zones cannot be asked: the zones
-    // themselves are the authority.
-    if tld.is_empty() || is_special_use(tld) || !dns.in_scope(tld) {
+    // Offline, every question goes to the embedded server and only names
+    // inside the loaded zones are asked: the user's own zones are the
+    // authority, and their NXDOMAIN is the truth (a zone for the root
+    // included, which denies every TLD it does not delegate).
+    if dns.config().scope.is_some() {
+        return nx;
+    }
+    if tld.is_empty() || is_special_use(tld) {
         return nx;
     }
     if dns.0.health.denies(tld) {
