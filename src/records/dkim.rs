@@ -408,6 +408,14 @@ impl SignatureTags {
                         "l={value:?} is not a number of octets (RFC 6376 §3.5)"
                     )),
                 },
+                // RFC 6376 §5.4 and §6.1.1: the From field MUST be
+                // signed; a verifier MUST ignore a signature that leaves
+                // it out (PERMFAIL, as dkimpy and Mail::DKIM find).
+                "h" if !value.split(':').any(|h| h.trim().eq_ignore_ascii_case("from")) => {
+                    out.problems.push(format!(
+                        "h={value} does not include From: the From field must be signed, and verifiers ignore a signature that leaves it out (RFC 6376 §6.1.1)"
+                    ))
+                }
                 "q" if !value.split(':').any(|m| m.eq_ignore_ascii_case("dns/txt")) => {
                     out.problems.push(format!(
                         "q={value}: no query method a verifier supports (dns/txt, RFC 6376 §3.5)"
@@ -467,6 +475,10 @@ mod signature_tests {
             (
                 "v=1; a=rsa-sha256; q=dns/foo; d=example.com; s=s1; h=from; bh=AAAA; b=AAAA",
                 "q=",
+            ),
+            (
+                "v=1; a=rsa-sha256; d=example.com; s=s1; h=subject:to; bh=AAAA; b=AAAA",
+                "does not include From",
             ),
         ] {
             let p = SignatureTags::parse(raw).problems;

@@ -91,6 +91,20 @@ fn vectors() -> Vec<(
             "RFC 6376 §3.6.1: h= lists the hashes a key may be used with",
         ),
         (
+            // Issue 18.3: mail-auth passes it; dkimpy and Mail::DKIM do not.
+            "h= without From",
+            sign(
+                rsa("rsa2048"),
+                "shop.test",
+                "s2048",
+                &SIGNED_HEADERS[1..],
+                &bulk(LU, FOOTER),
+            ),
+            "permerror",
+            "does not include From",
+            "RFC 6376 §6.1.1: a verifier must ignore a signature whose h= leaves out From",
+        ),
+        (
             "a key record with a tag twice",
             signed_with("dup"),
             "permerror",
