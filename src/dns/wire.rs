@@ -205,7 +205,7 @@ async fn receive(sock: Arc<Socket>, server: SocketAddr) {
             continue;
         }
         let id = u16::from_be_bytes([buf[0], buf[1]]);
-        let msg = match Message::from_vec(&buf[..len]) {
+        let msg = match decode(&buf[..len]) {
             Ok(msg) => msg,
             Err(e) => {
                 // An answer to our question that cannot be decoded is a
@@ -250,6 +250,51 @@ async fn receive(sock: Arc<Socket>, server: SocketAddr) {
         };
         let _ = slot.tx.send(reply);
     }
+}
+
+/// Decodes an answer. One thing hickory-proto refuses is read as receivers
+/// read it: a TXT record with no character-string at all (RDLENGTH 0;
+/// RFC 1035 §3.3.14 asks for one or more, but servers do send it, as the
+/// RFC 7208 suite's `null-text` case does) is a TXT record of zero
+/// strings, so the other records of the answer still count. Any other
+/// record with no data is still a malformed answer.
+fn decode(buf: &[u8]) -> Result<Message, hickory_proto::serialize::binary::DecodeError> {
+    use hickory_proto::op::OpCode;
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::TXT;
+    let err = match Message::from_vec(buf) {
+        Ok(msg) => return Ok(msg),
+        Err(e) => e,
+    };
+    if buf.len() < 12 {
+        return Err(err);
+    }
+    // Read as an UPDATE message, whose records may carry no data; then
+    // only empty TXT records are accepted.
+    let mut copy = buf.to_vec();
+    let op = (copy[2] >> 3) & 0x0f;
+    copy[2] = (copy[2] & 0x87) | (u8::from(OpCode::Update) << 3);
+    let Ok(mut msg) = Message::from_vec(&copy) else {
+        return Err(err);
+    };
+    let mut ok = true;
+    for r in msg
+        .answers
+        .iter_mut()
+        .chain(msg.authorities.iter_mut())
+        .chain(msg.additionals.iter_mut())
+    {
+        match r.data {
+            RData::Update0(RecordType::TXT) => r.data = RData::TXT(TXT::new(Vec::new())),
+            RData::Update0(_) => ok = false,
+            _ => {}
+        }
+    }
+    if !ok {
+        return Err(err);
+    }
+    msg.metadata.op_code = OpCode::from_u8(op);
+    Ok(msg)
 }
 
 /// The question of a message read by hand (lower-case name with a trailing
@@ -316,5 +361,32 @@ mod tests {
             raw_question(&p),
             Some((b"2.0.0.127.bl.example.".to_vec(), 1))
         );
+    }
+
+    /// An answer with `rdata` (type, bytes) after a TXT "v=spf1 -all".
+    fn answer_with(rtype: u16, rdata: &[u8]) -> Vec<u8> {
+        let mut m = vec![0, 1, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        m.extend_from_slice(b"\x01n\x04test\x00\x00\x10\x00\x01");
+        let spf = b"\x0bv=spf1 -all";
+        for (t, data) in [(16u16, &spf[..]), (rtype, rdata)] {
+            m.extend_from_slice(&[0xc0, 12]);
+            m.extend_from_slice(&t.to_be_bytes());
+            m.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+            m.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            m.extend_from_slice(data);
+        }
+        m
+    }
+
+    #[test]
+    fn a_txt_record_without_strings_is_read_as_empty() {
+        // Issue 18.8 (the RFC 7208 suite's null-text): the other record
+        // of the answer still counts.
+        let msg = decode(&answer_with(16, &[])).expect("decodes");
+        assert_eq!(msg.metadata.op_code, hickory_proto::op::OpCode::Query);
+        assert_eq!(msg.answers.len(), 2);
+        // Any other record without data is still malformed.
+        assert!(decode(&answer_with(1, &[])).is_err());
+        assert!(decode(&answer_with(16, b"\x03abc")).is_ok());
     }
 }
