@@ -712,3 +712,47 @@ async fn control_characters_never_reach_the_terminal() {
     let json = mailaudit::report::json::render(&report);
     assert!(json.contains("\\u001b[2J"), "{json}");
 }
+
+/// Issue 18.2: offline with a zone for the root loaded (the README's
+/// signed-root workflow), the embedded server answers from the user's own
+/// zones: an NXDOMAIN from inside them is the truth, not a lying
+/// resolver. A name that does not exist is `domain.nxdomain`, an SPF
+/// include of one is a permanent error, and DMARC is judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_root_zone_is_the_authority_for_its_nxdomains() {
+    let root = "$ORIGIN .\n$TTL 300\n@ IN SOA ns.root. h.root. 1 3600 600 86400 300\n@ IN NS ns.root.\nns.root. IN A 192.0.2.53\n".to_string();
+    let net = "$ORIGIN realtld.net.\n$TTL 300\n@ IN SOA ns h 1 3600 600 86400 300\n@ IN NS ns\nns IN A 192.0.2.53\n@ IN MX 10 mx\nmx IN A 192.0.2.1\n@ IN TXT \"v=spf1 ip4:192.0.2.1 include:gone.example.org -all\"\n_dmarc IN TXT \"v=DMARC1; p=reject; rua=mailto:d@realtld.net\"\n".to_string();
+    let server = crate::common::FaultServer::from_texts(&[root, net]).await;
+    let dns = mailaudit::dns::Dns::new(mailaudit::dns::DnsConfig {
+        nameservers: vec![server.addr()],
+        timeout: crate::common::TIMEOUT,
+        retries: 1,
+        concurrency: 16,
+        scope: Some(server.server.origins().to_vec()),
+        trust_anchor: None,
+    })
+    .unwrap();
+    let engine = mailaudit::engine::Engine::new(dns, mailaudit::rules::Rules::embedded());
+    let audit = |domain: &str| {
+        let mut req = Request::audit(domain);
+        req.checks = Some(
+            ["spf", "dmarc", "mx"]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        );
+        req.target.ips = vec!["192.0.2.1".parse().unwrap()];
+        req
+    };
+    let doc = mailaudit::report::json::to_value(&engine.run(&audit("realtld.net")).await);
+    assert!(!has(&doc, "dns.resolver-broken"), "{:#}", doc["findings"]);
+    assert_eq!(status(&doc, "dmarc"), "pass", "{:#}", doc["findings"]);
+    assert_eq!(status(&doc, "spf"), "fail", "{:#}", doc["findings"]);
+    assert!(
+        !ids(&doc).iter().any(|i| i.ends_with("dns-error")),
+        "{:?}",
+        ids(&doc)
+    );
+    let doc = mailaudit::report::json::to_value(&engine.run(&audit("nx.realtld.net")).await);
+    assert_eq!(ids(&doc), ["domain.nxdomain"], "{:#}", doc["findings"]);
+}
