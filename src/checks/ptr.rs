@@ -8,8 +8,8 @@ use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
 use crate::checks::{Check, CheckInfo, Need, Ran};
-use crate::dns::name;
 use crate::facts::Facts;
+use crate::facts::reverse::Confirmation;
 use crate::findings::{self as ids, Finding};
 use crate::report::model::{Block, Detail, about};
 
@@ -110,10 +110,6 @@ impl Detail for PtrReport {
     }
 }
 
-/// At most this many PTR names are followed per address (as RFC 7208 §5.5
-/// does for the same job).
-const MAX_NAMES: usize = 10;
-
 #[derive(Debug, Clone, Serialize)]
 pub struct PtrIp {
     pub ip: IpAddr,
@@ -144,94 +140,52 @@ async fn run(ctx: &Facts<'_>, ips: &[IpAddr]) -> (PtrReport, Vec<Finding>) {
 async fn check_ip(ctx: &Facts<'_>, ip: IpAddr, helo: Option<&str>) -> (PtrIp, Vec<Finding>) {
     let subject = ip.to_string();
     let mut findings = Vec::new();
+    let rdns = ctx.reverse(ip).await;
     let mut entry = PtrIp {
         ip,
-        names: Vec::new(),
+        names: rdns.names.clone(),
         forward_confirmed: false,
         generic: None,
     };
-    let ptr = ctx.dns.ptr(ip).await;
-    let rname = name::reverse_name(ip);
-    entry.names = match ptr.ptr_names() {
-        Ok(names) => names,
-        Err(failed) => {
-            findings.push(Finding::lookup_failed(
-                ids::PTR_DNS_ERROR,
-                &subject,
-                &rname,
-                "PTR",
-                failed,
-            ));
-            return (entry, findings);
-        }
-    };
+    let rname = &rdns.ptr.name;
+    if let Some(failed) = rdns.ptr.failed() {
+        findings.push(failed.finding(ids::PTR_DNS_ERROR, &subject));
+        return (entry, findings);
+    }
     if entry.names.is_empty() {
         findings.push(
             Finding::new(
                 ids::PTR_MISSING,
                 &subject,
-                format!("{ip} has no PTR record ({rname}: {ptr})."),
+                format!("{ip} has no PTR record ({rname}: {}).", rdns.ptr_outcome()),
             )
-            .with("name", &rname)
-            .with("lookup", ptr.kind()),
+            .with("name", rname)
+            .with("lookup", rdns.ptr_outcome().kind()),
         );
         return (entry, findings);
     }
 
-    let names: Vec<String> = entry.names.iter().take(MAX_NAMES).cloned().collect();
-    let forward = join_all(names.iter().map(|n| ctx.dns.addrs(n, ip.is_ipv4()))).await;
-    let confirmed: Vec<&String> = names
-        .iter()
-        .zip(&forward)
-        .filter(|(_, o)| o.ips().is_ok_and(|ips| ips.contains(&ip)))
-        .map(|(n, _)| n)
-        .collect();
-    entry.forward_confirmed = !confirmed.is_empty();
-    // Which names are confirmed is known only when every forward lookup
-    // answered (or one already confirmed the address).
-    let forward_known = forward.iter().all(|o| o.is_definitive()) || !confirmed.is_empty();
-    if confirmed.is_empty() {
-        if let Some((n, o)) = names.iter().zip(&forward).find(|(_, o)| !o.is_definitive()) {
-            findings.push(Finding::lookup_failed(
-                ids::PTR_DNS_ERROR,
+    let followed: Vec<String> = rdns.forward.iter().map(|l| l.name.clone()).collect();
+    match rdns.confirmation() {
+        Confirmation::Confirmed(_) => entry.forward_confirmed = true,
+        Confirmation::Failed(f) => findings.push(f.finding(ids::PTR_DNS_ERROR, &subject)),
+        // Unknown: the run says which cap left it so (run.cap-reached).
+        Confirmation::Capped { .. } => {}
+        Confirmation::NotConfirmed => findings.push(
+            Finding::new(
+                ids::PTR_NOT_FORWARD_CONFIRMED,
                 &subject,
-                n,
-                if ip.is_ipv4() { "A" } else { "AAAA" },
-                o,
-            ));
-        } else {
-            let resolved: serde_json::Map<String, serde_json::Value> = names
-                .iter()
-                .zip(&forward)
-                .map(|(n, o)| {
-                    let v: Vec<String> = o
-                        .ips()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|i| i.to_string())
-                        .collect();
-                    (
-                        n.clone(),
-                        serde_json::json!(if v.is_empty() { vec![o.describe()] } else { v }),
-                    )
-                })
-                .collect();
-            findings.push(
-                Finding::new(
-                    ids::PTR_NOT_FORWARD_CONFIRMED,
-                    &subject,
-                    format!(
-                        "The PTR name of {ip} ({}) does not resolve back to {ip}.",
-                        names.join(", ")
-                    ),
-                )
-                .with("ptr", &names)
-                .with("forward", resolved),
-            );
-        }
+                format!(
+                    "The PTR name of {ip} ({}) does not resolve back to {ip}.",
+                    followed.join(", ")
+                ),
+            )
+            .with("ptr", &followed)
+            .with("forward", rdns.forward_evidence()),
+        ),
     }
 
-    if let Some((n, why)) = names
+    if let Some((n, why)) = followed
         .iter()
         .find_map(|n| ctx.rules.ptr_generic.matches(n, ip).map(|why| (n, why)))
     {
@@ -248,30 +202,41 @@ async fn check_ip(ctx: &Facts<'_>, ip: IpAddr, helo: Option<&str>) -> (PtrIp, Ve
     }
 
     if let Some(helo_name) = helo {
-        let helo_lc = helo_name.trim_end_matches('.').to_ascii_lowercase();
-        if forward_known && !confirmed.iter().any(|n| **n == helo_lc) {
-            // Evidence only, asked when there is a mismatch to explain:
-            // whether the HELO name points at the address (unknown when
-            // its lookup failed).
-            let (a, aaaa) = ctx.dns.a_and_aaaa(helo_name).await;
-            let resolves = match (a.ips(), aaaa.ips()) {
-                (Ok(a), Ok(aaaa)) => Some(a.contains(&ip) || aaaa.contains(&ip)),
-                (Ok(a), _) | (_, Ok(a)) if a.contains(&ip) => Some(true),
-                _ => None,
-            };
-            findings.push(
-                Finding::new(
-                    ids::PTR_HELO_MISMATCH,
-                    &subject,
-                    format!(
-                        "HELO name {helo_name} is not the forward-confirmed PTR name of {ip} ({}).",
-                        names.join(", ")
-                    ),
-                )
-                .with("helo", helo_name)
-                .with("ptr", &names)
-                .with("helo_resolves_to_ip", resolves),
-            );
+        match rdns.confirms(helo_name) {
+            Some(false) => {
+                // Evidence only, asked when there is a mismatch to explain:
+                // whether the HELO name points at the address (unknown when
+                // its lookup failed).
+                let (a, aaaa) = ctx.dns.a_and_aaaa(helo_name).await;
+                let resolves = match (a.ips(), aaaa.ips()) {
+                    (Ok(a), Ok(aaaa)) => Some(a.contains(&ip) || aaaa.contains(&ip)),
+                    (Ok(a), _) | (_, Ok(a)) if a.contains(&ip) => Some(true),
+                    _ => None,
+                };
+                findings.push(
+                    Finding::new(
+                        ids::PTR_HELO_MISMATCH,
+                        &subject,
+                        format!(
+                            "HELO name {helo_name} is not the forward-confirmed PTR name of {ip} ({}).",
+                            followed.join(", ")
+                        ),
+                    )
+                    .with("helo", helo_name)
+                    .with("ptr", &followed)
+                    .with("helo_resolves_to_ip", resolves),
+                );
+            }
+            Some(true) => {}
+            // A failed lookup is said above; a name past the cap is not.
+            None if rdns
+                .unfollowed()
+                .iter()
+                .any(|n| n.as_str() == helo_name.trim_end_matches('.').to_ascii_lowercase()) =>
+            {
+                ctx.note_ptr_names_cap(rdns.names.len())
+            }
+            None => {}
         }
     }
     (entry, findings)

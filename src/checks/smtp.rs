@@ -52,45 +52,6 @@ pub struct SmtpReport {
     pub ptr_names: Vec<(IpAddr, Vec<String>)>,
 }
 
-/// The forward-confirmed PTR names of `ip` (`Err`: a lookup failed).
-async fn confirmed_names(facts: &Facts<'_>, ip: IpAddr) -> Result<Vec<String>, Finding> {
-    let subject = ip.to_string();
-    let answer = facts.dns.ptr(ip).await;
-    let names = answer.ptr_names().map_err(|e| {
-        Finding::lookup_failed(
-            ids::SMTP_DNS_ERROR,
-            &subject,
-            &crate::dns::name::reverse_name(ip),
-            "PTR",
-            e,
-        )
-    })?;
-    let mut confirmed = Vec::new();
-    for n in names.into_iter().take(10) {
-        let (a, aaaa) = facts.dns.a_and_aaaa(&n).await;
-        for (o, rtype) in [(&a, "A"), (&aaaa, "AAAA")] {
-            match o.ips() {
-                Ok(ips) if ips.contains(&ip) => {
-                    if !confirmed.contains(&n) {
-                        confirmed.push(n.clone());
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(Finding::lookup_failed(
-                        ids::SMTP_DNS_ERROR,
-                        &subject,
-                        &n,
-                        rtype,
-                        e,
-                    ));
-                }
-            }
-        }
-    }
-    Ok(confirmed)
-}
-
 async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpReport, Vec<Finding>) {
     let probed = facts.smtp_probes().await;
     let mut findings: Vec<Finding> = probed
@@ -171,20 +132,37 @@ async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpRepor
             );
         }
         if p.banner.is_some() && p.ehlo_name.is_some() {
-            match confirmed_names(facts, p.address).await {
-                Err(f) => findings.push(f),
-                Ok(names) => {
+            let rdns = facts.reverse(p.address).await;
+            match rdns.ptr.failed() {
+                Some(f) => findings.push(f.finding(ids::SMTP_DNS_ERROR, &subject)),
+                None => {
+                    let names = rdns.confirmed();
                     let banner = p
                         .banner
                         .as_deref()
                         .and_then(|b| b.split_whitespace().next())
                         .map(|w| w.trim_end_matches('.').to_ascii_lowercase());
-                    let ehlo = p.ehlo_name.clone();
-                    let wrong: Vec<String> = [banner, ehlo]
-                        .into_iter()
-                        .flatten()
-                        .filter(|n| !names.contains(n))
-                        .collect();
+                    let mut wrong: Vec<String> = Vec::new();
+                    for n in [banner, p.ehlo_name.clone()].into_iter().flatten() {
+                        match rdns.confirms(&n) {
+                            Some(true) => {}
+                            Some(false) => {
+                                if !wrong.contains(&n) {
+                                    wrong.push(n);
+                                }
+                            }
+                            // Past the cap on PTR names followed, or its
+                            // forward lookup failed: not judged.
+                            None => match rdns.forward.iter().find(|l| l.name == n) {
+                                Some(l) => {
+                                    if let Some(f) = l.failed() {
+                                        findings.push(f.finding(ids::SMTP_DNS_ERROR, &subject));
+                                    }
+                                }
+                                None => facts.note_ptr_names_cap(rdns.names.len()),
+                            },
+                        }
+                    }
                     if !wrong.is_empty() {
                         findings.push(
                             Finding::new(

@@ -18,6 +18,7 @@ pub mod dkim;
 pub mod dmarc;
 pub mod dnssec;
 pub mod lookup;
+pub mod reverse;
 pub mod spf;
 
 use std::net::IpAddr;
@@ -238,6 +239,7 @@ pub struct Facts<'a> {
     dkim_keys: Slot<'a, Vec<dkim::KeyLookup>>,
     smtp_probes: Slot<'a, SmtpProbes>,
     dnssec: Slot<'a, dnssec::DnssecFact>,
+    reverse: reverse::ReverseCache,
     caps: Arc<std::sync::Mutex<Vec<Cap>>>,
 }
 
@@ -248,7 +250,22 @@ impl<'a> Facts<'a> {
         blocklists: Option<Arc<Blocklists>>,
         target: &'a Target,
     ) -> Facts<'a> {
-        let messages = target.messages.iter().map(|m| prepare(m, &rules)).collect();
+        let messages: Vec<Prepared<'a>> =
+            target.messages.iter().map(|m| prepare(m, &rules)).collect();
+        let caps: Arc<std::sync::Mutex<Vec<Cap>>> = Arc::default();
+        for p in &messages {
+            if p.link_domains_found > p.link_domains.len() {
+                note(
+                    &caps,
+                    Cap {
+                        what: "link domains of one message",
+                        limit: crate::message::prepare::MAX_LINK_DOMAINS,
+                        found: p.link_domains_found,
+                        affects: &["dnsbl"],
+                    },
+                );
+            }
+        }
         Facts {
             dns,
             rules,
@@ -263,7 +280,8 @@ impl<'a> Facts<'a> {
             dkim_keys: Slot::new(),
             smtp_probes: Slot::new(),
             dnssec: Slot::new(),
-            caps: Arc::default(),
+            reverse: reverse::ReverseCache::default(),
+            caps,
         }
     }
 
@@ -366,6 +384,28 @@ impl<'a> Facts<'a> {
         })
     }
 
+    /// The forward-confirmed reverse DNS of `ip`, computed once per run.
+    pub fn reverse(
+        &self,
+        ip: IpAddr,
+    ) -> impl Future<Output = Arc<reverse::ReverseDns>> + Send + 'a {
+        let pending = self.reverse.get(&self.dns, ip);
+        let caps = self.caps.clone();
+        async move {
+            let rdns = pending.await;
+            if matches!(rdns.confirmation(), reverse::Confirmation::Capped { .. }) {
+                note(&caps, ptr_names_cap(rdns.names.len()));
+            }
+            rdns
+        }
+    }
+
+    /// Records that `host` was not judged against an address's reverse
+    /// DNS because it is among the PTR names the cap left unfollowed.
+    pub fn note_ptr_names_cap(&self, names: usize) {
+        note(&self.caps, ptr_names_cap(names));
+    }
+
     /// The DNSSEC validation of the audited domain's records.
     pub fn dnssec(&self) -> impl Future<Output = Arc<dnssec::DnssecFact>> + Send + 'a {
         let dns = self.dns.clone();
@@ -419,7 +459,9 @@ impl<'a> Facts<'a> {
                         what: "MX hosts",
                         limit: caps::MX_HOSTS,
                         found: records.len(),
-                        affects: &["mx", "ptr", "spf", "dnsbl"],
+                        affects: &[
+                            "mx", "ptr", "spf", "dnsbl", "mta-sts", "tls-rpt", "dane", "smtp",
+                        ],
                     },
                 );
                 records.truncate(caps::MX_HOSTS);
@@ -612,6 +654,16 @@ impl<'a> Facts<'a> {
             push(&mut out, Subject::Domain(d));
         }
         (Subjects::from(out.items), out.failed)
+    }
+}
+
+/// The cap on the PTR names followed per address.
+fn ptr_names_cap(found: usize) -> Cap {
+    Cap {
+        what: "PTR names of one address",
+        limit: reverse::MAX_NAMES,
+        found,
+        affects: &["ptr", "smtp"],
     }
 }
 

@@ -426,10 +426,12 @@ pub fn unsubscribe_link(
 }
 
 /// The host names that the body's http(s) links point to, in order,
-/// without repeats; IP-address hosts are left out. At most `max`.
-pub fn link_domains(html: &[String], text: &[String], max: usize) -> Vec<String> {
+/// without repeats; IP-address hosts are left out. At most `max`, with how
+/// many distinct ones there are in all (so a cap is never silent).
+pub fn link_domains(html: &[String], text: &[String], max: usize) -> (Vec<String>, usize) {
     let urls = url_re();
     let mut out: Vec<String> = Vec::new();
+    let mut past: std::collections::HashSet<String> = std::collections::HashSet::new();
     for body in html.iter().chain(text) {
         for m in urls.find_iter(body) {
             let rest = &m.as_str()[m.as_str().find("://").map_or(0, |i| i + 3)..];
@@ -444,14 +446,16 @@ pub fn link_domains(html: &[String], text: &[String], max: usize) -> Vec<String>
                 && d.contains('.')
                 && !out.contains(&d)
             {
-                out.push(d);
-                if out.len() >= max {
-                    return out;
+                if out.len() < max {
+                    out.push(d);
+                } else {
+                    past.insert(d);
                 }
             }
         }
     }
-    out
+    let found = out.len() + past.len();
+    (out, found)
 }
 
 #[cfg(test)]
@@ -641,6 +645,13 @@ mod tests {
             &["see https://shop.example.com/y".into()],
             10,
         );
-        assert_eq!(d, ["shop.example.com", "cdn.example.net"]);
+        assert_eq!(
+            d,
+            (vec!["shop.example.com".into(), "cdn.example.net".into()], 2)
+        );
+        // Past the cap: kept to the first ones, counted in all.
+        let many: Vec<String> = (0..60).map(|i| format!("https://d{i}.example/ ")).collect();
+        let (kept, found) = link_domains(&[], &[many.concat()], 50);
+        assert_eq!((kept.len(), found), (50, 60));
     }
 }

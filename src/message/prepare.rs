@@ -32,6 +32,9 @@ pub struct Prepared<'a> {
     pub post: Vec<String>,
     pub link: Option<LinkFound>,
     pub link_domains: Vec<String>,
+    /// Distinct link domains in all (more than `link_domains` holds when
+    /// [`MAX_LINK_DOMAINS`] was reached).
+    pub link_domains_found: usize,
     /// (d=, s=) of each DKIM-Signature that parses.
     pub signatures: Vec<(String, String)>,
     pub received_ip: Option<IpAddr>,
@@ -53,6 +56,7 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
         post: Vec::new(),
         link: None,
         link_domains: Vec::new(),
+        link_domains_found: 0,
         signatures: Vec::new(),
         received_ip: None,
         return_path: None,
@@ -295,7 +299,7 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
             .with("html_parts", html.len()),
         );
     }
-    p.link_domains = message::link_domains(&html, &text, MAX_LINK_DOMAINS);
+    (p.link_domains, p.link_domains_found) = message::link_domains(&html, &text, MAX_LINK_DOMAINS);
 
     // Envelope hints.
     p.received_ip = msg.received().and_then(|r| r.from_ip());

@@ -208,3 +208,79 @@ async fn many_report_destinations_are_checked_to_10() {
     assert_eq!(finding(&doc, "run.cap-reached")["evidence"]["limit"], 10);
     assert_eq!(status(&doc, "dmarc"), "unknown");
 }
+
+/// Issue 18.4: an address with more PTR names than are followed, none of
+/// the followed ones confirming it, is unknown (the cap is said), never
+/// "not forward-confirmed": the 11th name does confirm it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ptr_names_past_the_cap_are_never_not_confirmed() {
+    let mut lines: Vec<String> = (0..11)
+        .map(|i| format!("n{i} IN A 198.51.100.{}", 100 + i))
+        .collect();
+    lines[10] = "n10 IN A 198.51.100.7".into();
+    let mut reverse = String::from(
+        "$ORIGIN 100.51.198.in-addr.arpa.\n$TTL 300\n@ IN SOA ns.hostile.test. h.hostile.test. 1 3600 600 86400 300\n@ IN NS ns.hostile.test.\n",
+    );
+    for i in 0..11 {
+        reverse.push_str(&format!("7 IN PTR n{i}.hostile.test.\n"));
+    }
+    let server = FaultServer::from_texts(&[zone(&lines), reverse]).await;
+    let dns = Dns::new(DnsConfig {
+        nameservers: vec![server.addr()],
+        timeout: TIMEOUT,
+        retries: 1,
+        concurrency: 64,
+        scope: None,
+        trust_anchor: None,
+    })
+    .unwrap();
+    let engine = Engine::new(dns, Rules::embedded());
+    let mut req = Request::audit("hostile.test");
+    req.target.ips = vec!["198.51.100.7".parse().unwrap()];
+    req.checks = Some(["ptr".to_string()].into());
+    let doc = json::to_value(&engine.run(&req).await);
+    let names = doc["checks"]["ptr"]["ips"][0]["names"].as_array().unwrap();
+    assert_eq!(names.len(), 11);
+    if names[..10].iter().any(|n| n == "n10.hostile.test") {
+        // The server put the confirming name among the first ten.
+        eprintln!("the confirming PTR name came among the first ten");
+        assert_eq!(status(&doc, "ptr"), "pass");
+        return;
+    }
+    assert_eq!(status(&doc, "ptr"), "unknown", "{:#}", doc["findings"]);
+    let cap = finding(&doc, "run.cap-reached");
+    assert_eq!(cap["evidence"]["limit"], 10, "{cap:#}");
+    assert!(
+        !doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "ptr.not-forward-confirmed"),
+        "{:#}",
+        doc["findings"]
+    );
+}
+
+/// Issue 18.4: the MX-host cap leaves every check that reads the MX hosts
+/// unknown: MTA-STS, TLS-RPT and DANE too, not only MX, PTR, SPF and the
+/// blocklists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mx_cap_leaves_the_transport_checks_unknown() {
+    let mut lines: Vec<String> = (0..40)
+        .map(|i| format!("mxs IN MX 10 m{i}.hostile.test."))
+        .collect();
+    lines.push("_smtp._tls.mxs IN TXT \"v=TLSRPTv1; rua=mailto:tls@hostile.test\"".into());
+    for i in 0..40 {
+        lines.push(format!("m{i} IN A 203.0.113.{i}"));
+    }
+    let (doc, _) = audit_checks("mxs.hostile.test", &lines, &["tls-rpt", "mta-sts"]).await;
+    assert_eq!(finding(&doc, "run.cap-reached")["evidence"]["limit"], 32);
+    for check in ["tls-rpt", "mta-sts"] {
+        assert_eq!(
+            status(&doc, check),
+            "unknown",
+            "{check}: {:#}",
+            doc["checks"][check]
+        );
+    }
+}
