@@ -233,6 +233,11 @@ async fn run(facts: &Facts<'_>) -> (MtaStsReport, Vec<Finding>) {
     }
     if policy.mode != Mode::None {
         let mx = facts.mx().await;
+        if let Some(failed) = mx.lookup.failed() {
+            // Which MX hosts the policy must cover is not known.
+            findings.push(failed.finding(ids::MTA_STS_DNS_ERROR, domain));
+            return (report, findings);
+        }
         report.uncovered = mx
             .hosts
             .iter()

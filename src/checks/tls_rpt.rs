@@ -55,7 +55,7 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
         facts.txt_records(&name, tlsrpt::is_tlsrpt),
         facts.txt_records(&sts_name, crate::records::mtasts::is_sts)
     );
-    let mta_sts = sts.ok().map(|records| !records.is_empty());
+    let mta_sts = sts.as_ref().ok().map(|records| !records.is_empty());
     let mut report = TlsRptReport {
         record: None,
         rua: Vec::new(),
@@ -67,21 +67,28 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
     };
     let finding = match records.as_slice() {
         [] => {
+            // How much it matters: more with MTA-STS or DANE deployed. A
+            // lookup that failed leaves that unknown, never "neither".
             let dane = if mta_sts == Some(true) {
-                false
+                Ok(false)
             } else {
                 publishes_tlsa(facts).await
             };
-            let (severity, why) = match (mta_sts, dane) {
-                (Some(true), _) => (
+            let deployed = match (&sts, &dane) {
+                (Ok(r), _) if !r.is_empty() => Some("MTA-STS"),
+                (_, Ok(true)) => Some("DANE"),
+                _ => None,
+            };
+            let (severity, why) = match deployed {
+                Some("MTA-STS") => (
                     crate::findings::Severity::Warning,
                     " It publishes MTA-STS, so a policy that makes senders refuse its MX hosts would go unreported.",
                 ),
-                (_, true) => (
+                Some(_) => (
                     crate::findings::Severity::Warning,
                     " Its MX hosts publish TLSA records (DANE), so a certificate that stops matching them would make senders refuse them unreported.",
                 ),
-                _ => (crate::findings::Severity::Info, ""),
+                None => (crate::findings::Severity::Info, ""),
             };
             let f = Finding::new(
                 ids::TLS_RPT_MISSING,
@@ -90,9 +97,15 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
             )
             .with("name", &name)
             .with("mta_sts", mta_sts)
-            .with("dane", dane)
+            .with("dane", dane.as_ref().ok())
             .severity(severity);
-            Some(f)
+            let mut out = vec![f];
+            if deployed.is_none() {
+                for failed in [sts.as_ref().err(), dane.as_ref().err()].into_iter().flatten() {
+                    out.push(failed.finding(ids::TLS_RPT_DNS_ERROR, domain));
+                }
+            }
+            return (report, out);
         }
         [one] => match tlsrpt::parse(one) {
             Ok(parsed) => {
@@ -125,20 +138,37 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
 }
 
 /// Whether any MX host publishes TLSA records at `_25._tcp` (DANE), read
-/// without validation: deployed, whether or not it validates.
-async fn publishes_tlsa(facts: &Facts<'_>) -> bool {
+/// without validation: deployed, whether or not it validates. A lookup
+/// that failed (the MX hosts', or a host's TLSA) leaves it unknown unless
+/// another host publishes them.
+async fn publishes_tlsa(facts: &Facts<'_>) -> Result<bool, crate::facts::FailedLookup> {
     let mx = facts.mx().await;
-    let answers =
-        futures::future::join_all(mx.hosts.iter().filter(|h| !h.name.is_empty()).map(|h| {
-            facts.dns.query(
-                &format!("_25._tcp.{}", h.name),
-                hickory_proto::rr::RecordType::TLSA,
-            )
-        }))
-        .await;
-    answers
+    if let Some(failed) = mx.lookup.failed() {
+        return Err(failed);
+    }
+    let hosts: Vec<String> = mx
+        .hosts
         .iter()
-        .any(|a| matches!(&**a, crate::dns::Outcome::Records(r) if !r.is_empty()))
+        .filter(|h| !h.name.is_empty())
+        .map(|h| format!("_25._tcp.{}", h.name))
+        .collect();
+    let answers = futures::future::join_all(
+        hosts
+            .iter()
+            .map(|n| facts.dns.query(n, hickory_proto::rr::RecordType::TLSA)),
+    )
+    .await;
+    let mut failed = None;
+    for (name, a) in hosts.iter().zip(&answers) {
+        match &**a {
+            crate::dns::Outcome::Records(r) if !r.is_empty() => return Ok(true),
+            o if !o.is_definitive() => {
+                failed.get_or_insert_with(|| crate::facts::FailedLookup::new(name, "TLSA", o));
+            }
+            _ => {}
+        }
+    }
+    failed.map_or(Ok(false), Err)
 }
 
 impl Detail for TlsRptReport {

@@ -209,3 +209,48 @@ async fn a_policy_that_is_not_fetched_is_not_judged() {
     );
     assert_eq!(doc["passed"].get("mta-sts"), None);
 }
+
+/// Issue 18.5: with the MX lookup failed, which hosts the policy must
+/// cover is unknown: never a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_mx_lookup_leaves_coverage_unknown() {
+    let doc = run(Setup {
+        fault: Some(("sts.test", Fault::ServFail)),
+        ..Setup::policy(GOOD_POLICY)
+    })
+    .await;
+    let c = &doc["checks"]["mta-sts"];
+    assert_eq!(c["status"], "unknown", "{c:#}");
+    assert_eq!(
+        sts_ids(&doc),
+        ["mta-sts.dns-error"],
+        "{:#}",
+        doc["findings"]
+    );
+}
+
+/// Issue 18.5: no TLS-RPT record, no MTA-STS, and the MX hosts' TLSA
+/// lookups failed: whether DANE is deployed (and so how much the missing
+/// record matters) is unknown, never "no DANE".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_rpt_with_a_failed_tlsa_lookup_is_unknown() {
+    let server = FaultServer::from_texts(&[zone("")]).await;
+    let engine = Engine::new(crate::common::resolver_for(&server), Rules::embedded());
+    let mut req = Request::audit("sts.test");
+    req.checks = Some(["tls-rpt".to_string()].into());
+    let clean = json::to_value(&engine.run(&req).await);
+    assert_eq!(
+        clean["checks"]["tls-rpt"]["status"], "pass",
+        "{:#}",
+        clean["findings"]
+    );
+    server.set_fault("_25._tcp.mx1.sts.test", Fault::ServFail);
+    let engine = Engine::new(crate::common::resolver_for(&server), Rules::embedded());
+    let doc = json::to_value(&engine.run(&req).await);
+    assert_eq!(
+        doc["checks"]["tls-rpt"]["status"], "unknown",
+        "{:#}",
+        doc["findings"]
+    );
+    assert_eq!(ids(&doc), ["tls-rpt.missing", "tls-rpt.dns-error"]);
+}
