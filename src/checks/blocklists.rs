@@ -55,9 +55,9 @@ impl Check for Blocklists {
                     detail: Some(Box::new(report)),
                 };
             }
-            if report.lists_checked > 0 {
-                findings.splice(0..0, lists.resolver_findings(&facts.dns));
-            }
+            // Lists were asked (even if none answered its health test:
+            // that is when a public resolver is most likely why).
+            findings.splice(0..0, lists.resolver_findings(&facts.dns));
             // Addresses that could not be found were not looked up.
             let subject = facts.domain();
             for f in &failed {

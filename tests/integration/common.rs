@@ -155,9 +155,14 @@ impl Env {
     }
 
     /// Uses these blocklists (zones of the fixtures, or catalogue zones).
-    pub fn lists(mut self, zones: &[&str]) -> Env {
+    pub fn lists(self, zones: &[&str]) -> Env {
         let mut config = BlocklistConfig::new(Catalog::embedded());
         config.explicit = zones.iter().map(|z| z.to_string()).collect();
+        self.blocklists(config)
+    }
+
+    /// Uses this blocklist configuration.
+    pub fn blocklists(mut self, config: BlocklistConfig) -> Env {
         self.engine = self.engine.clone().with_blocklists(Blocklists::new(config));
         self
     }

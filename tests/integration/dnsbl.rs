@@ -4,7 +4,7 @@
 use crate::common::Fault;
 use hickory_proto::rr::RecordType;
 
-use crate::common::{Env, LISTS, finding, ids, result, status};
+use crate::common::{Env, LISTS, finding, has, ids, result, status};
 
 /// The dnsbl findings these tests trigger.
 async fn env(lists: &[&str]) -> Env {
@@ -424,4 +424,32 @@ async fn generic_lists_do_not_list_with_error_codes() {
     }
     assert!(!ids(&doc).contains(&"dnsbl.listed".to_string()));
     assert_eq!(status(&doc, "dnsbl"), "unknown");
+}
+
+/// Issue 18.6: when every list fails its health test through a public
+/// resolver (they refuse it), the user is told the resolver is why: that
+/// is when the finding matters most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_resolver_is_named_when_every_list_is_unhealthy() {
+    let env = Env::new(LISTS).await;
+    let mut catalog = mailaudit::blocklist::catalog::Catalog::embedded();
+    catalog
+        .public_resolvers
+        .push(mailaudit::blocklist::catalog::PublicResolver {
+            address: env.server.addr().ip(),
+            operator: "Loopback Public DNS".into(),
+        });
+    let mut config = mailaudit::blocklist::BlocklistConfig::new(catalog);
+    config.explicit = vec!["empty.test".into()];
+    let env = env.blocklists(config);
+    let doc = env.blacklist(&["192.0.2.1"], false).await;
+    assert!(has(&doc, "dnsbl.list-unhealthy"), "{:#}", doc["findings"]);
+    assert_eq!(status(&doc, "dnsbl"), "unknown");
+    let f = finding(&doc, "dnsbl.public-resolver");
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Loopback Public DNS")
+    );
 }
