@@ -16,6 +16,21 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// A cell of a CSV file mailaudit composes, safe to open in a
+/// spreadsheet: a cell that starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return would run as a formula there (a stranger's address
+/// from a signup form, `=HYPERLINK(...)`), so it gets a leading `'`, as
+/// OWASP's guidance on CSV injection says. Spreadsheets show the text as
+/// written; a program that reads the file sees the `'`. The clean list
+/// (`recipients --clean`) is the user's own rows and keeps their bytes.
+pub fn spreadsheet_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 /// A checked place to write the report.
 #[derive(Debug, Clone)]
 pub enum Destination {

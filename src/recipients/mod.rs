@@ -402,12 +402,15 @@ impl Flagged {
                 out.write_all(b"\n")
             }
             Flagged::Csv(w) => w
-                .write_record([
-                    row.to_string().as_str(),
-                    address,
-                    &ids.join(" "),
-                    &details.join("; "),
-                ])
+                .write_record(
+                    [
+                        row.to_string().as_str(),
+                        address,
+                        &ids.join(" "),
+                        &details.join("; "),
+                    ]
+                    .map(|c| crate::output::spreadsheet_cell(c).into_owned()),
+                )
                 .map_err(std::io::Error::other),
         }
     }

@@ -258,7 +258,11 @@ fn csv_row<W: Write>(w: &mut csv::Writer<W>, columns: &[&str], row: &Row) -> io:
         );
     }
     record.push(row.top());
-    w.write_record(&record)?;
+    w.write_record(
+        record
+            .iter()
+            .map(|c| crate::output::spreadsheet_cell(c).into_owned()),
+    )?;
     // Each row reaches the reader as soon as it is known.
     w.flush()?;
     Ok(())

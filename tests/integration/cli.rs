@@ -1546,3 +1546,45 @@ fn a_zone_file_exported_from_a_signed_zone_loads_unsigned() {
         doc["checks"]["mx"]
     );
 }
+
+/// Issue 18.9: a batch or single-run CSV cell that would run as a formula
+/// in a spreadsheet (here a message file named like one) gets a leading
+/// `'`.
+#[test]
+fn csv_cells_are_safe_in_a_spreadsheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "=cmd|' calc'!A0.eml";
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/campaign.eml"),
+        dir.path().join(name),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .current_dir(dir.path())
+        .args([
+            "message",
+            name,
+            "--zone",
+            &examples(),
+            "--no-dnsbl",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reader = csv::Reader::from_reader(&out.stdout[..]);
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[0], format!("'{name}"));
+    for cell in row.iter() {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{cell}"
+        );
+    }
+}

@@ -273,3 +273,56 @@ async fn the_recipients_entry_has_its_documented_shape() {
     let keys: Vec<&str> = r.keys().map(String::as_str).collect();
     assert_eq!(keys, ["id", "rows", "share", "examples"]);
 }
+
+/// Issue 18.9: addresses from signup forms that a spreadsheet would run as
+/// formulas are neutralised in the flagged rows (a leading `'`), as every
+/// CSV mailaudit composes; the clean list keeps the user's own bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flagged_csv_cells_never_run_as_formulas() {
+    let env = Env::new(&world()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.csv");
+    std::fs::write(
+        &list,
+        "email\n\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\"\n@SUM(1+1)@example.com\n-2+3@clean.test\n-2+3@clean.test\nok@clean.test\n",
+    )
+    .unwrap();
+    let req = Request::recipients(RecipientsInput {
+        list: ListFile::open(&list, "list.csv", None).unwrap(),
+        flagged: Some((
+            Destination::File(dir.path().join("flagged.csv")),
+            RowFormat::Csv,
+        )),
+        clean: Some(Destination::File(dir.path().join("clean.csv"))),
+        progress: None,
+    });
+    let doc = env.run(&req).await;
+    assert_eq!(
+        doc["checks"]["recipients"]["flagged_rows"], 3,
+        "{:#}",
+        doc["checks"]
+    );
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_path(dir.path().join("flagged.csv"))
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    let addresses: Vec<&str> = rows.iter().map(|r| &r[1]).collect();
+    assert_eq!(
+        addresses,
+        [
+            "'=HYPERLINK(\"http://evil.example\",\"x\")",
+            "'@SUM(1+1)@example.com",
+            "'-2+3@clean.test",
+        ]
+    );
+    for cell in rows.iter().flat_map(|r| r.iter()) {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{cell}"
+        );
+    }
+    // The clean list: the user's rows, as they were.
+    let clean = std::fs::read_to_string(dir.path().join("clean.csv")).unwrap();
+    assert_eq!(clean, "email\n-2+3@clean.test\nok@clean.test\n");
+}
