@@ -17,6 +17,19 @@ use crate::findings::{self, ALL, Severity, check_of};
 use crate::recipients::address::Provider;
 use crate::recipients::rules::{RecipientRules, Threshold};
 
+/// Every rules file, by the name `--rules DIR` overrides it under (the
+/// blocklist catalogue, read by `blocklist::catalog`, among them).
+pub const FILES: &[&str] = &[
+    "advice.toml",
+    "dkim-selectors.toml",
+    "dnsbl.toml",
+    "ptr-generic.toml",
+    "recipients.toml",
+    "disposable-domains.txt",
+    "sender-requirements.toml",
+    "unsubscribe.toml",
+];
+
 const ADVICE_TOML: &str = include_str!("../rules/advice.toml");
 const PTR_GENERIC_TOML: &str = include_str!("../rules/ptr-generic.toml");
 const DKIM_SELECTORS_TOML: &str = include_str!("../rules/dkim-selectors.toml");
@@ -412,6 +425,7 @@ impl Source {
         file: &str,
         embedded: &str,
     ) -> Result<Source, RulesError> {
+        debug_assert!(FILES.contains(&file), "{file} is missing from rules::FILES");
         if let Some(dir) = dir {
             let path: PathBuf = dir.join(file);
             if path.exists() {

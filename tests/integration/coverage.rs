@@ -571,3 +571,130 @@ async fn every_check_has_its_documented_shape() {
     assert_eq!(keys_of(&doc["checks"]["spf"]), ["status", "reason"]);
     assert_eq!(doc["checks"]["message"], serde_json::json!([]));
 }
+
+/// Flags that belong to other tools, each with the tool whose name must be
+/// on the same line.
+const FOREIGN_FLAGS: &[(&str, &str)] = &[
+    ("--bench", "cargo"),
+    ("--locked", "cargo"),
+    ("--path", "cargo"),
+    ("--no-deps", "pip"),
+    ("--reuse-key", "certbot"),
+];
+
+/// Issue 18.10: every `--flag` named in the advice, the rules files, the
+/// docs, the README, the templates and the help of every subcommand exists
+/// (the advice once told users to run with `--resolver`, which does not).
+#[test]
+fn every_flag_named_anywhere_exists() {
+    let bin = env!("CARGO_BIN_EXE_mailaudit");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // What the parser defines, subcommand by subcommand (the completion
+    // script lists every option of each).
+    let completions = run(&["completions", "bash"]);
+    let flag = regex::Regex::new(r"(?:^|[^A-Za-z0-9_-])(--[a-z][a-z0-9-]*)").unwrap();
+    let ours: std::collections::BTreeSet<&str> = completions
+        .split("opts=\"")
+        .skip(1)
+        .flat_map(|o| flag.captures_iter(o.split('"').next().unwrap_or("")))
+        .filter_map(|c| c.get(1))
+        .map(|m| m.as_str())
+        .collect();
+    assert!(ours.contains("--nameserver") && ours.contains("--trust-anchor"));
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for dir in ["rules", "docs", "templates"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                texts.push((p.display().to_string(), text));
+            }
+        }
+    }
+    texts.push((
+        "README.md".into(),
+        std::fs::read_to_string(root.join("README.md")).unwrap(),
+    ));
+    let subcommands = [
+        "audit",
+        "blacklist",
+        "message",
+        "smtp",
+        "recipients",
+        "explain",
+        "findings",
+        "completions",
+        "man",
+    ];
+    texts.push(("mailaudit --help".into(), run(&["--help"])));
+    for s in subcommands {
+        texts.push((format!("mailaudit {s} --help"), run(&[s, "--help"])));
+    }
+    let mut wrong = Vec::new();
+    for (source, text) in &texts {
+        for line in text.lines() {
+            for c in flag.captures_iter(line) {
+                let f = &c[1];
+                if ours.contains(f) {
+                    continue;
+                }
+                match FOREIGN_FLAGS.iter().find(|(g, _)| *g == f) {
+                    Some((_, tool)) if line.contains(tool) => {}
+                    _ => wrong.push(format!("{source}: {f} in {line:?}")),
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "flags that do not exist:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// Issue 18.11: `--checks` help names every check of the registry, and
+/// `--rules` help every rules file, which are every file in rules/.
+#[test]
+fn help_names_every_check_and_every_rules_file() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .args(["audit", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let line = |flag: &str| {
+        help.lines()
+            .find(|l| l.trim_start().starts_with(flag))
+            .unwrap_or_else(|| panic!("{flag} in audit --help"))
+            .to_string()
+    };
+    let checks = line("--checks");
+    for c in mailaudit::checks::REGISTRY {
+        assert!(
+            checks.contains(c.id()),
+            "--checks help lacks {}: {checks}",
+            c.id()
+        );
+    }
+    let rules = line("--rules");
+    let mut shipped: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    shipped.sort();
+    let mut files: Vec<String> = mailaudit::rules::FILES
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files, shipped, "rules::FILES is every file in rules/");
+    for f in &files {
+        assert!(
+            rules.contains(f.as_str()),
+            "--rules help lacks {f}: {rules}"
+        );
+    }
+}

@@ -215,13 +215,31 @@ pub struct FindingsArgs {
     pub rules: RulesArgs,
 }
 
+/// `--checks` help: every check of an audit, from the registry.
+fn checks_help() -> String {
+    let ids: Vec<&str> =
+        mailaudit::engine::checks_of_kind(mailaudit::report::model::RunKind::Audit)
+            .iter()
+            .map(|c| c.id())
+            .collect();
+    format!(
+        "Run only these checks (comma-separated): {}",
+        ids.join(", ")
+    )
+}
+
+/// `--rules DIR` help: every rules file, from the rules loader.
+fn rules_help() -> String {
+    format!(
+        "Directory whose rules files ({}) replace the built-in ones",
+        mailaudit::rules::FILES.join(", ")
+    )
+}
+
 /// `--rules DIR`, for every subcommand that reads the rules.
 #[derive(Debug, Args)]
 pub struct RulesArgs {
-    /// Directory whose rules files (advice.toml, ptr-generic.toml,
-    /// dnsbl.toml, dkim-selectors.toml, unsubscribe.toml,
-    /// sender-requirements.toml) replace the built-in ones.
-    #[arg(long = "rules", value_name = "DIR")]
+    #[arg(long = "rules", value_name = "DIR", help = rules_help())]
     pub dir: Option<PathBuf>,
 }
 
@@ -357,9 +375,7 @@ pub struct AuditArgs {
     #[arg(long = "mail-from", value_name = "ADDRESS")]
     pub mail_from: Option<String>,
 
-    /// Run only these checks (comma-separated: spf,dmarc,mx,ptr,dkim,
-    /// message,dnsbl).
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', help = checks_help())]
     pub checks: Vec<String>,
 
     /// A DKIM selector of the domain to check (repeatable); common ones
