@@ -646,3 +646,67 @@ async fn one_recipient_without_list_unsubscribe_is_not_called_bulk() {
         .unwrap();
     assert_eq!(consent["status"], "not-met", "{consent}");
 }
+
+/// Issue 18.4: past the 50th link domain, the domains are not looked up;
+/// the run says so and the blocklist check is unknown, never clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_domains_past_the_cap_leave_the_blocklists_unknown() {
+    let env = Env::new(LISTS).await.lists(&["multi.surbl.org"]);
+    let links: String = (0..60)
+        .map(|i| format!("<p><a href=\"https://d{i}.clean.test/\">{i}</a></p>"))
+        .collect();
+    let msg = bulk(LU, &format!("{FOOTER}{links}"));
+    let mut req = request("shop.test", &["message", "dnsbl"]);
+    req.target.messages = vec![loaded("links", &msg)];
+    let doc = run(&env, req).await;
+    let cap = crate::common::finding(&doc, "run.cap-reached");
+    assert_eq!(cap["evidence"]["limit"], 50, "{cap:#}");
+    assert_eq!(cap["evidence"]["found"], 61, "{cap:#}");
+    assert_eq!(crate::common::status(&doc, "dnsbl"), "unknown");
+    assert!(!ids(&doc).contains(&"dnsbl.listed".to_string()));
+}
+
+/// Issue 18.7: with several sending IPs and no Received header naming
+/// one, SPF (and so DMARC through SPF) is judged for each: a message not
+/// aligned by DKIM fails DMARC from the address SPF does not authorise,
+/// and passes from the one it does; the result is the worst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_through_spf_is_judged_for_every_sending_ip() {
+    let env = Env::world().await;
+    let mut req = request("shop.test", &["message"]);
+    req.target.messages = vec![loaded("unrelated", &unrelated_signed())];
+    req.target.mail_from = Some("bounce@shop.test".into());
+    req.target.ips = vec!["192.0.2.1".parse().unwrap(), "192.0.2.99".parse().unwrap()];
+    let doc = run(&env, req).await;
+    let dmarc = &doc["checks"]["message"][0]["dmarc"];
+    assert_eq!(dmarc["result"], "fail", "{dmarc:#}");
+    let per_ip = dmarc["per_ip"].as_array().expect("per_ip");
+    assert_eq!(per_ip.len(), 2);
+    assert_eq!(per_ip[0]["spf"]["ip"], "192.0.2.1");
+    assert_eq!(per_ip[0]["result"], "pass", "{dmarc:#}");
+    assert_eq!(per_ip[1]["spf"]["ip"], "192.0.2.99");
+    assert_eq!(per_ip[1]["spf"]["result"], "fail");
+    assert_eq!(per_ip[1]["result"], "fail");
+    let f = crate::common::finding(&doc, "message.dmarc-fail");
+    assert_eq!(
+        f["evidence"]["ips_failing"],
+        serde_json::json!(["192.0.2.99"])
+    );
+    assert_eq!(
+        f["evidence"]["ips_passing"],
+        serde_json::json!(["192.0.2.1"])
+    );
+    assert!(
+        f["summary"].as_str().unwrap().contains("192.0.2.99"),
+        "{f:#}"
+    );
+    // One address, as before: no per_ip.
+    let mut req = request("shop.test", &["message"]);
+    req.target.messages = vec![loaded("unrelated", &unrelated_signed())];
+    req.target.mail_from = Some("bounce@shop.test".into());
+    req.target.ips = vec!["192.0.2.1".parse().unwrap()];
+    let doc = run(&env, req).await;
+    let dmarc = &doc["checks"]["message"][0]["dmarc"];
+    assert_eq!(dmarc["result"], "pass", "{dmarc:#}");
+    assert!(dmarc.get("per_ip").is_none());
+}

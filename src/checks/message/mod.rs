@@ -95,7 +95,19 @@ impl Detail for Messages {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         },
-                        m.dmarc.as_ref().map_or("none".into(), |d| d.result.clone()),
+                        m.dmarc.as_ref().map_or("none".into(), |d| {
+                            // Each address only when they differ.
+                            if d.per_ip.iter().all(|e| e.result == d.result) {
+                                d.result.clone()
+                            } else {
+                                let each: Vec<String> = d
+                                    .per_ip
+                                    .iter()
+                                    .map(|e| format!("{} from {}", e.result, e.spf.ip))
+                                    .collect();
+                                format!("{} ({})", d.result, each.join(", "))
+                            }
+                        }),
                         format!(
                             "{} ({})",
                             yes(m.list_unsubscribe.one_click),
@@ -207,9 +219,25 @@ pub struct MessageDmarc {
     pub domain: Option<String>,
     pub policy: Option<Policy>,
     pub aligned_dkim: bool,
-    /// `None` when SPF could not be evaluated (no sending IP or envelope sender).
+    /// `None` when SPF could not be evaluated (no sending IP or envelope
+    /// sender). With several sending IPs: the first one's (`per_ip` has
+    /// each).
     pub aligned_spf: Option<bool>,
     pub spf: Option<MessageSpf>,
+    /// With several sending IPs (`--ip`, no Received header naming one):
+    /// SPF and DMARC as a receiver computes them for each; `result` is the
+    /// worst of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_ip: Vec<DmarcForIp>,
+}
+
+/// DMARC for a message sent from one address.
+#[derive(Debug, Clone, Serialize)]
+pub struct DmarcForIp {
+    pub spf: MessageSpf,
+    pub aligned_spf: Option<bool>,
+    /// pass, fail or unknown.
+    pub result: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

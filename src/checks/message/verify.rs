@@ -25,7 +25,8 @@ use mail_auth::{
 };
 
 use super::{
-    MessageDmarc, MessageReport, MessageSpf, SignatureReport, UnsubscribeHeaders, UnsubscribeLink,
+    DmarcForIp, MessageDmarc, MessageReport, MessageSpf, SignatureReport, UnsubscribeHeaders,
+    UnsubscribeLink,
 };
 use crate::dns::{Dns, Outcome};
 use crate::facts::spf::{self, SpfResult};
@@ -391,6 +392,7 @@ async fn evaluate_dmarc(
         aligned_dkim: false,
         aligned_spf: None,
         spf: None,
+        per_ip: Vec::new(),
     };
     if let Some(failed) = disc.failure() {
         findings.push(failed.finding(ids::MESSAGE_DNS_ERROR, file));
@@ -435,8 +437,13 @@ async fn evaluate_dmarc(
         }
     }
 
-    // SPF, when the sending IP and the envelope sender are known.
-    let ip = p.received_ip.or(facts.target.ips.first().copied());
+    // SPF, when the sending IP and the envelope sender are known: the
+    // address the Received header names, else every sending IP given,
+    // each evaluated as its own transaction (receivers see one at a time).
+    let ips: Vec<std::net::IpAddr> = match p.received_ip {
+        Some(ip) => vec![ip],
+        None => facts.target.ips.clone(),
+    };
     let mail_from = p
         .return_path
         .clone()
@@ -452,62 +459,139 @@ async fn evaluate_dmarc(
         };
         crate::dns::name::normalize_domain(d).ok()
     };
-    if let (Some(ip), Some(mail_from)) = (ip, mail_from)
+    let mut per_ip: Vec<DmarcForIp> = Vec::new();
+    if let Some(mail_from) = mail_from
         && let Some(mf_domain) = identity(&mail_from)
     {
-        let eval = spf::check_transaction(dns, ip, &mail_from, helo).await;
-        match eval.result {
-            SpfResult::Temperror => {
-                undecided = true;
-                findings.push(
-                    Finding::new(
-                        ids::MESSAGE_DNS_ERROR,
-                        file,
-                        format!(
-                            "SPF for the envelope sender {mail_from} from {ip} is temperror: {}.",
-                            eval.reason.as_deref().unwrap_or("a lookup failed")
-                        ),
-                    )
-                    .with("mail_from", &mail_from)
-                    .with("ip", ip)
-                    .with("reason", &eval.reason)
-                    .unknown(),
-                );
-            }
-            SpfResult::Pass => {
-                let org = if mf_domain == from_domain {
-                    Ok(from_org.clone())
-                } else {
-                    org_of(dns, &mf_domain).await
-                };
-                match org {
-                    Ok(org) => out.aligned_spf = Some(aligned(&mf_domain, record.aspf, &org)),
-                    Err(f) => {
-                        undecided = true;
-                        findings.push(f.finding(ids::MESSAGE_DNS_ERROR, file));
+        let evals = join_all(
+            ips.iter()
+                .map(|ip| spf::check_transaction(dns, *ip, &mail_from, helo)),
+        )
+        .await;
+        for (ip, eval) in ips.iter().copied().zip(evals) {
+            let mut entry = DmarcForIp {
+                spf: MessageSpf {
+                    ip,
+                    mail_from: mail_from.clone(),
+                    result: eval.result,
+                },
+                aligned_spf: None,
+                result: String::new(),
+            };
+            let mut unknown = undecided;
+            match eval.result {
+                SpfResult::Temperror => {
+                    unknown = true;
+                    findings.push(
+                        Finding::new(
+                            ids::MESSAGE_DNS_ERROR,
+                            file,
+                            format!(
+                                "SPF for the envelope sender {mail_from} from {ip} is temperror: {}.",
+                                eval.reason.as_deref().unwrap_or("a lookup failed")
+                            ),
+                        )
+                        .with("mail_from", &mail_from)
+                        .with("ip", ip)
+                        .with("reason", &eval.reason)
+                        .unknown(),
+                    );
+                }
+                SpfResult::Pass => {
+                    let org = if mf_domain == from_domain {
+                        Ok(from_org.clone())
+                    } else {
+                        org_of(dns, &mf_domain).await
+                    };
+                    match org {
+                        Ok(org) => entry.aligned_spf = Some(aligned(&mf_domain, record.aspf, &org)),
+                        Err(f) => {
+                            unknown = true;
+                            let f = f.finding(ids::MESSAGE_DNS_ERROR, file);
+                            if !findings.contains(&f) {
+                                findings.push(f);
+                            }
+                        }
                     }
                 }
+                _ => entry.aligned_spf = Some(false),
             }
-            _ => out.aligned_spf = Some(false),
+            entry.result = if out.aligned_dkim || entry.aligned_spf == Some(true) {
+                "pass"
+            } else if unknown {
+                "unknown"
+            } else {
+                "fail"
+            }
+            .into();
+            per_ip.push(entry);
         }
-        out.spf = Some(MessageSpf {
-            ip,
-            mail_from,
-            result: eval.result,
-        });
     }
 
-    out.result = if out.aligned_dkim || out.aligned_spf == Some(true) {
-        "pass".into()
-    } else if undecided {
-        "unknown".into()
+    // The message's result: the worst over its sending IPs (it fails
+    // DMARC wherever it is sent from an address that fails).
+    let failing: Vec<std::net::IpAddr> = per_ip
+        .iter()
+        .filter(|e| e.result == "fail")
+        .map(|e| e.spf.ip)
+        .collect();
+    out.result = if per_ip.is_empty() {
+        if out.aligned_dkim {
+            "pass"
+        } else if undecided {
+            "unknown"
+        } else {
+            "fail"
+        }
+    } else if !failing.is_empty() {
+        "fail"
+    } else if per_ip.iter().any(|e| e.result == "unknown") {
+        "unknown"
     } else {
+        "pass"
+    }
+    .into();
+    if let Some(first) = per_ip.first() {
+        out.spf = Some(first.spf.clone());
+        out.aligned_spf = first.aligned_spf;
+    }
+    if out.result == "fail" {
+        let passing: Vec<std::net::IpAddr> = per_ip
+            .iter()
+            .filter(|e| e.result == "pass")
+            .map(|e| e.spf.ip)
+            .collect();
+        let from = match failing.as_slice() {
+            [] => String::new(),
+            ips if per_ip.len() > 1 => format!(
+                "Sent from {}, ",
+                ips.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
+        let besides = if passing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " From {} it passes.",
+                passing
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         findings.push(
             Finding::new(
                 ids::MESSAGE_DMARC_FAIL,
                 file,
                 format!(
-                    "No DKIM signature or SPF result aligned with the From domain {from_domain} passes, so DMARC fails (policy {}).",
+                    "{}{} DKIM signature or SPF result aligned with the From domain {from_domain} passes, so DMARC fails (policy {}).{besides}",
+                    from,
+                    if from.is_empty() { "No" } else { "no" },
                     out.policy.map_or("none", |p| p.as_str())
                 ),
             )
@@ -520,11 +604,15 @@ async fn evaluate_dmarc(
                     .collect::<Vec<_>>(),
             )
             .with("spf", &out.spf)
+            .with("ips_failing", &failing)
+            .with("ips_passing", &passing)
             .with("adkim", record.adkim)
             .with("aspf", record.aspf),
         );
-        "fail".into()
-    };
+    }
+    if per_ip.len() > 1 {
+        out.per_ip = per_ip;
+    }
     out
 }
 
