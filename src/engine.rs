@@ -417,6 +417,10 @@ async fn by<F: std::future::Future>(
     f: F,
 ) -> Option<F::Output> {
     match deadline {
+        // Past the deadline, nothing starts: what a run has not begun is
+        // unknown, however quickly it might have finished (the timer only
+        // fires at its next tick).
+        Some(at) if tokio::time::Instant::now() >= at => None,
         Some(at) => tokio::time::timeout_at(at, f).await.ok(),
         None => Some(f.await),
     }

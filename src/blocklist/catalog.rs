@@ -110,6 +110,9 @@ struct ListEntry {
     usage: Option<String>,
     delist_url: Option<String>,
     note: Option<String>,
+    source: Option<String>,
+    key: Option<String>,
+    replaces: Option<String>,
     #[serde(default)]
     codes: Vec<CodeEntry>,
     #[serde(default)]
@@ -139,6 +142,9 @@ struct CatalogFile {
 pub struct Code {
     pub low: Ipv4Addr,
     pub high: Ipv4Addr,
+    /// Octets written `*` in the code (`127.0.*.255`): any value there
+    /// matches (bit i set: octet i).
+    pub any: u8,
     pub class: Class,
     pub sublist: Option<String>,
     pub meaning: String,
@@ -170,6 +176,14 @@ pub struct List {
     pub usage: Option<String>,
     pub delist_url: Option<String>,
     pub note: Option<String>,
+    /// Where its facts come from.
+    pub source: Option<String>,
+    /// The name of the account key its query names carry
+    /// (`<subject>.<key>.<zone>`), e.g. `spamhaus-dqs`; never shown.
+    pub key: Option<String>,
+    /// The zone it stands in for when it can be asked (a DQS zone for the
+    /// public one): that zone is then not asked by default.
+    pub replaces: Option<String>,
     pub codes: Vec<Code>,
     pub bits: Vec<Bit>,
     /// From `--dnsbl ZONE` without a catalogue entry: RFC 5782 generic
@@ -210,6 +224,9 @@ impl List {
             usage: None,
             delist_url: None,
             note: Some("Not in the catalogue: read with RFC 5782 generic semantics.".into()),
+            source: None,
+            key: None,
+            replaces: None,
             codes: Vec::new(),
             bits: Vec::new(),
             generic: true,
@@ -296,7 +313,7 @@ impl List {
             }
             return out;
         }
-        match self.codes.iter().find(|c| c.low <= a && a <= c.high) {
+        match self.codes.iter().find(|c| c.matches(a)) {
             Some(c) => vec![(c.class, c.sublist.clone(), c.meaning.clone())],
             // RFC 5782 generic semantics, for codes the catalogue does not
             // name: 127.0.0.1 is the negative test entry's address, never a
@@ -318,6 +335,22 @@ impl List {
             )],
             None => vec![(Class::Listed, None, format!("listed (code {a})"))],
         }
+    }
+}
+
+impl Code {
+    /// Whether answer `a` is this code: within its range, the octets
+    /// written `*` taking any value.
+    pub fn matches(&self, a: Ipv4Addr) -> bool {
+        let mut o = a.octets();
+        let low = self.low.octets();
+        for (i, octet) in o.iter_mut().enumerate() {
+            if self.any & (1 << i) != 0 {
+                *octet = low[i];
+            }
+        }
+        let a = Ipv4Addr::from(o);
+        self.low <= a && a <= self.high
     }
 }
 
@@ -376,6 +409,16 @@ impl Catalog {
             }
             lists.push(list);
         }
+        for l in &lists {
+            if let Some(r) = &l.replaces
+                && !lists.iter().any(|o| &o.zone == r && o.zone != l.zone)
+            {
+                return Err(src.error(format!(
+                    "list {}: replaces = {r:?}, which is not another list of the catalogue",
+                    l.zone
+                )));
+            }
+        }
         Ok(Catalog {
             lists,
             source: src.path.clone(),
@@ -396,7 +439,34 @@ impl Catalog {
     }
 }
 
-fn parse_code(code: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+/// A code: one address, a range `a-b`, a CIDR block, or one address with
+/// `*` for octets that may take any value (`127.0.*.255`): the range and
+/// the wildcard octets.
+fn parse_code(code: &str) -> Result<(Ipv4Addr, Ipv4Addr, u8), String> {
+    if code.contains('*') {
+        let parts: Vec<&str> = code.trim().split('.').collect();
+        if parts.len() != 4 {
+            return Err(format!(
+                "code {code:?} is not an IPv4 address with * octets"
+            ));
+        }
+        let mut octets = [0u8; 4];
+        let mut any = 0u8;
+        for (i, p) in parts.iter().enumerate() {
+            if *p == "*" {
+                any |= 1 << i;
+            } else {
+                octets[i] = p
+                    .parse()
+                    .map_err(|_| format!("code {code:?}: {p:?} is not an octet or *"))?;
+            }
+        }
+        if any & 1 != 0 || octets[0] != 127 {
+            return Err(format!("code {code:?} is outside 127.0.0.0/8"));
+        }
+        let a = Ipv4Addr::from(octets);
+        return Ok((a, a, any));
+    }
     let ip = |s: &str| -> Result<Ipv4Addr, String> {
         s.trim()
             .parse()
@@ -419,7 +489,7 @@ fn parse_code(code: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
     if low.octets()[0] != 127 || high.octets()[0] != 127 {
         return Err(format!("code {code:?} is outside 127.0.0.0/8"));
     }
-    Ok((low, high))
+    Ok((low, high, 0))
 }
 
 fn validate(e: ListEntry) -> Result<List, String> {
@@ -445,6 +515,16 @@ fn validate(e: ListEntry) -> Result<List, String> {
     {
         return Err(at(format!("delist_url {url:?} is not an http(s) URL")));
     }
+    if e.key.is_some() && e.requires != Some(Requires::Key) {
+        return Err(at(
+            "a list whose query names carry a key needs requires = \"key\"".into(),
+        ));
+    }
+    if let Some(k) = &e.key
+        && (k.is_empty() || !k.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+    {
+        return Err(at(format!("key {k:?} must be a name (a-z and -)")));
+    }
     if e.bitmask && !e.codes.is_empty() {
         return Err(at("a bitmask list takes bits, not codes".into()));
     }
@@ -453,10 +533,11 @@ fn validate(e: ListEntry) -> Result<List, String> {
     }
     let mut codes = Vec::new();
     for c in &e.codes {
-        let (low, high) = parse_code(&c.code).map_err(at)?;
+        let (low, high, any) = parse_code(&c.code).map_err(at)?;
         codes.push(Code {
             low,
             high,
+            any,
             class: c.class,
             sublist: c.sublist.clone(),
             meaning: c.meaning.clone(),
@@ -489,6 +570,9 @@ fn validate(e: ListEntry) -> Result<List, String> {
         usage: e.usage,
         delist_url: e.delist_url,
         note: e.note,
+        source: e.source,
+        key: e.key,
+        replaces: e.replaces,
         codes,
         bits,
         generic: false,
@@ -660,5 +744,120 @@ mod tests {
             let e = Catalog::parse(&src).unwrap_err().to_string();
             assert!(e.contains(needle) && e.contains("test.toml"), "{e}");
         }
+    }
+
+    /// Issue 18.12 and 18.13: codes the catalogue read wrongly, against
+    /// rspamd, SpamAssassin, Spamhaus' DQS configs and Haraka.
+    #[test]
+    fn refusals_and_neutral_codes_are_not_verdicts() {
+        let cat = Catalog::embedded();
+        let list = |z: &str| cat.find(z).unwrap_or_else(|| panic!("{z}"));
+        let dnswl = list("list.dnswl.org");
+        for refusal in [
+            "127.0.0.255",
+            "127.0.5.255",
+            "127.0.15.255",
+            "127.0.10.0",
+            "127.0.10.2",
+        ] {
+            assert!(
+                matches!(dnswl.read(&[ip(refusal)]), Reading::Error(_)),
+                "{refusal}"
+            );
+        }
+        assert!(matches!(dnswl.read(&[ip("127.0.15.3")]), Reading::Good(_)));
+        assert_eq!(dnswl.test, TestMode::NegativeOnly);
+        let dwl = list("dwl.dnswl.org");
+        assert!(matches!(dwl.read(&[ip("127.0.3.255")]), Reading::Error(_)));
+        assert!(matches!(dwl.read(&[ip("127.0.3.1")]), Reading::Good(_)));
+        assert!(matches!(
+            list("bl.mailspike.net").read(&[ip("127.0.0.13")]),
+            Reading::Neutral(_)
+        ));
+        let rep = list("rep.mailspike.net");
+        for n in ["127.0.0.16", "127.0.0.17"] {
+            assert!(matches!(rep.read(&[ip(n)]), Reading::Neutral(_)), "{n}");
+        }
+        assert!(matches!(rep.read(&[ip("127.0.0.18")]), Reading::Good(_)));
+        assert!(matches!(
+            rep.read(&[ip("127.0.0.10")]),
+            Reading::Listed { .. }
+        ));
+        let spfbl = list("dnsbl.spfbl.net");
+        for n in ["127.0.0.3", "127.0.0.4"] {
+            assert!(matches!(spfbl.read(&[ip(n)]), Reading::Neutral(_)), "{n}");
+        }
+        assert!(matches!(
+            spfbl.read(&[ip("127.0.0.2")]),
+            Reading::Listed { .. }
+        ));
+        let surbl = list("multi.surbl.org");
+        assert!(matches!(
+            surbl.read(&[ip("127.0.0.2")]),
+            Reading::Neutral(_)
+        ));
+        match surbl.read(&[ip("127.0.0.66")]) {
+            Reading::Listed { sublists, .. } => assert_eq!(sublists, ["ABUSE"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            list("combined.mail.abusix.zone").read(&[ip("127.0.0.100")]),
+            Reading::Error(_)
+        ));
+    }
+
+    /// Issue 18.14 and 18.15: the DQS forms of ZEN and DBL, the retired
+    /// zones as dead entries, and a source for every list.
+    #[test]
+    fn dqs_forms_dead_zones_and_sources() {
+        let cat = Catalog::embedded();
+        for (dqs, public) in [
+            ("zen.dq.spamhaus.net", "zen.spamhaus.org"),
+            ("dbl.dq.spamhaus.net", "dbl.spamhaus.org"),
+        ] {
+            let d = cat.find(dqs).unwrap();
+            let p = cat.find(public).unwrap();
+            assert_eq!(d.key.as_deref(), Some("spamhaus-dqs"));
+            assert_eq!(d.replaces.as_deref(), Some(public));
+            assert_eq!(d.codes, p.codes, "{dqs} reads as {public}");
+        }
+        for dead in [
+            "spam.dnsbl.anonmails.de",
+            "sbl.spamdown.org",
+            "dnsbl.madavi.de",
+            "rbl.lugh.ch",
+            "dynip.rothen.com",
+            "ubl.lashback.com",
+            "virbl.bit.nl",
+            "spamrbl.imp.ch",
+            "drone.abuse.ch",
+            "combined.abuse.ch",
+        ] {
+            assert_eq!(cat.find(dead).unwrap().status, ListStatus::Dead, "{dead}");
+        }
+        for l in &cat.lists {
+            assert!(
+                l.source.as_deref().is_some_and(|s| !s.trim().is_empty()),
+                "{} cites no source",
+                l.zone
+            );
+        }
+    }
+
+    #[test]
+    fn wildcard_codes() {
+        let (low, high, any) = parse_code("127.0.*.255").unwrap();
+        let c = Code {
+            low,
+            high,
+            any,
+            class: Class::Error,
+            sublist: None,
+            meaning: String::new(),
+        };
+        assert!(c.matches(ip("127.0.7.255")) && c.matches(ip("127.0.0.255")));
+        assert!(!c.matches(ip("127.0.7.254")) && !c.matches(ip("127.1.7.255")));
+        assert!(parse_code("*.0.0.2").is_err());
+        assert!(parse_code("127.0.x.2").is_err());
     }
 }

@@ -17,7 +17,7 @@
 
 pub mod catalog;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -202,6 +202,40 @@ pub struct BlocklistConfig {
     pub per_list_qps: Option<f64>,
     /// The date the audited addresses came into the sender's service.
     pub in_service_since: Option<time::Date>,
+    /// Account keys by the name a list's `key` gives (`spamhaus-dqs`):
+    /// they go into query names only, never into a report.
+    pub keys: BTreeMap<String, Secret>,
+}
+
+/// A key that must never be shown: its `Debug` hides it, and what the
+/// lists answer is read back through [`Secret::redact`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A key for query names: one DNS label (letters, digits, `-`), as
+    /// Spamhaus' DQS keys are; the reason otherwise.
+    pub fn new(key: &str) -> Result<Secret, String> {
+        let key = key.trim();
+        if key.is_empty() || key.len() > 63 {
+            return Err("a key is 1 to 63 characters".into());
+        }
+        if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err("a key has only letters, digits and -".into());
+        }
+        Ok(Secret(key.to_ascii_lowercase()))
+    }
+
+    /// `text` with the key replaced by `<key>`.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.0, "<key>")
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<key>)")
+    }
 }
 
 impl BlocklistConfig {
@@ -212,6 +246,7 @@ impl BlocklistConfig {
             per_list_concurrency: 64,
             per_list_qps: None,
             in_service_since: None,
+            keys: BTreeMap::new(),
         }
     }
 }
@@ -389,6 +424,11 @@ type Planned = (List, ListState, Option<String>);
 /// A list as one sweep uses it.
 struct Active {
     list: List,
+    /// The zone query names end in: the list's, after its key if it takes
+    /// one.
+    query_zone: String,
+    /// The key in `query_zone`, kept out of everything shown.
+    secret: Option<Secret>,
     state: ListState,
     reason: Option<String>,
     /// Kinds this sweep may ask it about.
@@ -398,6 +438,14 @@ struct Active {
 }
 
 impl Active {
+    /// `text` (a reason, an answer) with the list's key hidden.
+    fn redact(&self, text: String) -> String {
+        match &self.secret {
+            Some(k) => k.redact(&text),
+            None => text,
+        }
+    }
+
     /// Whether the sweep has a result for subjects of `kind` on this list
     /// (unhealthy and offline lists give unknown or skipped ones, without a
     /// question).
@@ -441,9 +489,25 @@ impl Blocklists {
         let mut out = Vec::new();
         let mut findings = Vec::new();
         if self.config.explicit.is_empty() {
+            // The public zones whose keyed form can be asked instead.
+            let replaced: Vec<(&str, &str)> = cat
+                .lists
+                .iter()
+                .filter(|l| l.status == ListStatus::Active && l.default && self.key_of(l).is_ok())
+                .filter_map(|l| l.replaces.as_deref().map(|r| (r, l.zone.as_str())))
+                .collect();
             for l in &cat.lists {
                 let (state, reason) = if l.status == ListStatus::Dead {
                     (ListState::Dead, Some(dead_reason(l)))
+                } else if let Err(why) = self.key_of(l) {
+                    (ListState::NotQueried, Some(why))
+                } else if let Some((_, by)) = replaced.iter().find(|(r, _)| *r == l.zone) {
+                    (
+                        ListState::NotQueried,
+                        Some(format!(
+                            "not queried: its keyed form {by} is asked instead (a key was given)"
+                        )),
+                    )
                 } else if !l.default {
                     (ListState::NotQueried, Some(not_default_reason(l)))
                 } else {
@@ -473,6 +537,8 @@ impl Blocklists {
                         .with("note", &list.note),
                     );
                     out.push((list, ListState::Dead, Some(reason)));
+                } else if let Err(why) = self.key_of(&list) {
+                    out.push((list, ListState::NotQueried, Some(why)));
                 } else {
                     out.push((list, ListState::Checked, None));
                 }
@@ -487,8 +553,32 @@ impl Blocklists {
         (out, findings)
     }
 
+    /// The key `list`'s query names carry (`None`: it takes none), or why
+    /// it cannot be asked without one.
+    fn key_of(&self, list: &List) -> Result<Option<&Secret>, String> {
+        let Some(name) = &list.key else {
+            return Ok(None);
+        };
+        self.config.keys.get(name).map(Some).ok_or_else(|| {
+            let how = match name.as_str() {
+                DQS_KEY => " (--dqs-key KEY, or the MAILAUDIT_DQS_KEY environment variable)",
+                _ => "",
+            };
+            format!("not queried: needs an account key{how}")
+        })
+    }
+
+    /// The zone `list`'s query names end in, and the key in it.
+    fn query_zone(&self, list: &List) -> (String, Option<Secret>) {
+        match self.key_of(list) {
+            Ok(Some(k)) => (format!("{}.{}", k.0, list.zone), Some(k.clone())),
+            _ => (list.zone.clone(), None),
+        }
+    }
+
     /// Health of `list` for `kind`, asked once per engine.
     fn health(&self, lookup: &ListLookup, list: &List, kind: Kind) -> PendingHealth {
+        let (query_zone, secret) = self.query_zone(list);
         let key = (list.zone.clone(), kind);
         let mut cache = self.health.lock().expect("health lock");
         if let Some(p) = cache.get(&key) {
@@ -496,9 +586,15 @@ impl Blocklists {
         }
         let lookup = lookup.clone();
         let list = list.clone();
-        let p = async move { test_health(&lookup, &list, kind).await }
-            .boxed()
-            .shared();
+        let p = async move {
+            match test_health(&lookup, &list, &query_zone, kind).await {
+                Health::Unhealthy(why) => Health::Unhealthy(redact(&secret, why)),
+                Health::Unsupported(why) => Health::Unsupported(redact(&secret, why)),
+                h => h,
+            }
+        }
+        .boxed()
+        .shared();
         cache.insert(key, p.clone());
         p
     }
@@ -526,8 +622,11 @@ impl Blocklists {
                     tests.push((i, *kind, self.health(lookup, list, *kind)));
                 }
             }
+            let (query_zone, secret) = self.query_zone(list);
             actives.push(Active {
                 list: list.clone(),
+                query_zone,
+                secret,
                 state: state.clone(),
                 reason: reason.clone(),
                 kinds: BTreeSet::new(),
@@ -712,7 +811,7 @@ impl Blocklists {
             );
             return r;
         }
-        let qname = subject.query_name(&a.list.zone);
+        let qname = subject.query_name(&a.query_zone);
         let outcome = {
             let _permit = a.permits.acquire().await.expect("semaphore open");
             if let Some(qps) = self.config.per_list_qps {
@@ -756,7 +855,7 @@ impl Blocklists {
                             .map(|t| String::from_utf8_lossy(t).into_owned())
                             .collect();
                         if !texts.is_empty() {
-                            r.reason = Some(texts.join(" "));
+                            r.reason = Some(a.redact(texts.join(" ")));
                         }
                     }
                     Reading::Good(m) => {
@@ -780,7 +879,7 @@ impl Blocklists {
             }
             other => {
                 r.status = ResultStatus::Unknown;
-                r.reason = Some(format!("{qname}: {other}"));
+                r.reason = Some(a.redact(format!("{qname}: {other}")));
             }
         }
         r
@@ -934,9 +1033,9 @@ impl Blocklists {
 }
 
 /// Runs the RFC 5782 §5 test for one (list, kind).
-async fn test_health(lookup: &ListLookup, list: &List, kind: Kind) -> Health {
+async fn test_health(lookup: &ListLookup, list: &List, query_zone: &str, kind: Kind) -> Health {
     let (pos, neg) = test_subjects(kind);
-    let (pos_name, neg_name) = (pos.query_name(&list.zone), neg.query_name(&list.zone));
+    let (pos_name, neg_name) = (pos.query_name(query_zone), neg.query_name(query_zone));
     let (p, n) = futures::join!(lookup.a(&pos_name), lookup.a(&neg_name));
     let kind_name = format!("{kind:?}").to_lowercase();
     if list.test != TestMode::NegativeOnly {
@@ -999,6 +1098,16 @@ async fn test_health(lookup: &ListLookup, list: &List, kind: Kind) -> Health {
         }
     }
     Health::Healthy
+}
+
+/// The name of the Spamhaus Data Query Service key in the catalogue.
+pub const DQS_KEY: &str = "spamhaus-dqs";
+
+fn redact(secret: &Option<Secret>, text: String) -> String {
+    match secret {
+        Some(k) => k.redact(&text),
+        None => text,
+    }
 }
 
 fn dead_reason(l: &List) -> String {

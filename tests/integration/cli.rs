@@ -1588,3 +1588,30 @@ fn csv_cells_are_safe_in_a_spreadsheet() {
         );
     }
 }
+
+/// Issue 18.14: a DQS key that cannot be one is an input error naming
+/// where it came from, never repeating it.
+#[test]
+fn a_bad_dqs_key_is_an_input_error_that_does_not_repeat_it() {
+    let zones = examples();
+    assert_input_error(
+        &[
+            "blacklist",
+            "192.0.2.10",
+            "--zone",
+            &zones,
+            "--dqs-key",
+            "se cret!",
+        ],
+        "--dqs-key",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mailaudit"))
+        .env("MAILAUDIT_DQS_KEY", "se cret!")
+        .args(["blacklist", "192.0.2.10", "--zone", &zones])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("MAILAUDIT_DQS_KEY"), "{stderr}");
+    assert!(!stderr.contains("se cret"), "{stderr}");
+}

@@ -255,6 +255,7 @@ pub const LISTS: &[&str] = &[
     "dnsbl/zen.spamhaus.org.zone",
     "dnsbl/multi.surbl.org.zone",
     "dnsbl/list.dnswl.org.zone",
+    "dnsbl/zen.dq.spamhaus.net.zone",
 ];
 
 /// The result of `subject` on `zone` in a report.

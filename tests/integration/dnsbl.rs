@@ -453,3 +453,94 @@ async fn the_public_resolver_is_named_when_every_list_is_unhealthy() {
             .contains("Loopback Public DNS")
     );
 }
+
+/// Issue 18.12: an over-quota answer from dnswl.org (a last octet of 255
+/// in any category) is a refusal, never "allowlisted".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_dnswl_answer_is_unknown_not_allowlisted() {
+    let env = env(&["list.dnswl.org"]).await;
+    let doc = env.blacklist(&["192.0.2.10", "192.0.2.11"], false).await;
+    assert_eq!(
+        result(&doc, "192.0.2.10", "list.dnswl.org")["status"],
+        "allowlisted"
+    );
+    let r = result(&doc, "192.0.2.11", "list.dnswl.org");
+    assert_eq!(r["status"], "unknown", "{r:#}");
+    assert!(r["reason"].as_str().unwrap().contains("blocked"), "{r:#}");
+}
+
+/// Issue 18.14: with a DQS key, ZEN is asked in its DQS form instead of
+/// the public zone, and the key appears nowhere in the report; without
+/// one, the DQS zone says what it needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dqs_form_is_asked_with_a_key_that_is_never_shown() {
+    const KEY: &str = "testdqskey0123";
+    let base = Env::new(LISTS).await;
+    let with_key = |explicit: &[&str]| {
+        let mut config = mailaudit::blocklist::BlocklistConfig::new(
+            mailaudit::blocklist::catalog::Catalog::embedded(),
+        );
+        config.explicit = explicit.iter().map(|z| z.to_string()).collect();
+        config.keys.insert(
+            mailaudit::blocklist::DQS_KEY.into(),
+            mailaudit::blocklist::Secret::new(KEY).unwrap(),
+        );
+        config
+    };
+    let env = base.blocklists(with_key(&["zen.dq.spamhaus.net"]));
+    let doc = env.blacklist(&["192.0.2.10", "192.0.2.1"], false).await;
+    let r = result(&doc, "192.0.2.10", "zen.dq.spamhaus.net");
+    assert_eq!(r["status"], "listed", "{r:#}");
+    assert_eq!(
+        result(&doc, "192.0.2.1", "zen.dq.spamhaus.net")["status"],
+        "clear"
+    );
+    // The TXT reason the list gave carried the key: it is hidden.
+    assert!(r["reason"].as_str().unwrap().contains("<key>"), "{r:#}");
+    // A question that fails says so without the key in the name.
+    env.server.set_fault(
+        &format!("2.2.0.192.{KEY}.zen.dq.spamhaus.net"),
+        Fault::ServFail,
+    );
+    let doc = env.blacklist(&["192.0.2.2"], false).await;
+    assert_eq!(
+        result(&doc, "192.0.2.2", "zen.dq.spamhaus.net")["status"],
+        "unknown"
+    );
+    let text = doc.to_string();
+    assert!(!text.contains(KEY), "the key leaked: {text}");
+    assert!(text.contains("<key>"));
+    // The default selection with a key: the DQS form instead of the public
+    // zone (which says why it was not asked).
+    let env = env.blocklists(with_key(&[]));
+    let doc = env.blacklist(&["192.0.2.10"], false).await;
+    let lists = doc["checks"]["dnsbl"]["lists"].as_array().unwrap();
+    let state = |zone: &str| {
+        lists
+            .iter()
+            .find(|l| l["zone"] == zone)
+            .unwrap_or_else(|| panic!("{zone}"))
+            .clone()
+    };
+    assert_eq!(state("zen.spamhaus.org")["state"], "not-queried");
+    assert!(
+        state("zen.spamhaus.org")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("zen.dq.spamhaus.net")
+    );
+    assert_eq!(
+        env.server.queries_for(
+            &format!("2.0.0.127.{KEY}.zen.dq.spamhaus.net"),
+            hickory_proto::rr::RecordType::A
+        ),
+        1,
+        "its health asked once per engine"
+    );
+    // Without a key, the DQS zone is not asked and says what it needs.
+    let env = env.lists(&["zen.dq.spamhaus.net"]);
+    let doc = env.blacklist(&["192.0.2.10"], false).await;
+    let lists = doc["checks"]["dnsbl"]["lists"].as_array().unwrap();
+    assert_eq!(lists[0]["state"], "not-queried");
+    assert!(lists[0]["reason"].as_str().unwrap().contains("--dqs-key"));
+}

@@ -144,6 +144,23 @@ pub fn dnsbl_config(
         })?;
         config.in_service_since = Some(d);
     }
+    let (key, from) = match &args.dqs_key {
+        Some(k) => (Some(k.clone()), "--dqs-key"),
+        None => (
+            std::env::var("MAILAUDIT_DQS_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            "MAILAUDIT_DQS_KEY",
+        ),
+    };
+    if let Some(key) = key {
+        // The key itself is never repeated, not even in the error.
+        let secret = mailaudit::blocklist::Secret::new(&key)
+            .map_err(|e| InputError(format!("{from}: not a DQS key: {e}")))?;
+        config
+            .keys
+            .insert(mailaudit::blocklist::DQS_KEY.to_string(), secret);
+    }
     Ok(config)
 }
 

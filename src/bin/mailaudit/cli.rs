@@ -344,6 +344,14 @@ pub struct DnsblArgs {
     /// delisting requests.
     #[arg(long, value_name = "DATE")]
     pub in_service_since: Option<String>,
+
+    /// A Spamhaus Data Query Service key (free for low volume, and
+    /// answered through public resolvers): ZEN and DBL are then asked as
+    /// KEY.zen.dq.spamhaus.net and KEY.dbl.dq.spamhaus.net instead. Never
+    /// written into a report. The MAILAUDIT_DQS_KEY environment variable
+    /// gives it without showing it in the process list.
+    #[arg(long = "dqs-key", value_name = "KEY")]
+    pub dqs_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
