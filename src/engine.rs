@@ -25,7 +25,7 @@ use std::time::Instant;
 use futures::future::join_all;
 
 use crate::blocklist::Blocklists;
-use crate::checks::{self, Check, Need, Ran};
+use crate::checks::{self, Check, Ran};
 use crate::dns::Dns;
 use crate::dns::health::Health;
 use crate::facts::{Existence, Facts, SendingIp, Target};
@@ -98,18 +98,7 @@ impl Request {
 /// The checks of a kind of run, in registry order: its report has an
 /// entry for each, run or not.
 pub fn checks_of_kind(kind: RunKind) -> Vec<&'static dyn Check> {
-    let of_kind: &[&str] = match kind {
-        RunKind::Audit => &[],
-        RunKind::Message => &["message", "dnsbl"],
-        RunKind::Blocklist => &["dnsbl"],
-        RunKind::Smtp => &["smtp", "dane"],
-        RunKind::Recipients => &["recipients"],
-    };
-    checks::REGISTRY
-        .iter()
-        .copied()
-        .filter(|c| of_kind.is_empty() || of_kind.contains(&c.id()))
-        .collect()
+    checks::of_kind(kind).collect()
 }
 
 /// One resolver, one set of rules and one blocklist configuration (with its
@@ -254,11 +243,18 @@ impl Engine {
                 .with("what", cap.what)
                 .with("found", cap.found)
                 .with("limit", cap.limit)
-                .with("checks", cap.affects)
+                .with(
+                    "checks",
+                    selection
+                        .iter()
+                        .filter(|c| cap.affects(c.info()))
+                        .map(|c| c.id())
+                        .collect::<Vec<_>>(),
+                )
                 .unknown(),
             );
         }
-        let capped = |id: &str| caps.iter().find(|c| c.affects.contains(&id));
+        let capped = |info: &checks::CheckInfo| caps.iter().find(|c| c.affects(info));
         // A zone whose signatures do not validate is invisible to
         // validating receivers: what the other checks read of it is not
         // what those receivers see (dnssec.bogus says so once).
@@ -276,10 +272,11 @@ impl Engine {
                 status: Status::Skipped,
                 reason: None,
                 per_item: info.per_item,
+                rows: info.rows,
                 detail: None,
             };
             let ran = match ran {
-                _ if missing && info.needs.contains(&Need::DomainRecords) => {
+                _ if missing && info.domain_records => {
                     Ran::skipped("not run: the domain does not exist")
                 }
                 Some(ran) => ran,
@@ -313,15 +310,12 @@ impl Engine {
                     if let Some(why) = &resolver_failed {
                         report.status = report.status.max(Status::Unknown);
                         report.reason = Some(why.clone());
-                    } else if bogus
-                        && info.needs.contains(&Need::DomainRecords)
-                        && !["dnssec", "dane"].contains(&info.id)
-                    {
+                    } else if bogus && info.domain_records && !info.judges_dnssec {
                         report.status = Status::Unknown;
                         report.reason = Some(
                             "the zone's DNSSEC signatures do not validate, so validating receivers see none of these records: see dnssec.bogus".into(),
                         );
-                    } else if let Some(cap) = capped(info.id) {
+                    } else if let Some(cap) = capped(info) {
                         report.status = report.status.max(Status::Unknown);
                         report.reason = Some(format!(
                             "only the first {} {} were checked: see run.cap-reached",

@@ -4,38 +4,27 @@
 //! of the Tiny PS profile (`baseProfile="tiny-ps"`, no scripts, no
 //! external references), which is what mailbox providers display.
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
 use crate::records::dmarc::Policy;
 use crate::report::model::{Block, Detail};
 use crate::web::{self, FetchError};
 
-pub struct Bimi;
-
-impl Check for Bimi {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "bimi",
-            title: "BIMI",
-            description: "the BIMI record (default._bimi), DMARC at enforcement, and the logo as SVG Tiny PS",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    Bimi {
+        id: "bimi",
+        title: "BIMI",
+        description: "the BIMI record (default._bimi), DMARC at enforcement, and the logo as SVG Tiny PS",
+        domain_records: true,
     }
-
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let (report, findings) = run(facts).await;
-            let logo =
-                report.logo.as_ref().is_some_and(|l| !l.is_empty()) && report.logo_ok.is_none();
-            Ran::unless_unfetched(facts, logo.then_some("the logo"), report, findings)
-        }
-        .boxed()
+    fn run(facts) {
+        let (report, findings) = run(facts).await;
+        let logo =
+            report.logo.as_ref().is_some_and(|l| !l.is_empty()) && report.logo_ok.is_none();
+        Ran::unless_unfetched(facts, logo.then_some("the logo"), report, findings)
     }
 }
 

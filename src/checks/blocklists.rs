@@ -3,69 +3,59 @@
 //! audit; the given addresses, ranges and domains in `blacklist`) checked on
 //! the configured lists ([`crate::blocklist`]).
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-
 use crate::blocklist::{BlocklistReport, ListLookup, ListState, ResultStatus};
-use crate::checks::{Check, CheckInfo, Need, Ran};
-use crate::facts::Facts;
+use crate::checks::{Ran, check};
 use crate::findings as ids;
 use crate::report::model::{Block, Detail};
 
-pub struct Blocklists;
-
-impl Check for Blocklists {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "dnsbl",
-            title: "Blocklists",
-            description: "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details",
-            needs: &[Need::Blocklists, Need::SendingIps],
-            per_item: false,
-        }
+check! {
+    Blocklists {
+        id: "dnsbl",
+        title: "Blocklists",
+        description: "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details",
+        reads: &[Fact::SendingIps, Fact::MxHosts, Fact::LinkDomains],
+        kinds: &[RunKind::Audit, RunKind::Message, RunKind::Blocklist],
+        rows: &[Row::Blocklists],
     }
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let Some(lists) = &facts.blocklists else {
-                return Ran::skipped("no blocklist was configured");
-            };
-            let (subjects, failed) = facts.blocklist_subjects().await;
-            // Ranges go straight to the server and keep only what matters.
-            let ranges = facts.target.subjects.is_some() && subjects.has_ranges();
-            if subjects.is_empty() && failed.is_empty() {
-                return Ran::skipped("nothing to look up");
-            }
-            let lookup = if ranges {
-                ListLookup::Uncached(facts.dns.clone())
-            } else {
-                ListLookup::Cached(facts.dns.clone())
-            };
-            let (report, mut findings) = lists
-                .check(
-                    &facts.dns,
-                    &lookup,
-                    &subjects,
-                    facts.dns.config().concurrency,
-                    !ranges,
-                )
-                .await;
-            if report.lists_checked == 0 && report.counts.unknown == 0 && failed.is_empty() {
-                return Ran::Skipped {
-                    reason: "no list was asked (offline, or no list answers these subjects)".into(),
-                    detail: Some(Box::new(report)),
-                };
-            }
-            // Lists were asked (even if none answered its health test:
-            // that is when a public resolver is most likely why).
-            findings.splice(0..0, lists.resolver_findings(&facts.dns));
-            // Addresses that could not be found were not looked up.
-            let subject = facts.domain();
-            for f in &failed {
-                findings.push(f.finding(ids::DNSBL_DNS_ERROR, subject));
-            }
-            Ran::done(report, findings)
+    fn run(facts) {
+        let Some(lists) = &facts.blocklists else {
+            return Ran::skipped("no blocklist was configured");
+        };
+        let (subjects, failed) = facts.blocklist_subjects().await;
+        // Ranges go straight to the server and keep only what matters.
+        let ranges = facts.target.subjects.is_some() && subjects.has_ranges();
+        if subjects.is_empty() && failed.is_empty() {
+            return Ran::skipped("nothing to look up");
         }
-        .boxed()
+        let lookup = if ranges {
+            ListLookup::Uncached(facts.dns.clone())
+        } else {
+            ListLookup::Cached(facts.dns.clone())
+        };
+        let (report, mut findings) = lists
+            .check(
+                &facts.dns,
+                &lookup,
+                &subjects,
+                facts.dns.config().concurrency,
+                !ranges,
+            )
+            .await;
+        if report.lists_checked == 0 && report.counts.unknown == 0 && failed.is_empty() {
+            return Ran::Skipped {
+                reason: "no list was asked (offline, or no list answers these subjects)".into(),
+                detail: Some(Box::new(report)),
+            };
+        }
+        // Lists were asked (even if none answered its health test:
+        // that is when a public resolver is most likely why).
+        findings.splice(0..0, lists.resolver_findings(&facts.dns));
+        // Addresses that could not be found were not looked up.
+        let subject = facts.domain();
+        for f in &failed {
+            findings.push(f.finding(ids::DNSBL_DNS_ERROR, subject));
+        }
+        Ran::done(report, findings)
     }
 }
 

@@ -5,12 +5,11 @@
 //! whose certificate matches one. With `--smtp`, the certificate each MX
 //! host presented is matched against its records.
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
+use futures::future::join_all;
 use hickory_proto::rr::RecordType;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::dns::Rdata;
 use crate::dns::dnssec::Validation;
 use crate::facts::Facts;
@@ -18,61 +17,56 @@ use crate::findings::{self as ids, Finding};
 use crate::records::tlsa;
 use crate::report::model::{Block, Detail, about};
 
-pub struct Dane;
-
-impl Check for Dane {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "dane",
-            title: "DANE",
-            description: "TLSA records of the MX hosts (_25._tcp), validated with DNSSEC, and with --smtp matched against the certificates they present",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    Dane {
+        id: "dane",
+        title: "DANE",
+        description: "TLSA records of the MX hosts (_25._tcp), validated with DNSSEC, and with --smtp matched against the certificates they present",
+        domain_records: true,
+        judges_dnssec: true,
+        reads: &[Fact::MxHosts, Fact::SmtpProbes],
+        kinds: &[RunKind::Audit, RunKind::Smtp],
+        rows: &[Row::DnsRecords { required: false }],
     }
-
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            if !facts.dns.validates() {
-                return Ran::skipped(crate::dns::OFFLINE_NO_ROOT);
-            }
-            // `mailaudit smtp HOST...`: the named hosts.
-            if let Some(named) = facts.target.smtp.as_ref().map(|t| &t.hosts)
-                && !named.is_empty()
-            {
-                let hosts = named
-                    .iter()
-                    .filter(|h| h.parse::<std::net::IpAddr>().is_err())
-                    .cloned()
-                    .collect::<Vec<_>>();
-                if hosts.is_empty() {
-                    return Ran::skipped(
-                        "only addresses were named: TLSA records belong to host names",
-                    );
-                }
-                let (report, findings) = run(facts, hosts).await;
-                return Ran::done(report, findings);
-            }
-            let mx = facts.mx().await;
-            if let Some(failed) = mx.lookup.failed() {
-                return Ran::done(
-                    DaneReport { hosts: Vec::new() },
-                    vec![failed.finding(ids::DANE_DNS_ERROR, facts.domain())],
+    fn run(facts) {
+        if !facts.dns.validates() {
+            return Ran::skipped(crate::dns::OFFLINE_NO_ROOT);
+        }
+        // `mailaudit smtp HOST...`: the named hosts.
+        if let Some(named) = facts.target.smtp.as_ref().map(|t| &t.hosts)
+            && !named.is_empty()
+        {
+            let hosts = named
+                .iter()
+                .filter(|h| h.parse::<std::net::IpAddr>().is_err())
+                .cloned()
+                .collect::<Vec<_>>();
+            if hosts.is_empty() {
+                return Ran::skipped(
+                    "only addresses were named: TLSA records belong to host names",
                 );
             }
-            let hosts: Vec<String> = mx
-                .hosts
-                .iter()
-                .filter(|h| !h.name.is_empty())
-                .map(|h| h.name.clone())
-                .collect();
-            if hosts.is_empty() {
-                return Ran::skipped("the domain has no MX hosts to publish TLSA records for");
-            }
             let (report, findings) = run(facts, hosts).await;
-            Ran::done(report, findings)
+            return Ran::done(report, findings);
         }
-        .boxed()
+        let mx = facts.mx().await;
+        if let Some(failed) = mx.lookup.failed() {
+            return Ran::done(
+                DaneReport { hosts: Vec::new() },
+                vec![failed.finding(ids::DANE_DNS_ERROR, facts.domain())],
+            );
+        }
+        let hosts: Vec<String> = mx
+            .hosts
+            .iter()
+            .filter(|h| !h.name.is_empty())
+            .map(|h| h.name.clone())
+            .collect();
+        if hosts.is_empty() {
+            return Ran::skipped("the domain has no MX hosts to publish TLSA records for");
+        }
+        let (report, findings) = run(facts, hosts).await;
+        Ran::done(report, findings)
     }
 }
 

@@ -3,31 +3,26 @@
 //! key lookups are a fact, asked at once); type, size and flags of each key
 //! found.
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::facts::dkim::Source;
 use crate::facts::{Facts, FailedLookup};
 use crate::findings::{self as ids, Finding};
 use crate::records::dkim::{DkimKey, KeyType, looks_like_dkim};
 use crate::report::model::{Block, Detail};
 
-pub struct Dkim;
-
-impl Check for Dkim {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "dkim",
-            title: "DKIM keys",
-            description: "the domain's DKIM keys: named selectors, selectors of scanned messages and a probe of common ones; type, size, flags",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    Dkim {
+        id: "dkim",
+        title: "DKIM keys",
+        description: "the domain's DKIM keys: named selectors, selectors of scanned messages and a probe of common ones; type, size, flags",
+        domain_records: true,
+        reads: &[Fact::DkimKeys],
+        rows: &[Row::DnsRecords { required: true }],
     }
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        run(facts).map(Ran::from).boxed()
+    fn run(facts) {
+        Ran::from(run(facts).await)
     }
 }
 

@@ -2,11 +2,10 @@
 //! with the message scan), its tags, policy strength and reporting, and the
 //! RFC 7489 §7.1 authorisation of external report destinations.
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
+use futures::future::join_all;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::dns::name;
 use crate::facts::Facts;
 use crate::facts::dmarc::WalkStep;
@@ -14,20 +13,16 @@ use crate::findings::{self as ids, Finding};
 use crate::records::dmarc::{Alignment, DmarcRecord, Policy, ReportUri, is_dmarc};
 use crate::report::model::{Block, Detail, any_of};
 
-pub struct Dmarc;
-
-impl Check for Dmarc {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "dmarc",
-            title: "DMARC",
-            description: "DMARC record discovery (RFC 9989 tree walk), tags, policy strength and reporting",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    Dmarc {
+        id: "dmarc",
+        title: "DMARC",
+        description: "DMARC record discovery (RFC 9989 tree walk), tags, policy strength and reporting",
+        domain_records: true,
+        rows: &[Row::DnsRecords { required: true }],
     }
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        run(facts).map(Ran::from).boxed()
+    fn run(facts) {
+        Ran::from(run(facts).await)
     }
 }
 
@@ -365,7 +360,7 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
             what: "external DMARC report destinations",
             limit: crate::facts::caps::REPORT_DESTINATIONS,
             found: external.len(),
-            affects: &["dmarc"],
+            affects: crate::facts::Affects::Check(crate::checks::Check::id(&Dmarc)),
         });
         external.truncate(crate::facts::caps::REPORT_DESTINATIONS);
     }

@@ -5,40 +5,30 @@
 //! SERVFAIL, so receivers see no MX, SPF, DKIM or DMARC at all, and every
 //! check that read the zone is unknown (the engine marks them).
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::dns::dnssec::Validation;
-use crate::facts::Facts;
 use crate::facts::dnssec::DnssecFact;
 use crate::findings::{self as ids, Finding};
 use crate::report::model::{Block, Detail};
 
-pub struct Dnssec;
-
-impl Check for Dnssec {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "dnssec",
-            title: "DNSSEC",
-            description: "whether the domain's records are signed and validate from the root, as validating receivers check them",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    Dnssec {
+        id: "dnssec",
+        title: "DNSSEC",
+        description: "whether the domain's records are signed and validate from the root, as validating receivers check them",
+        domain_records: true,
+        judges_dnssec: true,
+        rows: &[Row::DnsRecords { required: false }],
     }
-
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            if !facts.dns.validates() {
-                return Ran::skipped(crate::dns::OFFLINE_NO_ROOT);
-            }
-            let fact = facts.dnssec().await;
-            let findings = findings(facts.domain(), &fact);
-            Ran::done(DnssecReport((*fact).clone()), findings)
+    fn run(facts) {
+        if !facts.dns.validates() {
+            return Ran::skipped(crate::dns::OFFLINE_NO_ROOT);
         }
-        .boxed()
+        let fact = facts.dnssec().await;
+        let findings = findings(facts.domain(), &fact);
+        Ran::done(DnssecReport((*fact).clone()), findings)
     }
 }
 

@@ -5,9 +5,10 @@
 //! its typed detail (a [`Detail`], rendered by every report format) and its
 //! findings. The run scaffolding ([`crate::engine`]) decides what a check's
 //! findings make of its status, and what happens when a fact it needs
-//! could not be established. Adding a check means its file, its line in
+//! could not be established. Adding a check means its file (the [`check!`]
+//! declaring everything about it, its finding IDs among it), its line in
 //! [`REGISTRY`], its advice entries in `rules/advice.toml` and its lines in
-//! `docs/findings.md`.
+//! `docs/findings.md` and `docs/json.md`: nothing else names a check.
 
 pub mod bimi;
 pub mod blocklists;
@@ -26,25 +27,62 @@ pub mod tls_rpt;
 
 use futures::future::BoxFuture;
 
-use crate::facts::Facts;
+use crate::facts::{Fact, Facts};
 use crate::findings::Finding;
-use crate::report::model::Detail;
+use crate::report::model::{Detail, Row, RunKind};
 
-/// What a check reads, beyond the DNS it asks itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Records published at the audited domain: the check does not run
-    /// when the domain does not exist.
-    DomainRecords,
-    /// The sending IPs (given or inferred).
-    SendingIps,
-    /// The scanned messages.
-    Messages,
-    /// The configured blocklists.
-    Blocklists,
-    /// The recipient list.
-    Recipients,
+/// Declares a check: its unit struct, its registry metadata
+/// ([`CheckInfo`]; a field not given takes [`CheckInfo::DEFAULT`]'s
+/// value) and what it does with the run's facts:
+///
+/// ```ignore
+/// check! {
+///     /// What the check is.
+///     Spf {
+///         id: "spf",
+///         title: "SPF",
+///         description: "...",
+///         domain_records: true,
+///         reads: &[Fact::SendingIps],
+///     }
+///     fn run(facts) { ... }
+/// }
+/// ```
+macro_rules! check {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $($field:ident: $value:expr),* $(,)?
+        }
+        fn run($facts:ident) $body:block
+    ) => {
+        $(#[$meta])*
+        pub struct $name;
+
+        impl $crate::checks::Check for $name {
+            fn info(&self) -> &'static $crate::checks::CheckInfo {
+                // The names a declaration's values use.
+                #[allow(unused_imports)]
+                use $crate::facts::Fact;
+                #[allow(unused_imports)]
+                use $crate::report::model::{Row, RunKind};
+                static INFO: $crate::checks::CheckInfo = $crate::checks::CheckInfo {
+                    $($field: $value,)*
+                    ..$crate::checks::CheckInfo::DEFAULT
+                };
+                &INFO
+            }
+
+            fn run<'f, 'a: 'f>(
+                &'f self,
+                $facts: &'f $crate::facts::Facts<'a>,
+            ) -> futures::future::BoxFuture<'f, $crate::checks::Ran> {
+                Box::pin(async move $body)
+            }
+        }
+    };
 }
+pub(crate) use check;
 
 /// How a check ended.
 pub enum Ran {
@@ -103,7 +141,8 @@ impl Ran {
     }
 }
 
-/// What the registry and the report know of a check.
+/// What the registry and the report know of a check: everything about it
+/// but its `run`, so that no list elsewhere names checks.
 #[derive(Debug)]
 pub struct CheckInfo {
     /// The stable ID (the prefix of its finding IDs, the key in JSON).
@@ -111,11 +150,38 @@ pub struct CheckInfo {
     pub title: &'static str,
     /// One line: what it looks at.
     pub description: &'static str,
-    /// The facts it reads.
-    pub needs: &'static [Need],
+    /// It reads records published at the audited domain: it does not run
+    /// when the domain does not exist, and a zone whose DNSSEC is bogus
+    /// leaves it unknown (validating receivers see none of its records).
+    pub domain_records: bool,
+    /// It judges DNSSEC itself (DNSSEC, DANE): a bogus zone is its
+    /// finding, not a reason to be unknown.
+    pub judges_dnssec: bool,
+    /// The facts it reads: a cap reached on one of them (docs/limits.md)
+    /// leaves it unknown.
+    pub reads: &'static [Fact],
+    /// The kinds of run it belongs to (an audit runs every check).
+    pub kinds: &'static [RunKind],
+    /// The checklist rows it counts for.
+    pub rows: &'static [Row],
     /// Its JSON entry is an array with one entry (and status) per item
     /// rather than one object.
     pub per_item: bool,
+}
+
+impl CheckInfo {
+    /// What a field not given to [`check!`] is.
+    pub const DEFAULT: CheckInfo = CheckInfo {
+        id: "",
+        title: "",
+        description: "",
+        domain_records: false,
+        judges_dnssec: false,
+        reads: &[],
+        kinds: &[RunKind::Audit],
+        rows: &[],
+        per_item: false,
+    };
 }
 
 /// One check.
@@ -146,7 +212,42 @@ pub static REGISTRY: &[&dyn Check] = &[
     &blocklists::Blocklists,
 ];
 
+/// The checks of a kind of run, in registry order: its report has an
+/// entry for each, run or not.
+pub fn of_kind(kind: RunKind) -> impl Iterator<Item = &'static dyn Check> {
+    REGISTRY
+        .iter()
+        .copied()
+        .filter(move |c| c.info().kinds.contains(&kind))
+}
+
 /// The registry entry for `id`.
 pub fn find(id: &str) -> Option<&'static dyn Check> {
     REGISTRY.iter().copied().find(|c| c.id() == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_declares_itself_whole() {
+        let mut ids: Vec<&str> = Vec::new();
+        for c in REGISTRY {
+            let i = c.info();
+            assert!(!i.id.is_empty() && !i.title.is_empty() && !i.description.is_empty());
+            assert!(!ids.contains(&i.id), "{} twice", i.id);
+            assert!(i.kinds.contains(&RunKind::Audit), "an audit runs {}", i.id);
+            ids.push(i.id);
+        }
+        for kind in [
+            RunKind::Audit,
+            RunKind::Message,
+            RunKind::Blocklist,
+            RunKind::Smtp,
+            RunKind::Recipients,
+        ] {
+            assert!(of_kind(kind).next().is_some(), "{kind:?} runs nothing");
+        }
+    }
 }

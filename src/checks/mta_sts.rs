@@ -4,42 +4,33 @@
 //! host. A policy that does not cover an MX host makes senders that
 //! enforce it refuse to deliver there.
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding, Severity};
 use crate::records::mtasts::{self, Mode};
 use crate::report::model::{Block, Detail};
 use crate::web::{self, FetchError};
 
-pub struct MtaSts;
-
 /// Where the policy lives (§3.2).
 const POLICY_PATH: &str = "/.well-known/mta-sts.txt";
 /// A max_age under a day gives senders little protection.
 const SHORT_MAX_AGE: u64 = 86_400;
 
-impl Check for MtaSts {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "mta-sts",
-            title: "MTA-STS",
-            description: "the MTA-STS record and the policy served over HTTPS: syntax, mode, max_age, MX hosts covered",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    MtaSts {
+        id: "mta-sts",
+        title: "MTA-STS",
+        description: "the MTA-STS record and the policy served over HTTPS: syntax, mode, max_age, MX hosts covered",
+        domain_records: true,
+        reads: &[Fact::MxHosts],
+        rows: &[Row::DnsRecords { required: true }],
     }
-
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let (report, findings) = run(facts).await;
-            let policy = report.record.is_some().then_some("the policy");
-            Ran::unless_unfetched(facts, policy, report, findings)
-        }
-        .boxed()
+    fn run(facts) {
+        let (report, findings) = run(facts).await;
+        let policy = report.record.is_some().then_some("the policy");
+        Ran::unless_unfetched(facts, policy, report, findings)
     }
 }
 

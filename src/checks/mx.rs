@@ -3,11 +3,9 @@
 
 use std::net::IpAddr;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::dns::{Outcome, name};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
@@ -59,20 +57,17 @@ pub fn is_non_public(ip: IpAddr) -> bool {
     }
 }
 
-pub struct Mx;
-
-impl Check for Mx {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "mx",
-            title: "MX",
-            description: "the MX records and the addresses of their hosts",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    Mx {
+        id: "mx",
+        title: "MX",
+        description: "the MX records and the addresses of their hosts",
+        domain_records: true,
+        reads: &[Fact::MxHosts],
+        rows: &[Row::DnsRecords { required: true }],
     }
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        run(facts).map(Ran::from).boxed()
+    fn run(facts) {
+        Ran::from(run(facts).await)
     }
 }
 

@@ -3,44 +3,36 @@
 
 use std::net::IpAddr;
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
+use futures::future::join_all;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::facts::Facts;
 use crate::facts::reverse::Confirmation;
 use crate::findings::{self as ids, Finding};
 use crate::report::model::{Block, Detail, about};
 
-pub struct Ptr;
-
-impl Check for Ptr {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "ptr",
-            title: "Reverse DNS",
-            description: "PTR records of the sending IPs, forward confirmation, generic names and HELO",
-            needs: &[Need::SendingIps],
-            per_item: false,
-        }
+check! {
+    Ptr {
+        id: "ptr",
+        title: "Reverse DNS",
+        description: "PTR records of the sending IPs, forward confirmation, generic names and HELO",
+        reads: &[Fact::SendingIps, Fact::ReverseDns],
+        rows: &[Row::DnsRecords { required: true }],
     }
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let ips = facts.sending_ips().await;
-            if ips.items.is_empty() && ips.is_complete() {
-                return Ran::skipped("no sending IP was given or found");
-            }
-            let addrs: Vec<IpAddr> = ips.items.iter().map(|s| s.ip).collect();
-            let (report, mut findings) = run(facts, &addrs).await;
-            // Addresses that could not be found are not checked: unknown.
-            let subject = facts.domain();
-            for f in &ips.failed {
-                findings.push(f.finding(ids::PTR_DNS_ERROR, subject));
-            }
-            Ran::done(report, findings)
+    fn run(facts) {
+        let ips = facts.sending_ips().await;
+        if ips.items.is_empty() && ips.is_complete() {
+            return Ran::skipped("no sending IP was given or found");
         }
-        .boxed()
+        let addrs: Vec<IpAddr> = ips.items.iter().map(|s| s.ip).collect();
+        let (report, mut findings) = run(facts, &addrs).await;
+        // Addresses that could not be found are not checked: unknown.
+        let subject = facts.domain();
+        for f in &ips.failed {
+            findings.push(f.finding(ids::PTR_DNS_ERROR, subject));
+        }
+        Ran::done(report, findings)
     }
 }
 

@@ -3,45 +3,34 @@
 //! finding whose severity follows its share of the list (thresholds in
 //! `rules/recipients.toml`). See [`crate::recipients`].
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
-use crate::facts::Facts;
+use crate::checks::{Ran, check};
 use crate::findings::{self as ids, Finding, Severity};
 use crate::recipients::{self, ReasonCount, Summary};
 use crate::report::model::{Block, Detail};
 
-pub struct Recipients;
-
-impl Check for Recipients {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "recipients",
-            title: "Recipient list",
-            description: "the recipient list (with --recipients): invalid addresses, dead and mistyped domains, role accounts, disposable addresses, duplicates, listed domains",
-            needs: &[Need::Recipients],
-            per_item: false,
-        }
+check! {
+    Recipients {
+        id: "recipients",
+        title: "Recipient list",
+        description: "the recipient list (with --recipients): invalid addresses, dead and mistyped domains, role accounts, disposable addresses, duplicates, listed domains",
+        kinds: &[RunKind::Audit, RunKind::Recipients],
+        rows: &[Row::Consent],
     }
-
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let Some(input) = &facts.target.recipients else {
-                return Ran::skipped("no recipient list was given: add --recipients FILE");
-            };
-            let rules = &facts.rules.recipients;
-            let lists = facts.blocklists.as_deref();
-            match recipients::check(&facts.dns, rules, lists, input).await {
-                Ok(summary) => {
-                    let findings = findings(&summary, rules);
-                    Ran::done(RecipientsReport(summary), findings)
-                }
-                Err(why) => Ran::skipped(format!("the list could not be read: {why}")),
+    fn run(facts) {
+        let Some(input) = &facts.target.recipients else {
+            return Ran::skipped("no recipient list was given: add --recipients FILE");
+        };
+        let rules = &facts.rules.recipients;
+        let lists = facts.blocklists.as_deref();
+        match recipients::check(&facts.dns, rules, lists, input).await {
+            Ok(summary) => {
+                let findings = findings(&summary, rules);
+                Ran::done(RecipientsReport(summary), findings)
             }
+            Err(why) => Ran::skipped(format!("the list could not be read: {why}")),
         }
-        .boxed()
     }
 }
 

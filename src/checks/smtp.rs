@@ -7,40 +7,32 @@
 
 use std::net::IpAddr;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
 use crate::report::model::{Block, Detail, about};
 use crate::smtp::{EXPIRING_DAYS, Probe};
 
-pub struct Smtp;
-
-impl Check for Smtp {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "smtp",
-            title: "SMTP servers",
-            description: "the MX hosts on port 25 (with --smtp): banner, EHLO, STARTTLS, TLS version and certificate, open relay (opt-in)",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    Smtp {
+        id: "smtp",
+        title: "SMTP servers",
+        description: "the MX hosts on port 25 (with --smtp): banner, EHLO, STARTTLS, TLS version and certificate, open relay (opt-in)",
+        domain_records: true,
+        reads: &[Fact::MxHosts, Fact::SmtpProbes, Fact::ReverseDns],
+        kinds: &[RunKind::Audit, RunKind::Smtp],
+        rows: &[Row::DnsRecords { required: false }],
     }
-
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let Some(target) = &facts.target.smtp else {
-                return Ran::skipped(
-                    "not asked: give --smtp (off by default, as many networks block outbound port 25)",
-                );
-            };
-            let (report, findings) = run(facts, target).await;
-            Ran::done(report, findings)
-        }
-        .boxed()
+    fn run(facts) {
+        let Some(target) = &facts.target.smtp else {
+            return Ran::skipped(
+                "not asked: give --smtp (off by default, as many networks block outbound port 25)",
+            );
+        };
+        let (report, findings) = run(facts, target).await;
+        Ran::done(report, findings)
     }
 }
 

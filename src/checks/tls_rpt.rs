@@ -4,35 +4,26 @@
 //! unnoticed; with MTA-STS or DANE deployed, the reports are how a policy
 //! that bounces mail is found out.
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
 use crate::records::tlsrpt;
 use crate::report::model::{Block, Detail};
 
-pub struct TlsRpt;
-
-impl Check for TlsRpt {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "tls-rpt",
-            title: "TLS reporting",
-            description: "the TLS-RPT record (_smtp._tls): where sending servers report failed TLS connections",
-            needs: &[Need::DomainRecords],
-            per_item: false,
-        }
+check! {
+    TlsRpt {
+        id: "tls-rpt",
+        title: "TLS reporting",
+        description: "the TLS-RPT record (_smtp._tls): where sending servers report failed TLS connections",
+        domain_records: true,
+        reads: &[Fact::MxHosts],
+        rows: &[Row::DnsRecords { required: true }],
     }
-
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let (report, findings) = run(facts).await;
-            Ran::done(report, findings)
-        }
-        .boxed()
+    fn run(facts) {
+        let (report, findings) = run(facts).await;
+        Ran::done(report, findings)
     }
 }
 

@@ -186,16 +186,52 @@ async fn addresses_of(dns: &Dns, host: &str) -> Result<Vec<IpAddr>, FailedLookup
     Ok(out)
 }
 
-/// A cap that was reached: what was left unchecked, and which checks it
-/// leaves without a whole answer.
+/// The facts a check may read that a cap can cut short (a check names
+/// those it reads in its [`crate::checks::CheckInfo::reads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fact {
+    /// The MX hosts and their addresses.
+    MxHosts,
+    /// The sending IPs (given, or inferred from the MX hosts and SPF).
+    SendingIps,
+    /// The forward-confirmed reverse DNS of an address.
+    ReverseDns,
+    /// The domains the messages link to.
+    LinkDomains,
+    /// The DKIM key lookups.
+    DkimKeys,
+    /// The port-25 probes.
+    SmtpProbes,
+}
+
+/// What a reached cap cut short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Affects {
+    /// Facts: every check that reads one of them saw only part.
+    Facts(&'static [Fact]),
+    /// One check's own reading (a check's ID, from its own metadata).
+    Check(&'static str),
+}
+
+/// A cap that was reached: what was left unchecked, and what it leaves
+/// without a whole answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cap {
     pub what: &'static str,
     pub limit: usize,
     /// How many there were.
     pub found: usize,
-    /// The checks that looked at only the first `limit`.
-    pub affects: &'static [&'static str],
+    pub affects: Affects,
+}
+
+impl Cap {
+    /// Whether the check `info` saw only part because of this cap.
+    pub fn affects(&self, info: &crate::checks::CheckInfo) -> bool {
+        match &self.affects {
+            Affects::Facts(facts) => info.reads.iter().any(|f| facts.contains(f)),
+            Affects::Check(id) => *id == info.id,
+        }
+    }
 }
 
 /// A shared, lazily started fact.
@@ -261,7 +297,7 @@ impl<'a> Facts<'a> {
                         what: "link domains of one message",
                         limit: crate::message::prepare::MAX_LINK_DOMAINS,
                         found: p.link_domains_found,
-                        affects: &["dnsbl"],
+                        affects: Affects::Facts(&[Fact::LinkDomains]),
                     },
                 );
             }
@@ -372,7 +408,7 @@ impl<'a> Facts<'a> {
                         what: "addresses to probe on port 25",
                         limit: caps::SMTP_PROBES,
                         found: pairs.len(),
-                        affects: &["smtp", "dane"],
+                        affects: Affects::Facts(&[Fact::SmtpProbes]),
                     },
                 );
                 pairs.truncate(caps::SMTP_PROBES);
@@ -445,6 +481,9 @@ impl<'a> Facts<'a> {
 
     /// The domain's MX hosts and their addresses.
     pub fn mx(&self) -> impl Future<Output = Arc<MxFact>> + Send + 'a {
+        // Without given IPs (and with a domain), the sending IPs are
+        // inferred from the MX hosts.
+        let inferred = self.target.ips.is_empty();
         let dns = self.dns.clone();
         let domain = self.domain().to_string();
         let caps = self.caps.clone();
@@ -459,9 +498,12 @@ impl<'a> Facts<'a> {
                         what: "MX hosts",
                         limit: caps::MX_HOSTS,
                         found: records.len(),
-                        affects: &[
-                            "mx", "ptr", "spf", "dnsbl", "mta-sts", "tls-rpt", "dane", "smtp",
-                        ],
+                        // Sending IPs inferred from them are cut short too.
+                        affects: Affects::Facts(if inferred {
+                            &[Fact::MxHosts, Fact::SendingIps]
+                        } else {
+                            &[Fact::MxHosts]
+                        }),
                     },
                 );
                 records.truncate(caps::MX_HOSTS);
@@ -528,7 +570,7 @@ impl<'a> Facts<'a> {
                         what: "sending IPs inferred from the MX hosts and the SPF record",
                         limit,
                         found: found.items.len(),
-                        affects: &["spf", "ptr", "dnsbl"],
+                        affects: Affects::Facts(&[Fact::SendingIps]),
                     },
                 );
                 found.items.truncate(limit);
@@ -582,7 +624,7 @@ impl<'a> Facts<'a> {
                         what: "DKIM selectors (named, from messages and probed)",
                         limit: caps::SELECTORS,
                         found: wanted,
-                        affects: &["dkim"],
+                        affects: Affects::Facts(&[Fact::DkimKeys]),
                     },
                 );
             }
@@ -663,7 +705,7 @@ fn ptr_names_cap(found: usize) -> Cap {
         what: "PTR names of one address",
         limit: reverse::MAX_NAMES,
         found,
-        affects: &["ptr", "smtp"],
+        affects: Affects::Facts(&[Fact::ReverseDns]),
     }
 }
 

@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 
-use crate::findings::{DNSBL_LISTED, RUN_CAP_REACHED, Severity, Status};
-use crate::report::model::{Report, ResolvedFinding};
+use crate::findings::{DNSBL_LISTED, DOMAIN_NXDOMAIN, RUN_CAP_REACHED, Severity, Status};
+use crate::report::model::{CheckReport, Report, ResolvedFinding, Row};
 use crate::rules::Topic;
 
 pub use crate::report::model::ItemStatus;
@@ -34,21 +34,34 @@ pub fn checklist(report: &Report) -> Vec<Item> {
 }
 
 /// The distinct IDs of findings at warning or above on `topic`, about
-/// something seen (not a failed lookup, not a cap), from these checks
-/// (any when empty).
-fn ids_on(report: &Report, topic: Topic, checks: &[&str]) -> Vec<&'static str> {
+/// something seen (not a failed lookup, not a cap), that `counts` accepts.
+fn ids_on(
+    report: &Report,
+    topic: Topic,
+    counts: impl Fn(&ResolvedFinding) -> bool,
+) -> Vec<&'static str> {
     report.distinct_ids(|f| {
         f.advice.topic == topic
             && f.severity >= Severity::Warning
             && !f.finding.unknown
             && f.finding.id != RUN_CAP_REACHED
-            && (checks.is_empty() || checks.contains(&f.finding.check()))
+            && counts(f)
     })
 }
 
-fn ran(report: &Report, check: &str) -> Option<Status> {
+/// The checks of the report that count for rows `row` accepts.
+fn checks_for(report: &Report, row: impl Fn(Row) -> bool) -> Vec<&CheckReport> {
     report
-        .check(check)
+        .checks
+        .iter()
+        .filter(|c| c.rows.iter().any(|r| row(*r)))
+        .collect()
+}
+
+/// The status of the check of `row`, if it ran.
+fn ran(report: &Report, row: Row) -> Option<Status> {
+    checks_for(report, |r| r == row)
+        .first()
         .map(|c| c.status)
         .filter(|s| *s != Status::Skipped)
 }
@@ -61,13 +74,13 @@ fn unsubscribe(report: &Report) -> Item {
         detail,
     };
     let messages = report.target.messages.len();
-    let Some(status) = ran(report, "message").filter(|_| messages > 0) else {
+    let Some(status) = ran(report, Row::Unsubscribe).filter(|_| messages > 0) else {
         return item(
             ItemStatus::NotChecked,
             "no message was scanned: give the campaign with --message FILE.eml".into(),
         );
     };
-    let missing = ids_on(report, Topic::Unsubscribe, &[]);
+    let missing = ids_on(report, Topic::Unsubscribe, |_| true);
     if !missing.is_empty() {
         item(ItemStatus::NotMet, format!("see {}", missing.join(", ")))
     } else if status == Status::Unknown {
@@ -113,7 +126,7 @@ fn consent(report: &Report) -> Item {
         .collect();
     traps.sort();
     traps.dedup();
-    let other = ids_on(report, Topic::Consent, &[]);
+    let other = ids_on(report, Topic::Consent, |_| true);
     if !traps.is_empty() {
         item(
             ItemStatus::NotMet,
@@ -125,7 +138,7 @@ fn consent(report: &Report) -> Item {
         )
     } else if !other.is_empty() {
         item(ItemStatus::NotMet, format!("see {}", other.join(", ")))
-    } else if let Some(status) = ran(report, "recipients") {
+    } else if let Some(status) = ran(report, Row::Consent) {
         let list = report.target.recipients.as_deref().unwrap_or("the list");
         if status == Status::Unknown {
             item(
@@ -159,21 +172,23 @@ fn dns_records(report: &Report) -> Item {
         status,
         detail,
     };
-    let checks = ["spf", "dkim", "dmarc", "ptr", "mx", "mta-sts", "tls-rpt"];
-    let statuses: Vec<(&str, Status)> = checks
+    // The checks the row needs, and those that count when they ran (the
+    // SMTP probe, DNSSEC and DANE: with --smtp, online or with a root
+    // zone; the message scan's DNS findings).
+    let required = checks_for(report, |r| r == Row::DnsRecords { required: true });
+    let counted: Vec<&str> = checks_for(report, |r| matches!(r, Row::DnsRecords { .. }))
         .iter()
-        .filter_map(|c| ran(report, c).map(|s| (*c, s)))
+        .map(|c| c.id)
         .collect();
-    let wrong = ids_on(
-        report,
-        Topic::DnsRecords,
-        // The SMTP probe, DNSSEC and DANE count when they ran (--smtp;
-        // online or with a root zone); they are not required.
-        &[
-            "domain", "spf", "dkim", "dmarc", "ptr", "mx", "mta-sts", "tls-rpt", "smtp", "dnssec",
-            "dane", "message",
-        ],
-    );
+    let checks: Vec<&str> = required.iter().map(|c| c.id).collect();
+    let statuses: Vec<(&str, Status)> = required
+        .iter()
+        .map(|c| (c.id, c.status))
+        .filter(|(_, s)| *s != Status::Skipped)
+        .collect();
+    let wrong = ids_on(report, Topic::DnsRecords, |f| {
+        f.finding.id == DOMAIN_NXDOMAIN || counted.contains(&f.finding.check())
+    });
     if statuses.is_empty() && wrong.is_empty() {
         return item(
             ItemStatus::NotChecked,
@@ -230,7 +245,7 @@ fn blocklists(report: &Report) -> Item {
         .iter()
         .filter(|f| f.finding.id == DNSBL_LISTED && f.severity >= Severity::Warning)
         .count();
-    match ran(report, "dnsbl") {
+    match ran(report, Row::Blocklists) {
         None => item(
             ItemStatus::NotChecked,
             "no blocklist was asked (--no-dnsbl, or nothing to check)".into(),

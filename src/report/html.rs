@@ -166,6 +166,7 @@ mod tests {
                 status: Status::Warn,
                 reason: None,
                 per_item: false,
+                rows: &[],
                 detail: Some(Box::new(Hostile)),
             }],
             findings: vec![ResolvedFinding {

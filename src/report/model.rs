@@ -107,6 +107,8 @@ pub struct CheckReport {
     pub reason: Option<String>,
     /// Its JSON entry is one entry per item (messages).
     pub per_item: bool,
+    /// The checklist rows it counts for.
+    pub rows: &'static [Row],
     /// `None` when it did not run.
     pub detail: Option<Box<dyn Detail>>,
 }
@@ -130,6 +132,22 @@ pub struct CheckSection<'a> {
     pub findings: Vec<(usize, &'a ResolvedFinding)>,
     pub blocks: Vec<Block>,
     pub passed: Vec<String>,
+}
+
+/// The row of the prevention checklist (`report::checklist`) a check
+/// counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    /// An unsubscribe link in every message (the message scan).
+    Unsubscribe,
+    /// Mail only recipients who asked for it (the recipient list).
+    Consent,
+    /// Every DNS record right. `required`: the row is not met until the
+    /// check ran (SPF, DKIM, DMARC, PTR, MX, MTA-STS, TLS-RPT); the others
+    /// count when they ran.
+    DnsRecords { required: bool },
+    /// Not listed on blocklists.
+    Blocklists,
 }
 
 /// Which command made the report.

@@ -7,44 +7,36 @@ mod verify;
 
 use std::net::IpAddr;
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
+use futures::future::join_all;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
-use crate::facts::Facts;
+use crate::checks::{Ran, check};
 use crate::facts::spf::SpfResult;
 use crate::findings::Status;
 use crate::records::dmarc::Policy;
 use crate::report::model::{Block, Detail};
 
-pub struct Message;
-
-impl Check for Message {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "message",
-            title: "Messages",
-            description: "each scanned message: DKIM signatures, DMARC alignment, List-Unsubscribe and one-click, unsubscribe link, RFC 5322 basics",
-            needs: &[Need::Messages],
-            per_item: true,
-        }
+check! {
+    Message {
+        id: "message",
+        title: "Messages",
+        description: "each scanned message: DKIM signatures, DMARC alignment, List-Unsubscribe and one-click, unsubscribe link, RFC 5322 basics",
+        kinds: &[RunKind::Audit, RunKind::Message],
+        rows: &[Row::Unsubscribe, Row::DnsRecords { required: false }],
+        per_item: true,
     }
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            if facts.messages.is_empty() {
-                return Ran::skipped("no message was given");
-            }
-            let results = join_all(facts.messages.iter().map(|p| verify::verify(p, facts))).await;
-            let mut reports = Vec::new();
-            let mut findings = Vec::new();
-            for (r, mut f) in results {
-                reports.push(r);
-                findings.append(&mut f);
-            }
-            Ran::done(Messages(reports), findings)
+    fn run(facts) {
+        if facts.messages.is_empty() {
+            return Ran::skipped("no message was given");
         }
-        .boxed()
+        let results = join_all(facts.messages.iter().map(|p| verify::verify(p, facts))).await;
+        let mut reports = Vec::new();
+        let mut findings = Vec::new();
+        for (r, mut f) in results {
+            reports.push(r);
+            findings.append(&mut f);
+        }
+        Ran::done(Messages(reports), findings)
     }
 }
 

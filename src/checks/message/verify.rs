@@ -78,7 +78,7 @@ pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<
             what: "DKIM signatures in one message",
             limit: crate::facts::caps::SIGNATURES,
             found: signatures,
-            affects: &["message"],
+            affects: crate::facts::Affects::Check(crate::checks::Check::id(&super::Message)),
         });
         auth.dkim_headers.truncate(crate::facts::caps::SIGNATURES);
         auth.errors.truncate(crate::facts::caps::SIGNATURES);

@@ -6,62 +6,55 @@ mod findings;
 
 use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
+use futures::future::join_all;
 use serde::Serialize;
 
-use crate::checks::{Check, CheckInfo, Need, Ran};
+use crate::checks::{Ran, check};
 use crate::facts::Facts;
 use crate::facts::spf::{Evaluation, SpfNode, SpfResult, Via, check_host, txt_answer_size};
 use crate::findings::{self as ids, Finding};
 use crate::report::model::{Block, Detail, TreeItem};
 
-pub struct Spf;
-
-impl Check for Spf {
-    fn info(&self) -> &'static CheckInfo {
-        &CheckInfo {
-            id: "spf",
-            title: "SPF",
-            description: "the SPF record, its include tree and lookup counts, and check_host for each sending IP",
-            needs: &[Need::DomainRecords, Need::SendingIps],
-            per_item: false,
-        }
+check! {
+    Spf {
+        id: "spf",
+        title: "SPF",
+        description: "the SPF record, its include tree and lookup counts, and check_host for each sending IP",
+        domain_records: true,
+        reads: &[Fact::SendingIps],
+        rows: &[Row::DnsRecords { required: true }],
     }
-    fn run<'f, 'a: 'f>(&'f self, facts: &'f Facts<'a>) -> BoxFuture<'f, Ran> {
-        async move {
-            let domain = facts.domain();
-            let (tree, ips, txt) =
-                futures::join!(facts.spf_tree(), facts.sending_ips(), facts.dns.txt(domain));
-            let mut found = findings::tree_findings(&tree, domain);
-            if tree.record.is_some()
-                && let Some(size) = txt_answer_size(domain, &txt)
-                && size > 512
-            {
-                found.push(
-                    Finding::new(ids::SPF_RECORD_TOO_LONG, domain, format!("The TXT answer for {domain} is {size} octets, over the 512 that fit a plain UDP response."))
-                        .with("octets", size)
-                        .with("record", &tree.record),
-                );
-            }
-            // The sending IPs could not all be found: the check cannot say
-            // every one of them passes.
-            for f in &ips.failed {
-                found.push(f.finding(ids::SPF_DNS_ERROR, domain));
-            }
-            let evaluations = join_all(ips.items.iter().map(|s| {
-                check_host(&facts.dns, Arc::clone(&tree), s.ip, facts.identity())
-            }))
-            .await;
-            if let Some(helo) = &facts.target.helo {
-                found.extend(helo_findings(facts, helo).await);
-            }
-            let per_ip = findings::evaluation_findings(&tree, domain, &evaluations, &found);
-            found.extend(per_ip);
-            findings::name_ips_over_limits(&mut found, &evaluations, tree.walk_capped);
-            Ran::done(SpfDetail { tree, evaluations }, found)
+    fn run(facts) {
+        let domain = facts.domain();
+        let (tree, ips, txt) =
+            futures::join!(facts.spf_tree(), facts.sending_ips(), facts.dns.txt(domain));
+        let mut found = findings::tree_findings(&tree, domain);
+        if tree.record.is_some()
+            && let Some(size) = txt_answer_size(domain, &txt)
+            && size > 512
+        {
+            found.push(
+                Finding::new(ids::SPF_RECORD_TOO_LONG, domain, format!("The TXT answer for {domain} is {size} octets, over the 512 that fit a plain UDP response."))
+                    .with("octets", size)
+                    .with("record", &tree.record),
+            );
         }
-        .boxed()
+        // The sending IPs could not all be found: the check cannot say
+        // every one of them passes.
+        for f in &ips.failed {
+            found.push(f.finding(ids::SPF_DNS_ERROR, domain));
+        }
+        let evaluations = join_all(ips.items.iter().map(|s| {
+            check_host(&facts.dns, Arc::clone(&tree), s.ip, facts.identity())
+        }))
+        .await;
+        if let Some(helo) = &facts.target.helo {
+            found.extend(helo_findings(facts, helo).await);
+        }
+        let per_ip = findings::evaluation_findings(&tree, domain, &evaluations, &found);
+        found.extend(per_ip);
+        findings::name_ips_over_limits(&mut found, &evaluations, tree.walk_capped);
+        Ran::done(SpfDetail { tree, evaluations }, found)
     }
 }
 
