@@ -6,7 +6,6 @@
 //! host presented is matched against its records.
 
 use futures::future::join_all;
-use hickory_proto::rr::RecordType;
 use serde::Serialize;
 
 use crate::checks::{Ran, check};
@@ -102,13 +101,7 @@ pub struct Matched {
 async fn run(facts: &Facts<'_>, hosts: Vec<String>) -> (DaneReport, Vec<Finding>) {
     // The probes (none without --smtp) run beside the TLSA validation.
     let (answers, probes) = futures::join!(
-        join_all(hosts.iter().map(|h| {
-            let name = format!("_25._tcp.{h}");
-            async move {
-                let v = facts.dns.validate(&name, RecordType::TLSA).await;
-                (name, v)
-            }
-        })),
+        join_all(hosts.iter().map(|h| facts.tlsa_validated(h))),
         facts.smtp_probes()
     );
     let mut report = DaneReport { hosts: Vec::new() };
@@ -275,7 +268,7 @@ impl Detail for DaneReport {
                 .map(|h| {
                     vec![
                         h.host.clone(),
-                        crate::checks::dnssec::describe(&h.dnssec),
+                        h.dnssec.to_string(),
                         if h.tlsa.is_empty() {
                             "none".into()
                         } else {

@@ -63,7 +63,7 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
             let dane = if mta_sts == Some(true) {
                 Ok(false)
             } else {
-                publishes_tlsa(facts).await
+                facts.mx_publish_tlsa().await
             };
             let deployed = match (&sts, &dane) {
                 (Ok(r), _) if !r.is_empty() => Some("MTA-STS"),
@@ -126,40 +126,6 @@ async fn run(facts: &Facts<'_>) -> (TlsRptReport, Vec<Finding>) {
         ),
     };
     (report, finding.into_iter().collect())
-}
-
-/// Whether any MX host publishes TLSA records at `_25._tcp` (DANE), read
-/// without validation: deployed, whether or not it validates. A lookup
-/// that failed (the MX hosts', or a host's TLSA) leaves it unknown unless
-/// another host publishes them.
-async fn publishes_tlsa(facts: &Facts<'_>) -> Result<bool, crate::facts::FailedLookup> {
-    let mx = facts.mx().await;
-    if let Some(failed) = mx.lookup.failed() {
-        return Err(failed);
-    }
-    let hosts: Vec<String> = mx
-        .hosts
-        .iter()
-        .filter(|h| !h.name.is_empty())
-        .map(|h| format!("_25._tcp.{}", h.name))
-        .collect();
-    let answers = futures::future::join_all(
-        hosts
-            .iter()
-            .map(|n| facts.dns.query(n, hickory_proto::rr::RecordType::TLSA)),
-    )
-    .await;
-    let mut failed = None;
-    for (name, a) in hosts.iter().zip(&answers) {
-        match &**a {
-            crate::dns::Outcome::Records(r) if !r.is_empty() => return Ok(true),
-            o if !o.is_definitive() => {
-                failed.get_or_insert_with(|| crate::facts::FailedLookup::new(name, "TLSA", o));
-            }
-            _ => {}
-        }
-    }
-    failed.map_or(Ok(false), Err)
 }
 
 impl Detail for TlsRptReport {

@@ -122,6 +122,19 @@ pub enum Validation {
     Unknown(String),
 }
 
+/// One validation result in words: `secure`, `insecure (not signed)`,
+/// `bogus: why`, `unknown: why`.
+impl std::fmt::Display for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Validation::Secure => f.write_str("secure"),
+            Validation::Insecure => f.write_str("insecure (not signed)"),
+            Validation::Bogus(why) => write!(f, "bogus: {why}"),
+            Validation::Unknown(why) => write!(f, "unknown: {why}"),
+        }
+    }
+}
+
 /// A trust-anchor file, read: its keys, and the zones they are for (lower
 /// case, no trailing dot; "" the root): where chains of trust may start.
 pub struct Anchors {

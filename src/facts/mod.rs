@@ -20,6 +20,7 @@ pub mod dnssec;
 pub mod lookup;
 pub mod reverse;
 pub mod spf;
+pub mod tlsa;
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
