@@ -236,6 +236,15 @@ impl Finding {
         self
     }
 
+    /// Every field of `evidence` (a struct) as the finding's evidence, in
+    /// its order.
+    pub fn with_evidence(mut self, evidence: &impl Serialize) -> Self {
+        if let Ok(Value::Object(fields)) = serde_json::to_value(evidence) {
+            self.evidence.extend(fields);
+        }
+        self
+    }
+
     /// The check an ID belongs to: the part before the first dot.
     pub fn check(&self) -> &'static str {
         check_of(self.id)
@@ -244,6 +253,23 @@ impl Finding {
 
 pub fn check_of(id: &'static str) -> &'static str {
     id.split_once('.').map_or(id, |(check, _)| check)
+}
+
+/// The run-level findings: about the run itself (its resolver, the
+/// domain's existence, caps and deadlines), from no check. They are looked
+/// for on every run.
+pub const RUN_LEVEL: &[&str] = &[
+    DNS_RESOLVER_BROKEN,
+    DNS_RESOLVER_UNREACHABLE,
+    DNS_NOT_CHECKED_OFFLINE,
+    DOMAIN_NXDOMAIN,
+    RUN_CAP_REACHED,
+    RUN_DEADLINE_REACHED,
+];
+
+/// Whether `check` (the part of an ID before its dot) is run-level.
+pub fn is_run_level(check: &str) -> bool {
+    RUN_LEVEL.iter().any(|id| check_of(id) == check)
 }
 
 /// The verdict of one check.

@@ -368,6 +368,51 @@ pub struct BlocklistReport {
     pub lists: Vec<ListReport>,
 }
 
+/// The evidence of a listing (`dnsbl.listed`): written once here, read
+/// by the report (the checklist, the delisting request, the steps) through
+/// [`ListingEvidence::of`], never by field name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ListingEvidence {
+    pub list: String,
+    pub operator: String,
+    pub zone: String,
+    pub tier: Tier,
+    pub codes: Vec<Ipv4Addr>,
+    pub sublists: Vec<String>,
+    pub meaning: Option<String>,
+    pub reason: Option<String>,
+    pub delist_url: Option<String>,
+    pub usage: Option<String>,
+    pub in_service_since: Option<String>,
+    pub delisting_steps: Vec<String>,
+}
+
+impl ListingEvidence {
+    /// The listing `f` is, if it is one.
+    pub fn of(f: &Finding) -> Option<ListingEvidence> {
+        if f.id != ids::DNSBL_LISTED {
+            return None;
+        }
+        serde_json::from_value(serde_json::Value::Object(f.evidence.clone())).ok()
+    }
+
+    /// Whether the list is fed by spam traps (its codes' meanings or
+    /// sublists say so): addresses nobody gave.
+    pub fn trap_driven(&self) -> bool {
+        let says = |t: &str| t.to_ascii_lowercase().contains("trap");
+        self.meaning.as_deref().is_some_and(says) || self.sublists.iter().any(|s| says(s))
+    }
+}
+
+/// The list zone a blocklist finding is about (a listing, an unhealthy or
+/// dead list, unknown results), as this module writes it.
+pub fn zone_of(f: &Finding) -> Option<&str> {
+    if crate::findings::check_of(f.id) != crate::findings::check_of(ids::DNSBL_LISTED) {
+        return None;
+    }
+    f.evidence.get("zone").and_then(|z| z.as_str())
+}
+
 /// Unknown results kept per list when sweeping ranges.
 const MAX_UNKNOWN_KEPT: u64 = 1000;
 
@@ -989,21 +1034,20 @@ impl Blocklists {
             ),
         )
         .severity(severity)
-        .with("list", &list.name)
-        .with("operator", &list.operator)
-        .with("zone", &list.zone)
-        .with("tier", list.tier)
-        .with("codes", &r.codes)
-        .with("sublists", &r.sublists)
-        .with("meaning", &r.meaning)
-        .with("reason", &r.reason)
-        .with("delist_url", &list.delist_url)
-        .with("usage", &list.usage)
-        .with(
-            "in_service_since",
-            self.config.in_service_since.map(|d| d.to_string()),
-        )
-        .with("delisting_steps", steps)
+        .with_evidence(&ListingEvidence {
+            list: list.name.clone(),
+            operator: list.operator.clone(),
+            zone: list.zone.clone(),
+            tier: list.tier,
+            codes: r.codes.clone(),
+            sublists: r.sublists.clone(),
+            meaning: r.meaning.clone(),
+            reason: r.reason.clone(),
+            delist_url: list.delist_url.clone(),
+            usage: list.usage.clone(),
+            in_service_since: self.config.in_service_since.map(|d| d.to_string()),
+            delisting_steps: steps,
+        })
     }
 
     /// `dnsbl.public-resolver` when the resolver is a well-known public one.

@@ -2,17 +2,19 @@
 //! JSON report of the same target. The "wait, then check again" step of
 //! delisting, and the "what we fixed" of a removal request.
 //!
-//! Both reports are compared in their JSON form (schema v1, the frozen
-//! contract), so a report from any earlier version 1 release serves as a
-//! baseline. A finding counts as resolved only when the check it belongs
-//! to reached a verdict this time; a listing counts as delisted only when
-//! the list answered "clear" for that subject this time. Anything else
-//! that is gone is "not checked again", never resolved.
+//! The baseline is read from its JSON form (schema v1, the frozen
+//! contract) into the few wire types it needs, so a report from any earlier
+//! version 1 release serves; the report now is read through its typed
+//! model ([`Now`]). A finding counts as resolved only when the check it
+//! belongs to reached a verdict this time; a listing counts as delisted
+//! only when the list answered "clear" for that subject this time.
+//! Anything else that is gone is "not checked again", never resolved.
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use crate::findings::DNSBL_LISTED;
+use crate::blocklist::{BlocklistReport, ListingEvidence, ResultStatus};
+use crate::findings::{self, DNSBL_LISTED, Status};
+use crate::report::model::Report;
 
 /// A finding of one report, as the other report knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,41 +81,98 @@ impl Changes {
     }
 }
 
-/// A JSON report read as a baseline.
+/// A JSON report read as a baseline: the parts of schema v1 a follow-up
+/// needs.
 #[derive(Debug, Clone)]
 pub struct Baseline {
-    doc: Value,
+    doc: OldReport,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OldReport {
+    #[serde(default)]
+    generated_at: String,
+    #[serde(default)]
+    target: OldTarget,
+    findings: Vec<OldFinding>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct OldTarget {
+    domain: Option<String>,
+    #[serde(default)]
+    subjects: Vec<String>,
+    #[serde(default)]
+    messages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OldFinding {
+    id: String,
+    #[serde(default)]
+    check: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    evidence: OldEvidence,
+}
+
+/// What a listing's evidence says of its list.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct OldEvidence {
+    zone: Option<String>,
+    list: Option<String>,
 }
 
 impl Baseline {
     /// Reads `text` as a JSON report of schema version 1; the error says
     /// why it is not one (the caller names the file).
     pub fn parse(text: &str) -> Result<Baseline, String> {
-        let doc: Value =
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: Option<u64>,
+        }
+        let version: Version =
             serde_json::from_str(text).map_err(|e| format!("not a JSON report: {e}"))?;
-        match doc.get("schema_version").and_then(Value::as_u64) {
+        match version.schema_version {
             Some(1) => {}
             Some(v) => return Err(format!("a JSON report of schema version {v}, not 1")),
             None => return Err("not a mailaudit JSON report (no schema_version)".into()),
         }
-        if !doc.get("findings").is_some_and(Value::is_array) {
-            return Err("not a mailaudit JSON report (no findings)".into());
-        }
+        let doc: OldReport =
+            serde_json::from_str(text).map_err(|e| format!("not a mailaudit JSON report ({e})"))?;
         Ok(Baseline { doc })
     }
 
     /// What it is a report of: the domain, or the subjects of a blocklist
     /// run, or the messages.
     pub fn target(&self) -> String {
-        target_of(&self.doc)
+        let t = &self.doc.target;
+        target_words(t.domain.as_deref(), &t.subjects, &t.messages)
     }
 
-    /// What changed between this baseline and `now` (a JSON report).
-    pub fn compare(&self, now: &Value) -> Changes {
-        let old = findings(&self.doc);
-        let new = findings(now);
+    /// What changed between this baseline and `now`.
+    pub fn compare(&self, now: &impl Now) -> Changes {
+        let old: Vec<Seen> = self
+            .doc
+            .findings
+            .iter()
+            .map(|f| Seen {
+                key: (
+                    f.id.clone(),
+                    f.subject.clone(),
+                    f.evidence.zone.clone().unwrap_or_default(),
+                ),
+                check: f.check.clone(),
+                summary: f.summary.clone(),
+                list: f.evidence.list.clone().unwrap_or_default(),
+            })
+            .collect();
+        let new = now.findings();
         let mut changes = Changes {
-            since: text(&self.doc, "generated_at"),
+            since: self.doc.generated_at.clone(),
             ..Changes::default()
         };
         for f in &new {
@@ -130,12 +189,12 @@ impl Baseline {
                 continue;
             }
             if o.key.0 == DNSBL_LISTED {
-                if answered_clear(now, &o.key.1, &o.key.2) {
+                if now.answered_clear(&o.key.1, &o.key.2) {
                     changes.delisted.push(o.listing());
                 } else {
                     changes.not_checked_again.push(o.reference());
                 }
-            } else if seen_again(now, &o.check, &o.key.1) {
+            } else if now.seen_again(&o.check, &o.key.1) {
                 changes.resolved.push(o.reference());
             } else {
                 changes.not_checked_again.push(o.reference());
@@ -145,31 +204,25 @@ impl Baseline {
     }
 }
 
-/// What a JSON report is about, in a few words.
-pub fn target_of(doc: &Value) -> String {
-    let t = &doc["target"];
-    if let Some(d) = t["domain"].as_str() {
-        return d.to_string();
-    }
-    let list = |key: &str| -> Vec<String> {
-        t[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let subjects = list("subjects");
-    if subjects.is_empty() {
-        list("messages").join(", ")
-    } else {
-        subjects.join(", ")
+/// What a report is about, in a few words: the domain, else the subjects
+/// of a blocklist run, else the messages.
+fn target_words(domain: Option<&str>, subjects: &[String], messages: &[String]) -> String {
+    match domain {
+        Some(d) => d.to_string(),
+        None if subjects.is_empty() => messages.join(", "),
+        None => subjects.join(", "),
     }
 }
 
-struct Seen {
+/// What the report `report` is about, as [`Baseline::target`] says it.
+pub fn target_of(report: &Report) -> String {
+    let t = &report.target;
+    target_words(t.domain.as_deref(), &t.subjects, &t.messages)
+}
+
+/// A finding as a follow-up compares it.
+#[derive(Debug, Clone)]
+pub struct Seen {
     /// (id, subject, list zone or "").
     key: (String, String, String),
     check: String,
@@ -195,84 +248,84 @@ impl Seen {
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+/// What a follow-up asks of the report now.
+pub trait Now {
+    /// Its findings.
+    fn findings(&self) -> Vec<Seen>;
+    /// Whether `check` reached a verdict (for a check with one entry per
+    /// item, the messages: on the item `subject`), and an address
+    /// `subject` was among those checked. Run-level findings (`dns.*`,
+    /// `domain.*`, `run.*`) are looked for on every run, so their absence
+    /// is seen.
+    fn seen_again(&self, check: &str, subject: &str) -> bool;
+    /// Whether the list `zone` answered "clear" for `subject`.
+    fn answered_clear(&self, subject: &str, zone: &str) -> bool;
 }
 
-fn findings(doc: &Value) -> Vec<Seen> {
-    doc["findings"]
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or(&[])
-        .iter()
-        .map(|f| Seen {
-            key: (
-                text(f, "id"),
-                text(f, "subject"),
-                text(&f["evidence"], "zone"),
-            ),
-            check: text(f, "check"),
-            summary: text(f, "summary"),
-            list: text(&f["evidence"], "list"),
-        })
-        .collect()
-}
-
-/// Whether `check` reached a verdict in `now` (for messages: the message
-/// `subject`), and an address `subject` was among those checked. Run-level
-/// findings (`dns.*`, `domain.*`, `run.*`) are looked for on every run, so
-/// their absence is seen.
-fn seen_again(now: &Value, check: &str, subject: &str) -> bool {
-    if subject.parse::<std::net::IpAddr>().is_ok() {
-        let t = &now["target"];
-        let listed = |key: &str, field: Option<&str>| {
-            t[key].as_array().is_some_and(|a| {
-                a.iter().any(|v| match field {
-                    Some(f) => v[f].as_str() == Some(subject),
-                    None => v.as_str() == Some(subject),
-                })
+impl Now for Report {
+    fn findings(&self) -> Vec<Seen> {
+        self.findings
+            .iter()
+            .map(|f| {
+                let listing = ListingEvidence::of(&f.finding);
+                Seen {
+                    key: (
+                        f.finding.id.to_string(),
+                        f.finding.subject.clone(),
+                        crate::blocklist::zone_of(&f.finding)
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                    check: f.finding.check().to_string(),
+                    summary: f.finding.summary.clone(),
+                    list: listing.map(|l| l.list).unwrap_or_default(),
+                }
             })
-        };
-        if !listed("ips", Some("ip")) && !listed("subjects", None) {
-            return false;
+            .collect()
+    }
+
+    fn seen_again(&self, check: &str, subject: &str) -> bool {
+        if let Ok(ip) = subject.parse::<std::net::IpAddr>() {
+            let t = &self.target;
+            if !t.ips.iter().any(|s| s.ip == ip) && !t.subjects.iter().any(|s| s == subject) {
+                return false;
+            }
+        }
+        let verdict = |s: Status| matches!(s, Status::Pass | Status::Warn | Status::Fail);
+        match self.check(check) {
+            None => findings::is_run_level(check),
+            Some(c) if c.per_item => c
+                .detail
+                .as_deref()
+                .and_then(|d| d.item_status(subject))
+                .is_some_and(verdict),
+            Some(c) => verdict(c.status),
         }
     }
-    let verdict = |status: &Value| matches!(status.as_str(), Some("pass" | "warn" | "fail"));
-    match &now["checks"][check] {
-        Value::Null => !["spf", "dmarc", "mx", "ptr", "dkim", "message", "dnsbl"].contains(&check),
-        Value::Array(items) => items
-            .iter()
-            .any(|m| m["file"].as_str() == Some(subject) && verdict(&m["status"])),
-        entry => verdict(&entry["status"]),
-    }
-}
 
-/// Whether the list `zone` answered "clear" for `subject` in `now`.
-fn answered_clear(now: &Value, subject: &str, zone: &str) -> bool {
-    now["checks"]["dnsbl"]["results"]
-        .as_array()
-        .is_some_and(|rs| {
-            rs.iter().any(|r| {
-                r["subject"].as_str() == Some(subject)
-                    && r["zone"].as_str() == Some(zone)
-                    && r["status"] == "clear"
-            })
+    fn answered_clear(&self, subject: &str, zone: &str) -> bool {
+        self.detail_of::<BlocklistReport>().is_some_and(|b| {
+            b.results
+                .iter()
+                .any(|r| r.subject == subject && r.zone == zone && r.status == ResultStatus::Clear)
         })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn report(findings: Value, checks: Value) -> Value {
+    fn report(findings: Value) -> String {
         json!({
             "schema_version": 1,
             "generated_at": "2026-11-20T10:00:00Z",
             "target": { "domain": "example.com", "ips": [ { "ip": "192.0.2.12" } ] },
-            "checks": checks,
+            "checks": {},
             "findings": findings,
         })
+        .to_string()
     }
 
     fn finding(id: &str, check: &str, subject: &str, zone: Option<&str>) -> Value {
@@ -282,48 +335,65 @@ mod tests {
         })
     }
 
+    /// A report now, as a follow-up asks it.
+    struct TestNow {
+        findings: Vec<(&'static str, &'static str, &'static str, &'static str)>,
+        ips: Vec<&'static str>,
+        verdicts: Vec<&'static str>,
+        clear: Vec<(&'static str, &'static str)>,
+    }
+
+    impl Now for TestNow {
+        fn findings(&self) -> Vec<Seen> {
+            self.findings
+                .iter()
+                .map(|(id, check, subject, zone)| Seen {
+                    key: (id.to_string(), subject.to_string(), zone.to_string()),
+                    check: check.to_string(),
+                    summary: format!("{id} {subject}"),
+                    list: "Demo".into(),
+                })
+                .collect()
+        }
+        fn seen_again(&self, check: &str, subject: &str) -> bool {
+            (subject.parse::<std::net::IpAddr>().is_err() || self.ips.contains(&subject))
+                && self.verdicts.contains(&check)
+        }
+        fn answered_clear(&self, subject: &str, zone: &str) -> bool {
+            self.clear.contains(&(subject, zone))
+        }
+    }
+
     #[test]
     fn resolved_only_when_seen_and_delisted_only_when_clear() {
-        let old = report(
-            json!([
-                finding("ptr.missing", "ptr", "192.0.2.12", None),
-                finding("spf.missing", "spf", "example.com", None),
-                finding(
-                    "dnsbl.listed",
-                    "dnsbl",
-                    "192.0.2.11",
-                    Some("bl.example.net")
-                ),
-                finding(
-                    "dnsbl.listed",
-                    "dnsbl",
-                    "192.0.2.12",
-                    Some("bl.example.net")
-                ),
-            ]),
-            json!({}),
-        );
-        let now = report(
-            json!([
-                finding("mx.cname", "mx", "mx2.example.com", None),
-                finding(
-                    "dnsbl.listed",
-                    "dnsbl",
-                    "192.0.2.13",
-                    Some("bl.example.net")
-                ),
-            ]),
-            json!({
-                "ptr": { "status": "pass" },
-                "spf": { "status": "unknown" },
-                "mx": { "status": "warn" },
-                "dnsbl": { "status": "fail", "results": [
-                    { "subject": "192.0.2.11", "zone": "bl.example.net", "status": "clear" },
-                    { "subject": "192.0.2.12", "zone": "bl.example.net", "status": "unknown" },
-                ] },
-            }),
-        );
-        let baseline = Baseline::parse(&old.to_string()).unwrap();
+        let old = report(json!([
+            finding("ptr.missing", "ptr", "192.0.2.12", None),
+            finding("spf.missing", "spf", "example.com", None),
+            finding(
+                "dnsbl.listed",
+                "dnsbl",
+                "192.0.2.11",
+                Some("bl.example.net")
+            ),
+            finding(
+                "dnsbl.listed",
+                "dnsbl",
+                "192.0.2.12",
+                Some("bl.example.net")
+            ),
+        ]));
+        let mut now = TestNow {
+            findings: vec![
+                ("mx.cname", "mx", "mx2.example.com", ""),
+                ("dnsbl.listed", "dnsbl", "192.0.2.13", "bl.example.net"),
+            ],
+            ips: vec!["192.0.2.12"],
+            // SPF was unknown: no verdict.
+            verdicts: vec!["ptr", "mx", "dnsbl"],
+            clear: vec![("192.0.2.11", "bl.example.net")],
+        };
+        let baseline = Baseline::parse(&old).unwrap();
+        assert_eq!(baseline.target(), "example.com");
         let c = baseline.compare(&now);
         let ids = |v: &[FindingRef]| v.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
         assert_eq!(c.since, "2026-11-20T10:00:00Z");
@@ -331,13 +401,13 @@ mod tests {
         assert_eq!(ids(&c.resolved), ["ptr.missing"]);
         assert_eq!(c.delisted.len(), 1);
         assert_eq!(c.delisted[0].subject, "192.0.2.11");
+        assert_eq!(c.delisted[0].list, "Demo");
         assert_eq!(c.newly_listed[0].subject, "192.0.2.13");
         // SPF was unknown and the list did not answer: neither is resolved.
         assert_eq!(ids(&c.not_checked_again), ["spf.missing", "dnsbl.listed"]);
         // An address not checked this time resolves nothing about it.
-        let mut elsewhere = now.clone();
-        elsewhere["target"]["ips"] = json!([{ "ip": "192.0.2.99" }]);
-        let c = baseline.compare(&elsewhere);
+        now.ips = vec!["192.0.2.99"];
+        let c = baseline.compare(&now);
         assert!(ids(&c.not_checked_again).contains(&"ptr.missing".to_string()));
         assert!(c.resolved.is_empty());
     }
@@ -360,5 +430,18 @@ mod tests {
                 .unwrap_err()
                 .contains("schema version 2")
         );
+        let no_findings = json!({ "schema_version": 1 }).to_string();
+        assert!(
+            Baseline::parse(&no_findings)
+                .unwrap_err()
+                .contains("findings")
+        );
+    }
+
+    #[test]
+    fn run_level_checks_are_seen_on_every_run() {
+        assert!(findings::is_run_level("dns"));
+        assert!(findings::is_run_level("domain"));
+        assert!(!findings::is_run_level("spf"));
     }
 }

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::blocklist::ListingEvidence;
 use crate::findings::{DNSBL_LISTED, DOMAIN_NXDOMAIN, RUN_CAP_REACHED, Severity, Status};
 use crate::report::model::{CheckReport, Report, ResolvedFinding, Row};
 use crate::rules::Topic;
@@ -99,18 +100,6 @@ fn unsubscribe(report: &Report) -> Item {
     }
 }
 
-/// Whether a listing's list is fed by spam traps (its codes' meanings or
-/// sublists say so): addresses nobody gave you.
-fn trap_driven(f: &ResolvedFinding) -> bool {
-    let e = &f.finding.evidence;
-    let says = |key: &str| {
-        e.get(key)
-            .map(|v| v.to_string().to_ascii_lowercase().contains("trap"))
-            .unwrap_or(false)
-    };
-    f.finding.id == DNSBL_LISTED && (says("meaning") || says("sublists"))
-}
-
 fn consent(report: &Report) -> Item {
     let item = |status, detail: String| Item {
         topic: "consent",
@@ -118,11 +107,13 @@ fn consent(report: &Report) -> Item {
         status,
         detail,
     };
+    // Listings on lists fed by spam traps: addresses nobody gave you.
     let mut traps: Vec<String> = report
         .findings
         .iter()
-        .filter(|f| trap_driven(f))
-        .filter_map(|f| f.finding.evidence.get("list")?.as_str().map(String::from))
+        .filter_map(|f| ListingEvidence::of(&f.finding))
+        .filter(ListingEvidence::trap_driven)
+        .map(|l| l.list)
         .collect();
     traps.sort();
     traps.dedup();

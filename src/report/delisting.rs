@@ -5,9 +5,8 @@
 //! service (`--in-service-since`), and what was fixed.
 
 use minijinja::Environment;
-use serde_json::Value;
 
-use crate::findings::DNSBL_LISTED;
+use crate::blocklist::ListingEvidence;
 use crate::report::model::{Report, ResolvedFinding};
 
 const TEMPLATE: &str = include_str!("../../templates/delisting-request.txt.j2");
@@ -26,11 +25,7 @@ pub fn fixed(report: &Report) -> Vec<String> {
 /// The draft for `f` when it is a listing; `fixed` lists what was fixed
 /// since an earlier report (empty: the draft asks the sender to say).
 pub fn request(f: &ResolvedFinding, fixed: &[String]) -> Option<String> {
-    if f.finding.id != DNSBL_LISTED {
-        return None;
-    }
-    let e = &f.finding.evidence;
-    let text = |key: &str| e.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let listing = ListingEvidence::of(&f.finding)?;
     // Parsed once: a range sweep can have many listings.
     static ENV: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
         let mut env = Environment::new();
@@ -43,13 +38,13 @@ pub fn request(f: &ResolvedFinding, fixed: &[String]) -> Option<String> {
         .and_then(|t| {
             t.render(minijinja::context! {
                 subject => f.finding.subject.clone(),
-                list => text("list"),
-                operator => text("operator"),
-                zone => text("zone"),
-                codes => minijinja::Value::from(minijinja::value::Serde(e.get("codes").cloned().unwrap_or(Value::Null))),
-                meaning => text("meaning").trim_end_matches('.').to_string(),
-                reason => text("reason"),
-                in_service_since => text("in_service_since"),
+                list => listing.list,
+                operator => listing.operator,
+                zone => listing.zone,
+                codes => listing.codes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                meaning => listing.meaning.unwrap_or_default().trim_end_matches('.').to_string(),
+                reason => listing.reason.unwrap_or_default(),
+                in_service_since => listing.in_service_since.unwrap_or_default(),
                 fixed => fixed.to_vec(),
             })
         })
@@ -60,19 +55,26 @@ pub fn request(f: &ResolvedFinding, fixed: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::{Finding, Severity};
+    use crate::findings::{DNSBL_LISTED, Finding, Severity};
     use crate::rules::Rules;
 
     fn listing(since: Option<&str>) -> ResolvedFinding {
         let rules = Rules::embedded();
-        let finding = Finding::new(DNSBL_LISTED, "192.0.2.11", "listed")
-            .with("list", "Example Blocklist")
-            .with("operator", "Example Project")
-            .with("zone", "bl.example.net")
-            .with("codes", vec!["127.0.0.2"])
-            .with("meaning", "spam trap hit.")
-            .with("reason", "hit traps 14 times")
-            .with("in_service_since", since);
+        let finding =
+            Finding::new(DNSBL_LISTED, "192.0.2.11", "listed").with_evidence(&ListingEvidence {
+                list: "Example Blocklist".into(),
+                operator: "Example Project".into(),
+                zone: "bl.example.net".into(),
+                tier: crate::blocklist::catalog::Tier::Major,
+                codes: vec!["127.0.0.2".parse().unwrap()],
+                sublists: Vec::new(),
+                meaning: Some("spam trap hit.".into()),
+                reason: Some("hit traps 14 times".into()),
+                delist_url: None,
+                usage: None,
+                in_service_since: since.map(String::from),
+                delisting_steps: Vec::new(),
+            });
         ResolvedFinding {
             advice: rules.advice(DNSBL_LISTED).clone(),
             severity: Severity::Error,

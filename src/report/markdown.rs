@@ -111,7 +111,7 @@ pub fn render(report: &Report) -> String {
                 escape(&f.finding.summary)
             );
             for step in f.steps() {
-                let _ = writeln!(out, "    - {}", escape(step));
+                let _ = writeln!(out, "    - {}", escape(&step));
             }
             if let Some(draft) = delisting::request(f, &delisting::fixed(report)) {
                 write_code_block(&mut out, "Removal request, ready to send:", &draft);

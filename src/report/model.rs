@@ -16,8 +16,20 @@ use crate::facts::SendingIp;
 use crate::findings::{self as ids, Finding, Severity, Status};
 use crate::rules::Advice;
 
+/// Anything, as [`std::any::Any`]: lets the report find a check's typed
+/// detail ([`Report::detail_of`]) without a renderer reading JSON.
+pub trait AsAny {
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// A check's typed result, as the report shows it.
-pub trait Detail: Send + Sync + Debug {
+pub trait Detail: Send + Sync + Debug + AsAny {
     /// Its entry in the JSON report, schema v1 (without `status`, which
     /// the report adds): built from the check's own wire types.
     fn wire(&self) -> serde_json::Value;
@@ -33,6 +45,11 @@ pub trait Detail: Send + Sync + Debug {
     /// passes nothing.
     fn passed(&self, _findings: &[&Finding]) -> Vec<String> {
         Vec::new()
+    }
+    /// For a check with one entry per item (the messages): the status of
+    /// the item `item`.
+    fn item_status(&self, _item: &str) -> Option<Status> {
+        None
     }
 }
 
@@ -80,18 +97,10 @@ impl ResolvedFinding {
     /// The steps to show for this finding: a listing's own delisting steps
     /// (the list's removal page, the date the address came into service)
     /// when it has them, else every step of its advice.
-    pub fn steps(&self) -> Vec<&str> {
-        let listing: Vec<&str> = self
-            .finding
-            .evidence
-            .get("delisting_steps")
-            .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
-            .unwrap_or_default();
-        if listing.is_empty() {
-            self.advice.steps.iter().map(String::as_str).collect()
-        } else {
-            listing
+    pub fn steps(&self) -> Vec<String> {
+        match crate::blocklist::ListingEvidence::of(&self.finding) {
+            Some(l) if !l.delisting_steps.is_empty() => l.delisting_steps,
+            _ => self.advice.steps.clone(),
         }
     }
 }
@@ -374,6 +383,14 @@ impl Report {
     /// The worst finding severity, if any.
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// The typed detail of type `T` among the checks', if one ran.
+    pub fn detail_of<T: 'static>(&self) -> Option<&T> {
+        self.checks
+            .iter()
+            .filter_map(|c| c.detail.as_deref())
+            .find_map(|d| d.as_any().downcast_ref::<T>())
     }
 
     pub fn check(&self, id: &str) -> Option<&CheckReport> {

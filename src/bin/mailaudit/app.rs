@@ -349,15 +349,14 @@ impl OutputPlan {
     /// not a pass).
     pub fn finish(&self, mut report: Report) -> Result<Exit, AppError> {
         if let Some((shown, baseline)) = &self.baseline {
-            let now = report::json::to_value(&report);
-            let (was, is) = (baseline.target(), report::baseline::target_of(&now));
+            let (was, is) = (baseline.target(), report::baseline::target_of(&report));
             if was != is {
                 return Err(InputError(format!(
                     "--baseline {shown}: a report of {was}, not of {is}"
                 ))
                 .into());
             }
-            report.changes = Some(baseline.compare(&now));
+            report.changes = Some(baseline.compare(&report));
         }
         let report = &report;
         self.write(&report::render_with(report, self.format, &self.text))?;

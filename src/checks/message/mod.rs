@@ -49,6 +49,10 @@ impl Detail for Messages {
         serde_json::to_value(&self.0).expect("serialises")
     }
 
+    fn item_status(&self, item: &str) -> Option<crate::findings::Status> {
+        self.0.iter().find(|m| m.file == item).map(|m| m.status)
+    }
+
     fn headline(&self) -> String {
         self.0
             .iter()
