@@ -28,6 +28,57 @@ pub enum BatchFormat {
     Html,
 }
 
+/// CSV: a row a report (with its header); a single run is a batch of one.
+#[derive(Debug)]
+pub struct Csv;
+
+/// JSON Lines: one compact JSON report a line.
+#[derive(Debug)]
+pub struct JsonLines;
+
+/// A single report as a batch of one in `format`.
+fn one_row(report: &Report, format: BatchFormat) -> String {
+    let mut w = BatchWriter::new(format, report.kind, Vec::new()).expect("writing to memory");
+    w.report(report).expect("writing to memory");
+    String::from_utf8(w.finish().expect("writing to memory")).expect("UTF-8")
+}
+
+impl super::Format for Csv {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["csv"]
+    }
+    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+        one_row(report, BatchFormat::Csv)
+    }
+    fn batch(&self) -> Option<BatchFormat> {
+        Some(BatchFormat::Csv)
+    }
+    fn one_of_a_batch(&self) -> bool {
+        true
+    }
+}
+
+impl super::Format for JsonLines {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["jsonl", "ndjson"]
+    }
+    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+        one_row(report, BatchFormat::JsonLines)
+    }
+    fn batch(&self) -> Option<BatchFormat> {
+        Some(BatchFormat::JsonLines)
+    }
+    fn one_of_a_batch(&self) -> bool {
+        true
+    }
+}
+
 /// What the summary formats show of one report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {

@@ -31,6 +31,25 @@ struct CheckView {
     passed: Vec<String>,
 }
 
+/// The html report.
+#[derive(Debug)]
+pub struct Html;
+
+impl super::Format for Html {
+    fn name(&self) -> &'static str {
+        "html"
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["html", "htm"]
+    }
+    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+        render(report)
+    }
+    fn batch(&self) -> Option<super::batch::BatchFormat> {
+        Some(super::batch::BatchFormat::Html)
+    }
+}
+
 pub fn render(report: &Report) -> String {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);

@@ -182,6 +182,25 @@ pub fn to_value(report: &Report) -> Value {
     serde_json::to_value(doc).expect("report serialises")
 }
 
+/// The json report.
+#[derive(Debug)]
+pub struct Json;
+
+impl super::Format for Json {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["json"]
+    }
+    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+        render(report)
+    }
+    fn batch(&self) -> Option<super::batch::BatchFormat> {
+        Some(super::batch::BatchFormat::JsonLines)
+    }
+}
+
 pub fn render(report: &Report) -> String {
     let mut s = serde_json::to_string_pretty(&to_value(report)).expect("report serialises");
     s.push('\n');

@@ -37,6 +37,25 @@ fn cell(s: &str) -> String {
     escape(s)
 }
 
+/// The markdown report.
+#[derive(Debug)]
+pub struct Markdown;
+
+impl super::Format for Markdown {
+    fn name(&self) -> &'static str {
+        "markdown"
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["md", "markdown"]
+    }
+    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+        render(report)
+    }
+    fn batch(&self) -> Option<super::batch::BatchFormat> {
+        None
+    }
+}
+
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# mailaudit: {}\n", escape(&super::title(report)));

@@ -20,72 +20,53 @@ use std::path::Path;
 
 use model::Report;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-    Html,
-    Markdown,
-    /// One row (with its header); a row per domain in a batch.
-    Csv,
-    /// One compact JSON report a line (a batch's JSON).
-    JsonLines,
-}
-
-impl Format {
-    /// The format an output file name suggests.
-    pub fn from_path(path: &Path) -> Option<Format> {
-        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-            "json" => Some(Format::Json),
-            "html" | "htm" => Some(Format::Html),
-            "txt" | "text" => Some(Format::Text),
-            "md" | "markdown" => Some(Format::Markdown),
-            "csv" => Some(Format::Csv),
-            "jsonl" | "ndjson" => Some(Format::JsonLines),
-            _ => None,
-        }
+/// A report format: one implementation each, listed once in [`FORMATS`]
+/// (STYLE §6). `--format` takes its name, `-o FILE` picks it by the
+/// file's extension.
+pub trait Format: Sync + std::fmt::Debug {
+    /// The name `--format` takes.
+    fn name(&self) -> &'static str;
+    /// The file extensions (lower case) that ask for it.
+    fn extensions(&self) -> &'static [&'static str];
+    /// One report in this format (`opts`: the terminal report's options;
+    /// the other formats have none).
+    fn render(&self, report: &Report, opts: &text::TextOptions) -> String;
+    /// How a batch is written in this format; `None` when a batch cannot
+    /// be (one document per report).
+    fn batch(&self) -> Option<batch::BatchFormat>;
+    /// A single run in this format is a batch of one (a row format).
+    fn one_of_a_batch(&self) -> bool {
+        false
     }
 }
 
-pub fn render(report: &Report, format: Format) -> String {
-    render_with(report, format, &text::TextOptions::default())
+/// Every report format, the default (text) first.
+pub static FORMATS: &[&dyn Format] = &[
+    &text::Text,
+    &json::Json,
+    &html::Html,
+    &markdown::Markdown,
+    &batch::Csv,
+    &batch::JsonLines,
+];
+
+/// The format `--format NAME` names.
+pub fn format_named(name: &str) -> Option<&'static dyn Format> {
+    FORMATS.iter().copied().find(|f| f.name() == name)
 }
 
-/// As [`render`], with the terminal report's options (the other formats
-/// have none).
-pub fn render_with(report: &Report, format: Format, opts: &text::TextOptions) -> String {
-    match format {
-        Format::Json => json::render(report),
-        Format::Text => text::render_with(report, opts),
-        Format::Html => html::render(report),
-        Format::Markdown => markdown::render(report),
-        Format::Csv | Format::JsonLines => {
-            // A batch of one.
-            let kind = if format == Format::Csv {
-                batch::BatchFormat::Csv
-            } else {
-                batch::BatchFormat::JsonLines
-            };
-            let mut w =
-                batch::BatchWriter::new(kind, report.kind, Vec::new()).expect("writing to memory");
-            w.report(report).expect("writing to memory");
-            String::from_utf8(w.finish().expect("writing to memory")).expect("UTF-8")
-        }
-    }
+/// The format an output file's name asks for.
+pub fn format_of_path(path: &Path) -> Option<&'static dyn Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    FORMATS
+        .iter()
+        .copied()
+        .find(|f| f.extensions().contains(&ext.as_str()))
 }
 
-impl Format {
-    /// How a batch is written in this format: JSON as JSON Lines; `None`
-    /// for Markdown (one document per report: use JSON Lines or HTML).
-    pub fn batch(self) -> Option<batch::BatchFormat> {
-        match self {
-            Format::Json | Format::JsonLines => Some(batch::BatchFormat::JsonLines),
-            Format::Csv => Some(batch::BatchFormat::Csv),
-            Format::Text => Some(batch::BatchFormat::Text),
-            Format::Html => Some(batch::BatchFormat::Html),
-            Format::Markdown => None,
-        }
-    }
+/// The report in `format`, with default options.
+pub fn render(report: &Report, format: &dyn Format) -> String {
+    format.render(report, &text::TextOptions::default())
 }
 
 /// An audit's sending IPs and where each came from, in one line (raw:

@@ -60,6 +60,25 @@ pub fn render(report: &Report) -> String {
     render_with(report, &TextOptions::default())
 }
 
+/// The text report (the terminal's).
+#[derive(Debug)]
+pub struct Text;
+
+impl super::Format for Text {
+    fn name(&self) -> &'static str {
+        "text"
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["txt", "text"]
+    }
+    fn render(&self, report: &Report, opts: &TextOptions) -> String {
+        render_with(report, opts)
+    }
+    fn batch(&self) -> Option<super::batch::BatchFormat> {
+        Some(super::batch::BatchFormat::Text)
+    }
+}
+
 pub fn render_with(report: &Report, opts: &TextOptions) -> String {
     let mut out = String::new();
     let verdict = report.verdict();

@@ -279,14 +279,20 @@ fn zone_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AppError> {
 /// The format an output file's name asks for: its extension, text when
 /// it has none (`/dev/stdout`); an extension we do not write is an error,
 /// not a text report under a misleading name.
-fn format_of(path: &Path) -> Result<Format, AppError> {
+fn format_of(path: &Path) -> Result<&'static dyn Format, AppError> {
     match path.extension() {
-        None => Ok(Format::Text),
-        Some(ext) => Format::from_path(path).ok_or_else(|| {
+        None => Ok(report::FORMATS[0]),
+        Some(ext) => report::format_of_path(path).ok_or_else(|| {
             InputError(format!(
-                "-o {}: mailaudit does not write .{} reports (it writes .txt, .json, .html, .md, .csv and .jsonl; or give --format)",
+                "-o {}: mailaudit does not write .{} reports (it writes .{}; or give --format)",
                 path.display(),
-                ext.to_string_lossy()
+                ext.to_string_lossy(),
+                report::FORMATS
+                    .iter()
+                    .flat_map(|f| f.extensions().first())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", .")
             ))
             .into()
         }),
@@ -295,7 +301,7 @@ fn format_of(path: &Path) -> Result<Format, AppError> {
 
 /// Where and how the report goes.
 pub struct OutputPlan {
-    pub format: Format,
+    pub format: &'static dyn Format,
     pub destination: Destination,
     pub fail_on: FailOn,
     /// `--baseline`: its path as given, and the report read from it.
@@ -326,9 +332,9 @@ fn read_baseline(path: &Path) -> Result<(String, Baseline), AppError> {
 impl OutputPlan {
     pub fn from_args(args: &crate::cli::OutputArgs) -> Result<OutputPlan, AppError> {
         let format = match (args.format, args.output.as_deref()) {
-            (Some(format), _) => Format::from(format),
+            (Some(format), _) => format,
             (None, Some(path)) => format_of(path)?,
-            (None, None) => Format::Text,
+            (None, None) => report::FORMATS[0],
         };
         let destination =
             mailaudit::output::destination("-o", args.output.as_deref()).map_err(InputError)?;
@@ -359,7 +365,7 @@ impl OutputPlan {
             report.changes = Some(baseline.compare(&report));
         }
         let report = &report;
-        self.write(&report::render_with(report, self.format, &self.text))?;
+        self.write(&self.format.render(report, &self.text))?;
         // The report went to a file: say where, and what it says.
         if let Destination::File(path) | Destination::Device(path) = &self.destination {
             eprintln!(
@@ -1032,7 +1038,7 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
 
 /// CSV and JSON Lines are batch formats: a single run is a batch of one.
 fn one_of_a_batch(setup: &Setup) -> bool {
-    matches!(setup.output.format, Format::Csv | Format::JsonLines)
+    setup.output.format.one_of_a_batch()
 }
 
 /// The text of a batch file (`-`: standard input).

@@ -515,8 +515,8 @@ pub struct DnsArgs {
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Report format (default: from the -o file name, else text).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_name = "FORMAT", value_parser = format_arg())]
+    pub format: Option<&'static dyn Format>,
 
     /// Write the report to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -537,28 +537,12 @@ pub struct OutputArgs {
     pub baseline: Option<PathBuf>,
 }
 
-/// `--format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Text,
-    Json,
-    Html,
-    Markdown,
-    Csv,
-    Jsonl,
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Text => Format::Text,
-            FormatArg::Json => Format::Json,
-            FormatArg::Html => Format::Html,
-            FormatArg::Markdown => Format::Markdown,
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Jsonl => Format::JsonLines,
-        }
-    }
+/// `--format NAME`: one of the report formats the library has (clap
+/// offers their names, in help and completions).
+fn format_arg() -> impl clap::builder::TypedValueParser<Value = &'static dyn Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(mailaudit::report::FORMATS.iter().map(|f| f.name()))
+        .map(|name| mailaudit::report::format_named(&name).expect("a format's own name"))
 }
 
 /// A count from 1 to `MAX`.
