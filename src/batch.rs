@@ -28,7 +28,7 @@ pub struct DomainLine {
     pub selectors: Vec<String>,
 }
 
-/// One blocklist target of a `blacklist --file` file: an address, a range
+/// One blocklist target of a `blocklist --file` file: an address, a range
 /// or a domain, as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetLine {
@@ -99,7 +99,7 @@ fn domain_line(line: usize, words: &[&str]) -> Result<DomainLine, InputError> {
     })
 }
 
-/// Reads a `blacklist --file` file: addresses, ranges and domains, any
+/// Reads a `blocklist --file` file: addresses, ranges and domains, any
 /// number a line. A target given twice is checked once.
 pub fn parse_targets(
     text: &str,

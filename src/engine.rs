@@ -2,7 +2,7 @@
 //! with their health cache), and one way to run a selection of checks over
 //! the facts of a target and assemble the report.
 //!
-//! `audit`, `message` and `blacklist` are selections from the one registry
+//! `audit`, `message` and `blocklist` are selections from the one registry
 //! ([`crate::checks::REGISTRY`]) over the same scaffolding. Every selected
 //! check starts at once; the facts they share are computed once. When the
 //! checks are done, three things that no single check can see are settled
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use futures::future::join_all;
 
-use crate::blocklist::Blocklists;
+use crate::blocklist::BlocklistEngine;
 use crate::checks::{self, Check, Ran};
 use crate::dns::Dns;
 use crate::dns::health::Health;
@@ -108,21 +108,21 @@ pub struct Engine {
     pub dns: Dns,
     pub rules: Arc<Rules>,
     /// `None`: the blocklist check is skipped.
-    pub blocklists: Option<Arc<Blocklists>>,
+    pub blocklist: Option<Arc<BlocklistEngine>>,
 }
 
 impl Engine {
-    /// An engine without blocklists; see [`Engine::with_blocklists`].
+    /// An engine without blocklists; see [`Engine::with_blocklist`].
     pub fn new(dns: Dns, rules: Rules) -> Engine {
         Engine {
             dns,
             rules: Arc::new(rules),
-            blocklists: None,
+            blocklist: None,
         }
     }
 
-    pub fn with_blocklists(mut self, blocklists: Blocklists) -> Engine {
-        self.blocklists = Some(Arc::new(blocklists));
+    pub fn with_blocklist(mut self, blocklists: BlocklistEngine) -> Engine {
+        self.blocklist = Some(Arc::new(blocklists));
         self
     }
 
@@ -137,7 +137,7 @@ impl Engine {
         let facts = Facts::new(
             dns.clone(),
             self.rules.clone(),
-            self.blocklists.clone(),
+            self.blocklist.clone(),
             &req.target,
         );
         let selection = req.checks_of_kind();
@@ -383,7 +383,7 @@ impl Engine {
                     })
                     .collect()
             },
-            catalogue: self.blocklists.as_ref().map(|b| {
+            catalogue: self.blocklist.as_ref().map(|b| {
                 let catalog = &b.config.catalog;
                 CatalogueUsed {
                     source: catalog.source.clone(),

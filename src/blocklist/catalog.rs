@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::{RulesError, Source};
 
-const DNSBL_TOML: &str = include_str!("../../rules/dnsbl.toml");
+const CATALOG_TOML: &str = include_str!("../../rules/dnsbl.toml");
 
 /// What a list lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -389,7 +389,7 @@ impl Catalog {
                 })?;
                 Source { path: shown, text }
             }
-            None => Source::pick(dir, "dnsbl.toml", DNSBL_TOML)?,
+            None => Source::pick(dir, "dnsbl.toml", CATALOG_TOML)?,
         };
         Catalog::parse(&src)
     }

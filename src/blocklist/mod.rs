@@ -390,7 +390,7 @@ pub struct ListingEvidence {
 impl ListingEvidence {
     /// The listing `f` is, if it is one.
     pub fn of(f: &Finding) -> Option<ListingEvidence> {
-        if f.id != ids::DNSBL_LISTED {
+        if f.id != ids::BLOCKLIST_LISTED {
             return None;
         }
         serde_json::from_value(serde_json::Value::Object(f.evidence.clone())).ok()
@@ -407,7 +407,7 @@ impl ListingEvidence {
 /// The list zone a blocklist finding is about (a listing, an unhealthy or
 /// dead list, unknown results), as this module writes it.
 pub fn zone_of(f: &Finding) -> Option<&str> {
-    if crate::findings::check_of(f.id) != crate::findings::check_of(ids::DNSBL_LISTED) {
+    if crate::findings::check_of(f.id) != crate::findings::check_of(ids::BLOCKLIST_LISTED) {
         return None;
     }
     f.evidence.get("zone").and_then(|z| z.as_str())
@@ -504,16 +504,16 @@ impl Active {
 }
 
 /// The blocklist engine. Keep one per process: list health is cached in it.
-pub struct Blocklists {
+pub struct BlocklistEngine {
     pub config: BlocklistConfig,
     health: Mutex<HashMap<(String, Kind), PendingHealth>>,
     /// Told how far a sweep is.
     progress: Option<Arc<dyn Progress>>,
 }
 
-impl Blocklists {
-    pub fn new(config: BlocklistConfig) -> Blocklists {
-        Blocklists {
+impl BlocklistEngine {
+    pub fn new(config: BlocklistConfig) -> BlocklistEngine {
+        BlocklistEngine {
             config,
             health: Mutex::new(HashMap::new()),
             progress: None,
@@ -521,7 +521,7 @@ impl Blocklists {
     }
 
     /// Reports sweep progress to `progress` (one step per list lookup).
-    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Blocklists {
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> BlocklistEngine {
         self.progress = Some(progress);
         self
     }
@@ -570,7 +570,7 @@ impl Blocklists {
                     let reason = dead_reason(&list);
                     findings.push(
                         Finding::new(
-                            ids::DNSBL_DEAD_LIST,
+                            ids::BLOCKLIST_DEAD_LIST,
                             &list.zone,
                             format!(
                                 "{} ({}) is a dead list and was not queried: {reason}.",
@@ -708,7 +708,7 @@ impl Blocklists {
                 let reason = a.reason.clone().unwrap_or_default();
                 findings.push(
                     Finding::new(
-                        ids::DNSBL_LIST_UNHEALTHY,
+                        ids::BLOCKLIST_LIST_UNHEALTHY,
                         &a.list.zone,
                         format!("{} ({}) failed its health test, so its answers are not believed: {reason}.", a.list.name, a.list.zone),
                     )
@@ -962,7 +962,7 @@ impl Blocklists {
             let count = unknown_per_list[li];
             out.push(
                 Finding::new(
-                    ids::DNSBL_UNKNOWN,
+                    ids::BLOCKLIST_UNKNOWN,
                     &list.zone,
                     format!(
                         "{} could not be checked on {} ({}): {}.",
@@ -1019,7 +1019,7 @@ impl Blocklists {
             steps.push(format!("About this list: {note}"));
         }
         Finding::new(
-            ids::DNSBL_LISTED,
+            ids::BLOCKLIST_LISTED,
             &r.subject,
             format!(
                 "{} is listed on {} ({}){}.",
@@ -1063,7 +1063,7 @@ impl Blocklists {
             {
                 out.push(
                     Finding::new(
-                        ids::DNSBL_PUBLIC_RESOLVER,
+                        ids::BLOCKLIST_PUBLIC_RESOLVER,
                         server.to_string(),
                         format!("The resolver {server} is {} public DNS; major blocklists refuse queries from it, so their answers are unknown.", p.operator),
                     )

@@ -11,7 +11,7 @@
 //! `docs/findings.md` and `docs/json.md`: nothing else names a check.
 
 pub mod bimi;
-pub mod blocklists;
+pub mod blocklist;
 pub mod dane;
 pub mod dkim;
 pub mod dmarc;
@@ -209,7 +209,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &dane::Dane,
     &message::Message,
     &recipients::Recipients,
-    &blocklists::Blocklists,
+    &blocklist::Blocklist,
 ];
 
 /// The checks of a kind of run, in registry order: its report has an

@@ -23,7 +23,7 @@ check! {
             return Ran::skipped("no recipient list was given: add --recipients FILE");
         };
         let rules = &facts.rules.recipients;
-        let lists = facts.blocklists.as_deref();
+        let lists = facts.blocklist.as_deref();
         match recipients::check(&facts.dns, rules, lists, input).await {
             Ok(summary) => {
                 let findings = findings(&summary, rules);

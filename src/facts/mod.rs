@@ -29,7 +29,7 @@ use futures::future::{BoxFuture, Shared, join_all};
 use futures::{Future, FutureExt};
 use hickory_proto::rr::RecordType;
 
-use crate::blocklist::{Blocklists, Subject, Subjects};
+use crate::blocklist::{BlocklistEngine, Subject, Subjects};
 use crate::dns::{Dns, Outcome};
 use crate::message::Loaded;
 use crate::message::prepare::{Prepared, prepare};
@@ -263,7 +263,7 @@ pub struct Facts<'a> {
     pub dns: Dns,
     pub rules: Arc<Rules>,
     /// `None`: no blocklists were configured.
-    pub blocklists: Option<Arc<Blocklists>>,
+    pub blocklist: Option<Arc<BlocklistEngine>>,
     pub target: &'a Target,
     /// The messages, parsed and checked without DNS (synchronously, so
     /// their link domains and signatures are known before any lookup).
@@ -284,7 +284,7 @@ impl<'a> Facts<'a> {
     pub fn new(
         dns: Dns,
         rules: Arc<Rules>,
-        blocklists: Option<Arc<Blocklists>>,
+        blocklist: Option<Arc<BlocklistEngine>>,
         target: &'a Target,
     ) -> Facts<'a> {
         let messages: Vec<Prepared<'a>> =
@@ -306,7 +306,7 @@ impl<'a> Facts<'a> {
         Facts {
             dns,
             rules,
-            blocklists,
+            blocklist,
             target,
             messages,
             existence: Slot::new(),

@@ -26,7 +26,7 @@ use futures::StreamExt;
 use hickory_proto::rr::RecordType;
 use serde::Serialize;
 
-use crate::blocklist::{Blocklists, ListLookup, Progress, ResultStatus, Subject, Subjects};
+use crate::blocklist::{BlocklistEngine, ListLookup, Progress, ResultStatus, Subject, Subjects};
 use crate::dns::{Dns, Outcome};
 use crate::findings as ids;
 use crate::output::{Destination, Sink};
@@ -164,7 +164,7 @@ const EXAMPLES: usize = 5;
 pub async fn check(
     dns: &Dns,
     rules: &RecipientRules,
-    blocklists: Option<&Blocklists>,
+    blocklist: Option<&BlocklistEngine>,
     input: &RecipientsInput,
 ) -> Result<Summary, String> {
     let list = &input.list;
@@ -183,7 +183,7 @@ pub async fn check(
         }
     }
     let domains = resolve(dns, rules, &names, input.progress.clone()).await;
-    let (domains, lists, listing_unknown) = match blocklists {
+    let (domains, lists, listing_unknown) = match blocklist {
         Some(b) => listed(dns, b, &names, domains).await,
         None => (domains, Vec::new(), 0),
     };
@@ -522,7 +522,7 @@ async fn mail_of(dns: &Dns, name: &str) -> Mail {
 /// The domain blocklists each domain that accepts mail is on.
 async fn listed(
     dns: &Dns,
-    blocklists: &Blocklists,
+    blocklist: &BlocklistEngine,
     names: &[String],
     mut domains: Vec<Domain>,
 ) -> (Vec<Domain>, Vec<String>, u64) {
@@ -538,7 +538,7 @@ async fn listed(
         return (domains, Vec::new(), 0);
     }
     let concurrency = dns.config().concurrency;
-    let (report, _) = blocklists
+    let (report, _) = blocklist
         .check(
             dns,
             &ListLookup::Uncached(dns.clone()),

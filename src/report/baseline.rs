@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::blocklist::{BlocklistReport, ListingEvidence, ResultStatus};
-use crate::findings::{self, DNSBL_LISTED, Status};
+use crate::findings::{self, BLOCKLIST_LISTED, Status};
 use crate::report::model::Report;
 
 /// A finding of one report, as the other report knows it.
@@ -177,7 +177,7 @@ impl Baseline {
         };
         for f in &new {
             if !old.iter().any(|o| o.key == f.key) {
-                if f.key.0 == DNSBL_LISTED {
+                if f.key.0 == BLOCKLIST_LISTED {
                     changes.newly_listed.push(f.listing());
                 } else {
                     changes.new.push(f.reference());
@@ -188,7 +188,7 @@ impl Baseline {
             if new.iter().any(|f| f.key == o.key) {
                 continue;
             }
-            if o.key.0 == DNSBL_LISTED {
+            if o.key.0 == BLOCKLIST_LISTED {
                 if now.answered_clear(&o.key.1, &o.key.2) {
                     changes.delisted.push(o.listing());
                 } else {

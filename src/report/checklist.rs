@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::blocklist::ListingEvidence;
-use crate::findings::{DNSBL_LISTED, DOMAIN_NXDOMAIN, RUN_CAP_REACHED, Severity, Status};
+use crate::findings::{BLOCKLIST_LISTED, DOMAIN_NXDOMAIN, RUN_CAP_REACHED, Severity, Status};
 use crate::report::model::{CheckReport, Report, ResolvedFinding, Row};
 use crate::rules::Topic;
 
@@ -234,9 +234,9 @@ fn blocklists(report: &Report) -> Item {
     let listed = report
         .findings
         .iter()
-        .filter(|f| f.finding.id == DNSBL_LISTED && f.severity >= Severity::Warning)
+        .filter(|f| f.finding.id == BLOCKLIST_LISTED && f.severity >= Severity::Warning)
         .count();
-    match ran(report, Row::Blocklists) {
+    match ran(report, Row::Blocklist) {
         None => item(
             ItemStatus::NotChecked,
             "no blocklist was asked (--no-dnsbl, or nothing to check)".into(),

@@ -55,13 +55,13 @@ pub fn request(f: &ResolvedFinding, fixed: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::{DNSBL_LISTED, Finding, Severity};
+    use crate::findings::{BLOCKLIST_LISTED, Finding, Severity};
     use crate::rules::Rules;
 
     fn listing(since: Option<&str>) -> ResolvedFinding {
         let rules = Rules::embedded();
-        let finding =
-            Finding::new(DNSBL_LISTED, "192.0.2.11", "listed").with_evidence(&ListingEvidence {
+        let finding = Finding::new(BLOCKLIST_LISTED, "192.0.2.11", "listed").with_evidence(
+            &ListingEvidence {
                 list: "Example Blocklist".into(),
                 operator: "Example Project".into(),
                 zone: "bl.example.net".into(),
@@ -74,9 +74,10 @@ mod tests {
                 usage: None,
                 in_service_since: since.map(String::from),
                 delisting_steps: Vec::new(),
-            });
+            },
+        );
         ResolvedFinding {
-            advice: rules.advice(DNSBL_LISTED).clone(),
+            advice: rules.advice(BLOCKLIST_LISTED).clone(),
             severity: Severity::Error,
             finding,
         }

@@ -156,7 +156,7 @@ pub enum Row {
     /// count when they ran.
     DnsRecords { required: bool },
     /// Not listed on blocklists.
-    Blocklists,
+    Blocklist,
 }
 
 /// Which command made the report.
@@ -180,7 +180,7 @@ pub struct ReportTarget {
     /// may be incomplete.
     pub ips_failed: Vec<String>,
     pub messages: Vec<String>,
-    /// `blacklist`: the targets as given.
+    /// `blocklist`: the targets as given.
     pub subjects: Vec<String>,
     /// The recipient list, as named.
     pub recipients: Option<String>,
@@ -498,7 +498,7 @@ impl Report {
     /// having looked), else ready to send.
     pub fn verdict(&self) -> Verdict {
         let listed = self.findings.iter().any(|f| {
-            f.finding.id == crate::findings::DNSBL_LISTED && f.severity >= Severity::Warning
+            f.finding.id == crate::findings::BLOCKLIST_LISTED && f.severity >= Severity::Warning
         });
         if listed {
             Verdict::Listed
@@ -524,7 +524,7 @@ impl Report {
             + i64::from(self.status() == Status::Unknown && self.unknown_checks() == 0);
         let mut score = 10 - 3 * kinds(Severity::Error) - kinds(Severity::Warning).min(3) - unknown;
         let major_listing = self.findings.iter().any(|f| {
-            f.finding.id == crate::findings::DNSBL_LISTED && f.severity == Severity::Error
+            f.finding.id == crate::findings::BLOCKLIST_LISTED && f.severity == Severity::Error
         });
         for (applies, cap) in [
             (major_listing, 4),
@@ -546,7 +546,7 @@ pub const IMPACT: &[&str] = &[
     ids::DNS_RESOLVER_BROKEN,
     ids::DNS_RESOLVER_UNREACHABLE,
     ids::DOMAIN_NXDOMAIN,
-    ids::DNSBL_LISTED,
+    ids::BLOCKLIST_LISTED,
     ids::SPF_IP_NOT_AUTHORIZED,
     ids::MESSAGE_DMARC_FAIL,
     ids::SPF_PERMERROR,

@@ -312,7 +312,7 @@ fn markdown_is_not_a_batch_format() {
 }
 
 #[test]
-fn blacklist_file_one_report_a_target() {
+fn blocklist_file_one_report_a_target() {
     let list = "192.0.2.11 192.0.2.10   # two on one line\n198.51.100.0/30\nexample.com\n999.1.1.1\n192.0.2.11\n";
     let mut args = vec!["blacklist", "--file", "-", "--format", "jsonl"];
     args.extend(OFFLINE);

@@ -436,7 +436,7 @@ fn usage_errors_exit_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blacklist_command_over_a_local_server() {
+async fn blocklist_command_over_a_local_server() {
     let server = mailaudit::dns::server::ZoneServer::from_files(&[fixture("dnsbl/bl.test.zone")])
         .await
         .unwrap();
@@ -520,7 +520,7 @@ async fn blacklist_command_over_a_local_server() {
 }
 
 #[test]
-fn blacklist_inputs_are_validated() {
+fn blocklist_inputs_are_validated() {
     assert_input_error(
         &[
             "blacklist",

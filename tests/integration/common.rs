@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailaudit::blocklist::catalog::Catalog;
-use mailaudit::blocklist::{BlocklistConfig, Blocklists, Subject, Subjects};
+use mailaudit::blocklist::{BlocklistConfig, BlocklistEngine, Subject, Subjects};
 use mailaudit::dns::{Dns, DnsConfig};
 use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::Target;
@@ -150,7 +150,7 @@ impl Env {
             Dns::new(self.engine.dns.config().clone()).expect("resolver"),
             Rules::embedded(),
         );
-        engine.blocklists = self.engine.blocklists.clone();
+        engine.blocklist = self.engine.blocklist.clone();
         engine
     }
 
@@ -158,12 +158,15 @@ impl Env {
     pub fn lists(self, zones: &[&str]) -> Env {
         let mut config = BlocklistConfig::new(Catalog::embedded());
         config.explicit = zones.iter().map(|z| z.to_string()).collect();
-        self.blocklists(config)
+        self.blocklist(config)
     }
 
     /// Uses this blocklist configuration.
-    pub fn blocklists(mut self, config: BlocklistConfig) -> Env {
-        self.engine = self.engine.clone().with_blocklists(Blocklists::new(config));
+    pub fn blocklist(mut self, config: BlocklistConfig) -> Env {
+        self.engine = self
+            .engine
+            .clone()
+            .with_blocklist(BlocklistEngine::new(config));
         self
     }
 

@@ -4,7 +4,7 @@
 
 use hickory_proto::rr::RecordType;
 use mailaudit::blocklist::catalog::Catalog;
-use mailaudit::blocklist::{BlocklistConfig, Blocklists};
+use mailaudit::blocklist::{BlocklistConfig, BlocklistEngine};
 use mailaudit::dns::{Dns, DnsConfig};
 use mailaudit::engine::Request;
 use mailaudit::findings::ALL;
@@ -175,7 +175,7 @@ async fn trigger(id: &str) -> Vec<String> {
                 ..Default::default()
             })
             .unwrap();
-            let lists = Blocklists::new(BlocklistConfig::new(Catalog::embedded()));
+            let lists = BlocklistEngine::new(BlocklistConfig::new(Catalog::embedded()));
             return lists
                 .resolver_findings(&dns)
                 .iter()

@@ -4,13 +4,13 @@
 
 mod batch;
 mod bimi;
+mod blocklist;
 mod browser;
 mod cli;
 mod common;
 mod conformance;
 mod coverage;
 mod dkim_vectors;
-mod dnsbl;
 mod dnssec;
 mod domain;
 mod faults;

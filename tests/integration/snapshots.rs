@@ -59,6 +59,6 @@ fn example_audit_in_every_format() {
 }
 
 #[test]
-fn blacklist_run_in_every_format() {
+fn blocklist_run_in_every_format() {
     snapshot("blacklist", BLACKLIST);
 }

@@ -122,7 +122,7 @@ async fn an_nxdomain_everything_resolver_is_said_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocklists_on_an_nxdomain_everything_resolver_are_not_clear() {
+async fn blocklist_on_an_nxdomain_everything_resolver_is_not_clear() {
     // A list with a positive test entry, and two that publish only a
     // negative one (whose test an NXDOMAIN-everything resolver would pass).
     let env =
@@ -652,7 +652,7 @@ async fn control_characters_never_reach_the_terminal() {
     );
     config.explicit = vec!["bl.ansi.test".into()];
     let engine = mailaudit::engine::Engine::new(dns, mailaudit::rules::Rules::embedded())
-        .with_blocklists(mailaudit::blocklist::Blocklists::new(config));
+        .with_blocklist(mailaudit::blocklist::BlocklistEngine::new(config));
     let mut req = Request::audit("ansi.test");
     req.target.ips = vec!["192.0.2.15".parse().unwrap()];
     let report = engine.run(&req).await;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use mailaudit::batch;
 use mailaudit::blocklist::catalog::Catalog;
-use mailaudit::blocklist::{BlocklistConfig, Blocklists, Progress, Subject, Subjects};
+use mailaudit::blocklist::{BlocklistConfig, BlocklistEngine, Progress, Subject, Subjects};
 use mailaudit::checks;
 use mailaudit::dns::name;
 use mailaudit::dns::server::{Zone, ZoneError, ZoneServer};
@@ -30,7 +30,9 @@ use mailaudit::report::text::TextOptions;
 use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
 
-use crate::cli::{AuditArgs, BlacklistArgs, Cli, Command, DnsArgs, DnsblArgs, FailOn, MessageArgs};
+use crate::cli::{
+    AuditArgs, BlocklistArgs, BlocklistRunArgs, Cli, Command, DnsArgs, FailOn, MessageArgs,
+};
 use mailaudit::output::Destination;
 
 /// Process exit codes (also in `--help`).
@@ -72,7 +74,7 @@ impl AppError {
 pub fn run(cli: Cli) -> Result<Exit, AppError> {
     match cli.command {
         Command::Audit(args) => run_audit(*args),
-        Command::Blacklist(args) => run_blacklist(args),
+        Command::Blocklist(args) => run_blocklist(args),
         Command::Message(args) => run_message(args),
         Command::Smtp(args) => run_smtp(args),
         Command::Recipients(args) => run_recipients(args),
@@ -113,8 +115,8 @@ fn print_bytes(bytes: &[u8]) -> Result<Exit, AppError> {
 }
 
 /// The blocklist settings, validated.
-pub fn dnsbl_config(
-    args: &DnsblArgs,
+pub fn blocklist_config(
+    args: &BlocklistArgs,
     rules_dir: Option<&Path>,
 ) -> Result<BlocklistConfig, AppError> {
     let catalog = Catalog::load(args.catalog.as_deref(), rules_dir)?;
@@ -412,7 +414,7 @@ impl OutputPlan {
 struct Setup {
     rules: Rules,
     /// `None`: no blocklist check.
-    dnsbl: Option<BlocklistConfig>,
+    blocklist: Option<BlocklistConfig>,
     dns: DnsPlan,
     output: OutputPlan,
 }
@@ -420,13 +422,15 @@ struct Setup {
 impl Setup {
     fn new(
         rules_dir: Option<&Path>,
-        dnsbl: Option<&DnsblArgs>,
+        blocklist: Option<&BlocklistArgs>,
         dns: &DnsArgs,
         output: &crate::cli::OutputArgs,
     ) -> Result<Setup, AppError> {
         Ok(Setup {
             rules: Rules::load(rules_dir)?,
-            dnsbl: dnsbl.map(|a| dnsbl_config(a, rules_dir)).transpose()?,
+            blocklist: blocklist
+                .map(|a| blocklist_config(a, rules_dir))
+                .transpose()?,
             dns: DnsPlan::from_args(dns)?,
             output: OutputPlan::from_args(output)?,
         })
@@ -435,7 +439,7 @@ impl Setup {
     /// Starts the run; the output plan comes back for the report.
     fn start(self, progress: Option<Arc<dyn Progress>>) -> Result<(Session, OutputPlan), AppError> {
         Ok((
-            Session::start(self.dns, self.rules, self.dnsbl, progress)?,
+            Session::start(self.dns, self.rules, self.blocklist, progress)?,
             self.output,
         ))
     }
@@ -499,7 +503,7 @@ impl Session {
     fn start(
         dns: DnsPlan,
         rules: Rules,
-        dnsbl: Option<BlocklistConfig>,
+        blocklist: Option<BlocklistConfig>,
         progress: Option<Arc<dyn Progress>>,
     ) -> Result<Session, AppError> {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -517,12 +521,12 @@ impl Session {
         };
         let (resolver, server) = rt.block_on(dns.start())?;
         let mut engine = Engine::new(resolver, rules);
-        if let Some(config) = dnsbl {
-            let mut lists = Blocklists::new(config);
+        if let Some(config) = blocklist {
+            let mut lists = BlocklistEngine::new(config);
             if let Some(bar) = progress {
                 lists = lists.with_progress(bar);
             }
-            engine = engine.with_blocklists(lists);
+            engine = engine.with_blocklist(lists);
         }
         Ok(Session {
             rt,
@@ -709,7 +713,7 @@ fn recipients_input(
 fn run_recipients(args: crate::cli::RecipientsCommandArgs) -> Result<Exit, AppError> {
     let setup = Setup::new(
         args.rules.dir.as_deref(),
-        (!args.no_dnsbl).then_some(&args.dnsbl),
+        (!args.no_blocklist).then_some(&args.blocklist),
         &args.dns,
         &args.output,
     )?;
@@ -752,7 +756,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     };
     let setup = Setup::new(
         args.rules.dir.as_deref(),
-        (!args.no_dnsbl).then_some(&args.dnsbl),
+        (!args.no_blocklist).then_some(&args.blocklist),
         &args.dns,
         &args.output,
     )?;
@@ -896,7 +900,7 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
     let messages = load_messages(&args.files, args.max_message_size)?;
     let setup = Setup::new(
         args.rules.dir.as_deref(),
-        (!args.no_dnsbl).then_some(&args.dnsbl),
+        (!args.no_blocklist).then_some(&args.blocklist),
         &args.dns,
         &args.output,
     )?;
@@ -916,8 +920,8 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
     output.finish(session.run(&request))
 }
 
-/// One `mailaudit blacklist` target.
-fn blacklist_target(value: &str) -> Result<Result<(String, ipnet::IpNet), String>, InputError> {
+/// One `mailaudit blocklist` target.
+fn blocklist_target(value: &str) -> Result<Result<(String, ipnet::IpNet), String>, InputError> {
     let looks_like_ip = value.contains(':')
         || value.split('/').next().is_some_and(|a| {
             a.parse::<std::net::IpAddr>().is_ok()
@@ -941,14 +945,14 @@ fn blacklist_target(value: &str) -> Result<Result<(String, ipnet::IpNet), String
 
 /// The blocklist subjects of some targets (addresses, ranges, domains),
 /// and whether a range is among them.
-fn blacklist_subjects(
+fn blocklist_subjects(
     targets: &[String],
     max_addresses: u64,
 ) -> Result<(Subjects, bool), AppError> {
     let mut nets = Vec::new();
     let mut domains = Vec::new();
     for t in targets {
-        match blacklist_target(t)? {
+        match blocklist_target(t)? {
             Ok(net) => nets.push(net),
             Err(domain) => domains.push(domain),
         }
@@ -970,7 +974,7 @@ fn blacklist_subjects(
     Ok((subjects, ranges))
 }
 
-fn blacklist_request(targets: Vec<String>, subjects: Subjects) -> Request {
+fn blocklist_request(targets: Vec<String>, subjects: Subjects) -> Request {
     Request {
         kind: RunKind::Blocklist,
         target: Target {
@@ -982,17 +986,17 @@ fn blacklist_request(targets: Vec<String>, subjects: Subjects) -> Request {
     }
 }
 
-fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
+fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {
     let setup = Setup::new(
         args.rules.dir.as_deref(),
-        Some(&args.dnsbl),
+        Some(&args.blocklist),
         &args.dns,
         &args.output,
     )?;
     if let Some(file) = &args.file {
         let text = read_batch_file(file)?;
         let (items, mut skipped) = batch::parse_targets(&text, |t| {
-            let key = match blacklist_target(t)? {
+            let key = match blocklist_target(t)? {
                 Ok((_, net)) => net.to_string(),
                 Err(domain) => domain,
             };
@@ -1001,8 +1005,8 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
         let mut requests = Vec::new();
         for item in items {
             let targets = vec![item.target];
-            match blacklist_subjects(&targets, args.max_addresses) {
-                Ok((subjects, _)) => requests.push(blacklist_request(targets, subjects)),
+            match blocklist_subjects(&targets, args.max_addresses) {
+                Ok((subjects, _)) => requests.push(blocklist_request(targets, subjects)),
                 Err(e) => skipped.push(batch::Skipped {
                     line: item.line,
                     reason: e.to_string(),
@@ -1019,8 +1023,8 @@ fn run_blacklist(args: BlacklistArgs) -> Result<Exit, AppError> {
             &args.batch,
         );
     }
-    let (subjects, ranges) = blacklist_subjects(&args.targets, args.max_addresses)?;
-    let mut request = blacklist_request(args.targets.clone(), subjects);
+    let (subjects, ranges) = blocklist_subjects(&args.targets, args.max_addresses)?;
+    let mut request = blocklist_request(args.targets.clone(), subjects);
     if one_of_a_batch(&setup) {
         return run_batch(
             setup,

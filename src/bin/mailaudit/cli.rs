@@ -36,14 +36,14 @@ pub enum Command {
     Audit(Box<AuditArgs>),
     /// Check addresses, ranges and domains on DNS blocklists.
     #[command(
-        visible_alias = "blocklist",
+        visible_alias = "blacklist",
         after_help = "Examples:
-  mailaudit blacklist 192.0.2.10
-  mailaudit blacklist 192.0.2.10 --in-service-since 2026-09-01 -o listing.md
-  mailaudit blacklist 203.0.113.0/24 example.com --dnsbl zen.spamhaus.org
-  mailaudit blacklist --file addresses.txt --format jsonl"
+  mailaudit blocklist 192.0.2.10
+  mailaudit blocklist 192.0.2.10 --in-service-since 2026-09-01 -o listing.md
+  mailaudit blocklist 203.0.113.0/24 example.com --dnsbl zen.spamhaus.org
+  mailaudit blacklist --file addresses.txt --format jsonl   # the same command"
     )]
-    Blacklist(BlacklistArgs),
+    Blocklist(BlocklistRunArgs),
     /// Scan messages (.eml): DKIM, DMARC alignment, unsubscribe headers and
     /// link, RFC 5322 basics; the domains of their links on blocklists.
     #[command(after_help = "Examples:
@@ -120,11 +120,11 @@ pub struct RecipientsCommandArgs {
     pub rules: RulesArgs,
 
     #[command(flatten)]
-    pub dnsbl: DnsblArgs,
+    pub blocklist: BlocklistArgs,
 
     /// Do not look the recipient domains up on domain blocklists.
-    #[arg(long)]
-    pub no_dnsbl: bool,
+    #[arg(long = "no-dnsbl")]
+    pub no_blocklist: bool,
 
     #[command(flatten)]
     pub dns: DnsArgs,
@@ -272,10 +272,10 @@ pub struct MessageArgs {
 
     /// Skip the blocklist check of the domains the messages link to.
     #[arg(long = "no-dnsbl")]
-    pub no_dnsbl: bool,
+    pub no_blocklist: bool,
 
     #[command(flatten)]
-    pub dnsbl: DnsblArgs,
+    pub blocklist: BlocklistArgs,
 
     #[command(flatten)]
     pub dns: DnsArgs,
@@ -285,7 +285,7 @@ pub struct MessageArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BlacklistArgs {
+pub struct BlocklistRunArgs {
     /// What to check: IP addresses, CIDR ranges (203.0.113.0/24) and
     /// domains.
     #[arg(required_unless_present = "file", value_name = "IP|CIDR|DOMAIN")]
@@ -309,7 +309,7 @@ pub struct BlacklistArgs {
     pub rules: RulesArgs,
 
     #[command(flatten)]
-    pub dnsbl: DnsblArgs,
+    pub blocklist: BlocklistArgs,
 
     #[command(flatten)]
     pub dns: DnsArgs,
@@ -320,7 +320,7 @@ pub struct BlacklistArgs {
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Blocklists")]
-pub struct DnsblArgs {
+pub struct BlocklistArgs {
     /// Query this list (repeatable) instead of the catalogue's default
     /// selection; zones not in the catalogue are read with RFC 5782
     /// generic semantics.
@@ -420,13 +420,13 @@ pub struct AuditArgs {
 
     /// Skip the blocklist check.
     #[arg(long = "no-dnsbl")]
-    pub no_dnsbl: bool,
+    pub no_blocklist: bool,
 
     #[command(flatten)]
     pub smtp: SmtpArgs,
 
     #[command(flatten)]
-    pub dnsbl: DnsblArgs,
+    pub blocklist: BlocklistArgs,
 
     #[command(flatten)]
     pub dns: DnsArgs,

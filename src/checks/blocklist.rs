@@ -9,16 +9,16 @@ use crate::findings as ids;
 use crate::report::model::{Block, Detail};
 
 check! {
-    Blocklists {
+    Blocklist {
         id: "dnsbl",
         title: "Blocklists",
         description: "DNSBL/RHSBL listings of the sending IPs, MX addresses and domains, with list health and delisting details",
         reads: &[Fact::SendingIps, Fact::MxHosts, Fact::LinkDomains],
         kinds: &[RunKind::Audit, RunKind::Message, RunKind::Blocklist],
-        rows: &[Row::Blocklists],
+        rows: &[Row::Blocklist],
     }
     fn run(facts) {
-        let Some(lists) = &facts.blocklists else {
+        let Some(lists) = &facts.blocklist else {
             return Ran::skipped("no blocklist was configured");
         };
         let (subjects, failed) = facts.blocklist_subjects().await;
@@ -53,7 +53,7 @@ check! {
         // Addresses that could not be found were not looked up.
         let subject = facts.domain();
         for f in &failed {
-            findings.push(f.finding(ids::DNSBL_DNS_ERROR, subject));
+            findings.push(f.finding(ids::BLOCKLIST_DNS_ERROR, subject));
         }
         Ran::done(report, findings)
     }

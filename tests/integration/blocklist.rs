@@ -242,7 +242,7 @@ async fn the_default_catalogue_offline_is_skipped_not_clear() {
     env.engine = env
         .engine
         .clone()
-        .with_blocklists(mailaudit::blocklist::Blocklists::new(config));
+        .with_blocklist(mailaudit::blocklist::BlocklistEngine::new(config));
     let doc = env.blacklist(&["192.0.2.10"], false).await;
     assert_eq!(status(&doc, "dnsbl"), "skipped");
     let counts = &doc["checks"]["dnsbl"]["counts"];
@@ -314,9 +314,10 @@ async fn public_resolvers_are_flagged_without_asking_them() {
         ..Default::default()
     })
     .unwrap();
-    let engine = mailaudit::blocklist::Blocklists::new(mailaudit::blocklist::BlocklistConfig::new(
-        mailaudit::blocklist::catalog::Catalog::embedded(),
-    ));
+    let engine =
+        mailaudit::blocklist::BlocklistEngine::new(mailaudit::blocklist::BlocklistConfig::new(
+            mailaudit::blocklist::catalog::Catalog::embedded(),
+        ));
     let f = engine.resolver_findings(&dns);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].id, "dnsbl.public-resolver");
@@ -396,7 +397,7 @@ async fn per_list_limits_bound_what_is_in_flight() {
     env.engine = env
         .engine
         .clone()
-        .with_blocklists(mailaudit::blocklist::Blocklists::new(config));
+        .with_blocklist(mailaudit::blocklist::BlocklistEngine::new(config));
     env.server.set_latency(std::time::Duration::from_millis(20));
     let targets: Vec<String> = (0..16).map(|i| format!("198.51.100.{i}")).collect();
     let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
@@ -441,7 +442,7 @@ async fn the_public_resolver_is_named_when_every_list_is_unhealthy() {
         });
     let mut config = mailaudit::blocklist::BlocklistConfig::new(catalog);
     config.explicit = vec!["empty.test".into()];
-    let env = env.blocklists(config);
+    let env = env.blocklist(config);
     let doc = env.blacklist(&["192.0.2.1"], false).await;
     assert!(has(&doc, "dnsbl.list-unhealthy"), "{:#}", doc["findings"]);
     assert_eq!(status(&doc, "dnsbl"), "unknown");
@@ -487,7 +488,7 @@ async fn the_dqs_form_is_asked_with_a_key_that_is_never_shown() {
         );
         config
     };
-    let env = base.blocklists(with_key(&["zen.dq.spamhaus.net"]));
+    let env = base.blocklist(with_key(&["zen.dq.spamhaus.net"]));
     let doc = env.blacklist(&["192.0.2.10", "192.0.2.1"], false).await;
     let r = result(&doc, "192.0.2.10", "zen.dq.spamhaus.net");
     assert_eq!(r["status"], "listed", "{r:#}");
@@ -512,7 +513,7 @@ async fn the_dqs_form_is_asked_with_a_key_that_is_never_shown() {
     assert!(text.contains("<key>"));
     // The default selection with a key: the DQS form instead of the public
     // zone (which says why it was not asked).
-    let env = env.blocklists(with_key(&[]));
+    let env = env.blocklist(with_key(&[]));
     let doc = env.blacklist(&["192.0.2.10"], false).await;
     let lists = doc["checks"]["dnsbl"]["lists"].as_array().unwrap();
     let state = |zone: &str| {
