@@ -2,14 +2,14 @@
 //! Three messages with 100,000 links each: plain text on one line, a
 //! quoted-printable part whose soft line breaks decode to one line, and
 //! HTML; and the bundled example campaign (2 KB), whose time is the fixed
-//! cost of one message. Each is read without DNS (`message::prepare::prepare`: parse,
+//! cost of one message. Each is read without DNS (`message::scan::scan`: parse,
 //! headers, the unsubscribe link, the link domains) and timed, median of
 //! several runs, as time per MB. Run: `cargo bench --bench message_scan`.
 
 use std::time::{Duration, Instant};
 
 use mailaudit::message::Loaded;
-use mailaudit::message::prepare::prepare;
+use mailaudit::message::scan::scan;
 use mailaudit::rules::Rules;
 
 const LINKS: usize = 100_000;
@@ -70,7 +70,7 @@ fn main() {
         let mut times: Vec<Duration> = (0..RUNS)
             .map(|_| {
                 let start = Instant::now();
-                let p = prepare(&loaded, &rules);
+                let p = scan(&loaded, &rules);
                 let took = start.elapsed();
                 assert!(p.link.is_some(), "{name}: the unsubscribe link is found");
                 took

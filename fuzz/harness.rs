@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use mailaudit::dns::server::Zone;
-use mailaudit::message::prepare::prepare;
+use mailaudit::message::scan::scan;
 use mailaudit::message::{Loaded, list_unsubscribe, unsubscribe_link};
 use mailaudit::records::dkim::{DkimKey, SignatureTags};
 use mailaudit::records::dmarc::DmarcRecord;
@@ -90,7 +90,7 @@ pub fn message_scan(data: &[u8]) {
         size: data.len() as u64,
         truncated: false,
     };
-    let _ = prepare(&loaded, rules);
+    let _ = scan(&loaded, rules);
 }
 
 /// Zone files (`--zone`): a zone either loads or is refused with an error.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::checks::{Ran, check};
 use crate::dns::name;
 use crate::facts::Facts;
-use crate::facts::dmarc::WalkStep;
+use crate::facts::dmarc_discovery::WalkStep;
 use crate::findings::{self as ids, Finding};
 use crate::records::dmarc::{Alignment, DmarcRecord, Policy, ReportUri, is_dmarc};
 use crate::report::model::{Block, Detail, any_of};

@@ -15,7 +15,7 @@
 //! the longest chain of dependent lookups.
 
 pub mod dkim;
-pub mod dmarc;
+pub mod dmarc_discovery;
 pub mod dnssec;
 pub mod lookup;
 pub mod reverse;
@@ -32,7 +32,7 @@ use hickory_proto::rr::RecordType;
 use crate::blocklist::{BlocklistEngine, Subject, Subjects};
 use crate::dns::{Dns, Outcome};
 use crate::message::Loaded;
-use crate::message::prepare::{Prepared, prepare};
+use crate::message::scan::{Scanned, scan};
 use crate::records::spf::{Mechanism, SpfRecord, TermKind, is_spf};
 use crate::rules::Rules;
 
@@ -267,12 +267,12 @@ pub struct Facts<'a> {
     pub target: &'a Target,
     /// The messages, parsed and checked without DNS (synchronously, so
     /// their link domains and signatures are known before any lookup).
-    pub messages: Vec<Prepared<'a>>,
+    pub messages: Vec<Scanned<'a>>,
     existence: Slot<'a, Existence>,
     mx: Slot<'a, MxFact>,
     sending_ips: Slot<'a, Found<SendingIp>>,
     spf_tree: Slot<'a, spf::SpfNode>,
-    dmarc: Slot<'a, dmarc::Discovery>,
+    dmarc: Slot<'a, dmarc_discovery::Discovery>,
     dkim_keys: Slot<'a, Vec<dkim::KeyLookup>>,
     smtp_probes: Slot<'a, SmtpProbes>,
     dnssec: Slot<'a, dnssec::DnssecFact>,
@@ -287,8 +287,7 @@ impl<'a> Facts<'a> {
         blocklist: Option<Arc<BlocklistEngine>>,
         target: &'a Target,
     ) -> Facts<'a> {
-        let messages: Vec<Prepared<'a>> =
-            target.messages.iter().map(|m| prepare(m, &rules)).collect();
+        let messages: Vec<Scanned<'a>> = target.messages.iter().map(|m| scan(m, &rules)).collect();
         let caps: Arc<std::sync::Mutex<Vec<Cap>>> = Arc::default();
         for p in &messages {
             if p.link_domains_found > p.link_domains.len() {
@@ -296,7 +295,7 @@ impl<'a> Facts<'a> {
                     &caps,
                     Cap {
                         what: "link domains of one message",
-                        limit: crate::message::prepare::MAX_LINK_DOMAINS,
+                        limit: crate::message::scan::MAX_LINK_DOMAINS,
                         found: p.link_domains_found,
                         affects: Affects::Facts(&[Fact::LinkDomains]),
                     },
@@ -599,11 +598,11 @@ impl<'a> Facts<'a> {
     }
 
     /// The DMARC record in force for the audited domain.
-    pub fn dmarc(&self) -> impl Future<Output = Arc<dmarc::Discovery>> + Send + 'a {
+    pub fn dmarc(&self) -> impl Future<Output = Arc<dmarc_discovery::Discovery>> + Send + 'a {
         let dns = self.dns.clone();
         let domain = self.domain().to_string();
         self.dmarc
-            .get(move || async move { dmarc::discover(&dns, &domain).await })
+            .get(move || async move { dmarc_discovery::discover(&dns, &domain).await })
     }
 
     /// The DKIM key lookups: named selectors, those of the messages'

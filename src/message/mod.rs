@@ -2,7 +2,7 @@
 //! message at all, RFC 5322 basics, List-Unsubscribe (RFC 2369, RFC 8058),
 //! the unsubscribe link in the body, and the domains its links point to.
 
-pub mod prepare;
+pub mod scan;
 
 use std::io::Read;
 use std::path::Path;

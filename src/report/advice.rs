@@ -19,7 +19,7 @@ pub struct UnknownFinding {
 }
 
 fn describe(id: &str, closest: Option<&str>) -> String {
-    let shown = super::clean::clean(id);
+    let shown = super::terminal::safe(id);
     match closest {
         Some(near) => format!(
             "unknown finding ID {shown:?}: did you mean {near:?}? (`mailaudit findings` lists them all)"

@@ -13,9 +13,9 @@ use minijinja::{Environment, Value as Jinja};
 use serde::Serialize;
 
 use crate::findings::Severity;
-use crate::report::clean::clean;
 use crate::report::json;
 use crate::report::model::{Report, RunKind, Verdict};
+use crate::report::terminal;
 
 const TEMPLATE: &str = include_str!("../../templates/batch.html.j2");
 
@@ -234,11 +234,11 @@ impl<W: Write> BatchWriter<W> {
                 writeln!(
                     out,
                     "{:<32} {:<27} {:>2}/10  {:<11}  {}",
-                    clean(&row.target),
+                    terminal::safe(&row.target),
                     row.verdict_label,
                     row.score,
                     counts,
-                    clean(&row.top())
+                    terminal::safe(&row.top())
                 )?;
                 out.flush()?;
             }
@@ -264,7 +264,7 @@ impl<W: Write> BatchWriter<W> {
                     t[0], t[1], t[2], t[3]
                 )?;
                 for s in &self.skipped {
-                    writeln!(out, "skipped: {}", clean(s))?;
+                    writeln!(out, "skipped: {}", terminal::safe(s))?;
                 }
             }
             BatchFormat::Html => {
@@ -334,7 +334,7 @@ pub fn overview(rows: &[Row], skipped: &[String], totals: [usize; 4]) -> String 
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(s) if !value.is_safe() => {
-            minijinja::escape_formatter(out, state, &Jinja::from(clean(s).as_ref()))
+            minijinja::escape_formatter(out, state, &Jinja::from(terminal::safe(s).as_ref()))
         }
         _ => minijinja::escape_formatter(out, state, value),
     });

@@ -56,7 +56,7 @@ pub fn render(report: &Report) -> String {
     // What came from outside is cleaned of control characters too (the
     // page may be read with `cat` or `less`), then HTML-escaped.
     env.set_formatter(
-        |out, state, value| match value.as_str().map(super::clean::clean_lines) {
+        |out, state, value| match value.as_str().map(super::terminal::safe_lines) {
             Some(std::borrow::Cow::Owned(cleaned)) => {
                 let cleaned = if value.is_safe() {
                     Jinja::from_safe_string(cleaned)

@@ -8,8 +8,8 @@
 
 use std::fmt::Write;
 
-use crate::report::clean::clean;
 use crate::report::model::{Block, Report, TreeItem};
+use crate::report::terminal;
 use crate::report::{checklist, delisting};
 
 /// `s` as Markdown text that renders as exactly `s`, wherever on a line it
@@ -17,7 +17,7 @@ use crate::report::{checklist, delisting};
 /// table cells and strikethrough are escaped everywhere, and a start that
 /// would open a list, heading or quote is escaped too.
 pub fn escape(s: &str) -> String {
-    let cleaned = clean(s);
+    let cleaned = terminal::safe(s);
     let mut out = String::with_capacity(cleaned.len() + 8);
     // "1." or "1)" at the start would open an ordered list.
     let digits = cleaned.chars().take_while(char::is_ascii_digit).count();
@@ -204,7 +204,7 @@ fn write_code_block(out: &mut String, label: &str, text: &str) {
     let fence = "`".repeat(longest.max(2) + 1);
     let _ = writeln!(out, "\n    {label}\n\n    {fence}text");
     for line in text.lines() {
-        let _ = writeln!(out, "    {}", clean(line));
+        let _ = writeln!(out, "    {}", terminal::safe(line));
     }
     let _ = writeln!(out, "    {fence}\n");
 }

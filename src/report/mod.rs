@@ -7,13 +7,13 @@ pub mod advice;
 pub mod baseline;
 pub mod batch;
 pub mod checklist;
-pub mod clean;
 pub mod delisting;
 pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
 pub mod requirements;
+pub mod terminal;
 pub mod text;
 
 use std::path::Path;

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use crate::findings::Severity;
 use crate::report::checklist;
-use crate::report::clean::clean;
 use crate::report::model::{Block, Report, ResolvedFinding, TreeItem, Verdict};
+use crate::report::terminal;
 
 /// How the terminal report is laid out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         out,
         "mailaudit {} {}: {}, score {}/10 ({})",
         env!("CARGO_PKG_VERSION"),
-        clean(&super::title(report)),
+        terminal::safe(&super::title(report)),
         paint(
             opts,
             verdict_colour(verdict),
@@ -96,7 +96,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         report.counts_line(),
     );
     if let Some(line) = super::sending_ips_line(report) {
-        let _ = writeln!(out, "Sending IPs: {}", clean(&line));
+        let _ = writeln!(out, "Sending IPs: {}", terminal::safe(&line));
     }
     out.push_str("\nPrevention checklist:\n");
     for item in checklist::checklist(report) {
@@ -110,7 +110,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                 &format!("{:<12}", word.to_uppercase())
             ),
             item.title,
-            clean(&item.detail)
+            terminal::safe(&item.detail)
         );
     }
     if !report.requirements.is_empty() {
@@ -148,11 +148,15 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             "{:<8} {} {}",
             c.id.to_uppercase(),
             paint(opts, status_colour(word), &format!("{word:<8}")),
-            clean(&line)
+            terminal::safe(&line)
         );
     }
     if let Some(changes) = &report.changes {
-        let _ = writeln!(out, "\nSince the last report ({}):", clean(&changes.since));
+        let _ = writeln!(
+            out,
+            "\nSince the last report ({}):",
+            terminal::safe(&changes.since)
+        );
         let groups = changes.groups();
         if groups.is_empty() {
             out.push_str("  nothing changed\n");
@@ -160,7 +164,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         for (heading, lines) in groups {
             let _ = writeln!(out, "  {heading}:");
             for line in lines {
-                let _ = writeln!(out, "    - {}", clean(&line));
+                let _ = writeln!(out, "    - {}", terminal::safe(&line));
             }
         }
     }
@@ -199,7 +203,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                         out,
                         "  {} {}",
                         paint(opts, status_colour("pass"), "+"),
-                        clean(p)
+                        terminal::safe(p)
                     );
                 }
             }
@@ -226,13 +230,13 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         "\nHow this report was made: mailaudit {}, {}, {}.",
         env!("CARGO_PKG_VERSION"),
         super::generated_at(report),
-        clean(&made.source_line())
+        terminal::safe(&made.source_line())
     );
     if let Some(catalogue) = made.catalogue_line() {
-        let _ = writeln!(out, "Blocklist catalogue: {}.", clean(&catalogue));
+        let _ = writeln!(out, "Blocklist catalogue: {}.", terminal::safe(&catalogue));
     }
     if !made.command.is_empty() {
-        let _ = writeln!(out, "Command: {}", clean(&made.command_line()));
+        let _ = writeln!(out, "Command: {}", terminal::safe(&made.command_line()));
     }
     out
 }
@@ -250,7 +254,7 @@ fn write_finding(out: &mut String, n: usize, f: &ResolvedFinding, opts: &TextOpt
             &format!("{:<7}", f.severity.as_str().to_uppercase())
         ),
         f.finding.id,
-        clean(&f.finding.summary)
+        terminal::safe(&f.finding.summary)
     );
     let steps = f.steps();
     let shown = if opts.brief {
@@ -259,24 +263,27 @@ fn write_finding(out: &mut String, n: usize, f: &ResolvedFinding, opts: &TextOpt
         &steps[..]
     };
     for step in shown {
-        let _ = writeln!(out, "       - {}", clean(step));
+        let _ = writeln!(out, "       - {}", terminal::safe(step));
     }
 }
 
 fn write_block(out: &mut String, block: &Block) {
     match block {
         Block::Lines { title, items } => {
-            let _ = writeln!(out, "{}:", clean(title));
+            let _ = writeln!(out, "{}:", terminal::safe(title));
             for i in items {
-                let _ = writeln!(out, "  {}", clean(i));
+                let _ = writeln!(out, "  {}", terminal::safe(i));
             }
         }
         Block::Table { title, head, rows } => {
-            let _ = writeln!(out, "{}:", clean(title));
-            let head: Vec<String> = head.iter().map(|c| clean(c).into_owned()).collect();
+            let _ = writeln!(out, "{}:", terminal::safe(title));
+            let head: Vec<String> = head
+                .iter()
+                .map(|c| terminal::safe(c).into_owned())
+                .collect();
             let rows: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| r.iter().map(|c| clean(c).into_owned()).collect())
+                .map(|r| r.iter().map(|c| terminal::safe(c).into_owned()).collect())
                 .collect();
             let (head, rows) = (&head, &rows);
             let widths: Vec<usize> = (0..head.len())
@@ -305,14 +312,14 @@ fn write_block(out: &mut String, block: &Block) {
             }
         }
         Block::Tree { title, root } => {
-            let _ = writeln!(out, "{}:", clean(title));
+            let _ = writeln!(out, "{}:", terminal::safe(title));
             write_tree(out, root, 1);
         }
     }
 }
 
 fn write_tree(out: &mut String, item: &TreeItem, depth: usize) {
-    let _ = writeln!(out, "{}{}", "  ".repeat(depth), clean(&item.text));
+    let _ = writeln!(out, "{}{}", "  ".repeat(depth), terminal::safe(&item.text));
     for c in &item.children {
         write_tree(out, c, depth + 1);
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use mailaudit::findings::MESSAGE_UNPARSEABLE;
 use mailaudit::message::Loaded;
-use mailaudit::message::prepare::prepare;
+use mailaudit::message::scan::scan;
 use mailaudit::rules::Rules;
 
 use crate::common::XorShift;
@@ -99,7 +99,7 @@ fn generated_garbage_never_panics() {
             bytes,
             truncated: false,
         };
-        let p = prepare(&loaded, &rules);
+        let p = scan(&loaded, &rules);
         assert!(p.problem.is_some() || !p.findings.iter().any(|f| f.id == MESSAGE_UNPARSEABLE));
     }
 }

@@ -24,8 +24,8 @@ use mailaudit::findings::Status;
 use mailaudit::input::{self, InputError};
 use mailaudit::report::baseline::Baseline;
 use mailaudit::report::batch::BatchWriter;
-use mailaudit::report::clean::clean;
 use mailaudit::report::model::{Report, RunKind, Verdict};
+use mailaudit::report::terminal;
 use mailaudit::report::text::TextOptions;
 use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
@@ -196,7 +196,7 @@ impl DnsPlan {
             if zone.signing_records > 0 {
                 eprintln!(
                     "mailaudit: {}: {} record(s) made by DNSSEC signing (RRSIG, NSEC, DNSKEY...) left out; the zone is served unsigned",
-                    report::clean::clean(&path.display().to_string()),
+                    report::terminal::safe(&path.display().to_string()),
                     zone.signing_records
                 );
             }
@@ -372,7 +372,7 @@ impl OutputPlan {
         if let Destination::File(path) | Destination::Device(path) = &self.destination {
             eprintln!(
                 "mailaudit: wrote {}: {}, score {}/10 ({})",
-                report::clean::clean(&path.display().to_string()),
+                report::terminal::safe(&path.display().to_string()),
                 report.verdict().label(),
                 report.score(),
                 report.counts_line(),
@@ -1099,12 +1099,12 @@ fn run_batch(
         return Err(InputError("--baseline compares one report, not a batch".into()).into());
     }
     let (session, output) = setup.start(None)?;
-    let shown = clean(&file.display().to_string()).into_owned();
+    let shown = terminal::safe(&file.display().to_string()).into_owned();
     for s in &skipped {
         eprintln!(
             "mailaudit: {shown}:{}: skipped: {}",
             s.line,
-            clean(&s.reason)
+            terminal::safe(&s.reason)
         );
     }
     let runtime = |e: std::io::Error| AppError::Runtime(format!("cannot write the report: {e}"));
@@ -1155,7 +1155,7 @@ fn run_batch(
     if let Destination::File(path) | Destination::Device(path) = &output.destination {
         eprintln!(
             "mailaudit: wrote {}: {} audited: {} listed on blocklists, {} fix before sending, {} could not check everything, {} ready to send",
-            clean(&path.display().to_string()),
+            terminal::safe(&path.display().to_string()),
             totals.iter().sum::<usize>(),
             totals[0],
             totals[1],

@@ -1,5 +1,5 @@
 //! The message scan: each `.eml` read without DNS when the run starts
-//! ([`crate::message::prepare`]), then, per message, its DKIM signatures
+//! ([`crate::message::scan`]), then, per message, its DKIM signatures
 //! verified through our resolver, what they cover, and DMARC for its From
 //! domain ([`verify`]).
 

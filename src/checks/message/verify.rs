@@ -30,9 +30,9 @@ use super::{
 };
 use crate::dns::{Dns, Outcome};
 use crate::facts::spf::{self, SpfResult};
-use crate::facts::{Facts, dmarc};
+use crate::facts::{Facts, dmarc_discovery};
 use crate::findings::{self as ids, Finding, Status};
-use crate::message::prepare::Prepared;
+use crate::message::scan::Scanned;
 use crate::records::dkim::{DkimKey, KeyType, MIN_BITS, SignatureTags, looks_like_dkim};
 use crate::records::dmarc::Alignment;
 use crate::rules::Rules;
@@ -40,7 +40,7 @@ use crate::rules::Rules;
 const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
 
 /// The DNS phase of one message.
-pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<Finding>) {
+pub async fn verify(p: &Scanned<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<Finding>) {
     let file = p.loaded.path.as_str();
     let mut findings = p.findings.clone();
     let one_click_asked = p.post.len() == 1 && p.post[0].trim() == ONE_CLICK;
@@ -135,7 +135,7 @@ pub async fn verify(p: &Prepared<'_>, facts: &Facts<'_>) -> (MessageReport, Vec<
 /// Step 1 and 2: fetch the keys of the signatures through our resolver,
 /// then let mail-auth verify them against that pre-filled cache.
 async fn verify_signatures(
-    p: &Prepared<'_>,
+    p: &Scanned<'_>,
     auth: &AuthenticatedMessage<'_>,
     dns: &Dns,
     findings: &mut Vec<Finding>,
@@ -366,7 +366,7 @@ fn stricter(
 /// The organisational domain of `domain`, or the failed lookup that keeps
 /// it from being known.
 async fn org_of(dns: &Dns, domain: &str) -> Result<String, crate::facts::FailedLookup> {
-    let d = dmarc::discover(dns, domain).await;
+    let d = dmarc_discovery::discover(dns, domain).await;
     match d.failure() {
         Some(f) => Err(f),
         None => Ok(d.org_or(domain)),
@@ -376,7 +376,7 @@ async fn org_of(dns: &Dns, domain: &str) -> Result<String, crate::facts::FailedL
 /// Step 3: DMARC for the From domain, from the verified signatures and,
 /// when the sending IP and envelope sender are known, SPF.
 async fn evaluate_dmarc(
-    p: &Prepared<'_>,
+    p: &Scanned<'_>,
     facts: &Facts<'_>,
     from_domain: &str,
     sigs: &[SignatureReport],
@@ -384,7 +384,7 @@ async fn evaluate_dmarc(
 ) -> MessageDmarc {
     let file = p.loaded.path.as_str();
     let dns = &facts.dns;
-    let disc = dmarc::discover(dns, from_domain).await;
+    let disc = dmarc_discovery::discover(dns, from_domain).await;
     let mut out = MessageDmarc {
         result: "none".into(),
         domain: disc.policy_domain().map(str::to_string),

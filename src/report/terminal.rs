@@ -17,7 +17,7 @@ fn unsafe_char(c: char) -> bool {
 }
 
 /// `s` with every unsafe character replaced by a visible escape.
-pub fn clean(s: &str) -> Cow<'_, str> {
+pub fn safe(s: &str) -> Cow<'_, str> {
     if !s.chars().any(unsafe_char) {
         return Cow::Borrowed(s);
     }
@@ -36,11 +36,11 @@ pub fn clean(s: &str) -> Cow<'_, str> {
 
 /// [`clean`] line by line: line breaks (`\n`, `\r\n`) are kept, for
 /// blocks shown as they are (a drafted request, evidence).
-pub fn clean_lines(s: &str) -> Cow<'_, str> {
+pub fn safe_lines(s: &str) -> Cow<'_, str> {
     if !s.chars().any(|c| c != '\n' && unsafe_char(c)) {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(s.split('\n').map(clean).collect::<Vec<_>>().join("\n"))
+    Cow::Owned(s.split('\n').map(safe).collect::<Vec<_>>().join("\n"))
 }
 
 #[cfg(test)]
@@ -48,23 +48,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clean_lines_keeps_line_breaks_only() {
-        assert_eq!(clean_lines("a\nb"), "a\nb");
-        assert_eq!(clean_lines("a\u{1b}[2J\nb\t"), "a\\x1b[2J\nb\\x09");
+    fn safe_lines_keeps_line_breaks_only() {
+        assert_eq!(safe_lines("a\nb"), "a\nb");
+        assert_eq!(safe_lines("a\u{1b}[2J\nb\t"), "a\\x1b[2J\nb\\x09");
     }
 
     #[test]
     fn escapes_what_a_terminal_would_obey() {
-        assert_eq!(clean("v=spf1 -all"), "v=spf1 -all");
-        assert_eq!(clean("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(safe("v=spf1 -all"), "v=spf1 -all");
+        assert_eq!(safe("a\u{1b}[2Jb"), "a\\x1b[2Jb");
         assert_eq!(
-            clean("\u{1b}]8;;https://evil.example\u{7}x"),
+            safe("\u{1b}]8;;https://evil.example\u{7}x"),
             "\\x1b]8;;https://evil.example\\x07x"
         );
-        assert_eq!(clean("nul\0bel\u{7}"), "nul\\x00bel\\x07");
-        assert_eq!(clean("c1\u{9b}31m"), "c1\\u{9b}31m");
-        assert_eq!(clean("rtl\u{202e}txt"), "rtl\\u{202e}txt");
-        assert_eq!(clean("two\nlines"), "two\\x0alines");
-        assert_eq!(clean("héllo wörld"), "héllo wörld");
+        assert_eq!(safe("nul\0bel\u{7}"), "nul\\x00bel\\x07");
+        assert_eq!(safe("c1\u{9b}31m"), "c1\\u{9b}31m");
+        assert_eq!(safe("rtl\u{202e}txt"), "rtl\\u{202e}txt");
+        assert_eq!(safe("two\nlines"), "two\\x0alines");
+        assert_eq!(safe("héllo wörld"), "héllo wörld");
     }
 }

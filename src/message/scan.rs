@@ -16,8 +16,8 @@ use crate::rules::Rules;
 /// Link domains handed to the domain blocklists, per message.
 pub const MAX_LINK_DOMAINS: usize = 50;
 
-/// What `prepare` found without DNS.
-pub struct Prepared<'a> {
+/// What `scan` found without DNS.
+pub struct Scanned<'a> {
     pub loaded: &'a Loaded,
     /// Why the file is not a message.
     pub problem: Option<String>,
@@ -42,9 +42,9 @@ pub struct Prepared<'a> {
 }
 
 /// Parses and checks one message without DNS.
-pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
+pub fn scan<'a>(loaded: &'a Loaded, rules: &Rules) -> Scanned<'a> {
     let file = loaded.path.as_str();
-    let mut p = Prepared {
+    let mut p = Scanned {
         loaded,
         problem: message::unparseable(&loaded.bytes),
         parsed: None,
@@ -84,204 +84,23 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
     let headers = message::raw_headers(msg);
     p.subject = msg.subject().map(str::to_string);
 
-    // RFC 5322 basics.
-    let froms = message::values(&headers, "From");
-    let mailboxes: Vec<(Option<String>, String)> = msg
-        .from()
-        .map(|a| {
-            a.iter()
-                .map(|addr| {
-                    (
-                        addr.address().map(str::to_string),
-                        addr.name().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    match (froms.len(), mailboxes.as_slice()) {
-        (0, _) => p.findings.push(
-            Finding::new(
-                ids::MESSAGE_FROM_INVALID,
-                file,
-                "The message has no From header.",
-            )
-            .with("file", file),
-        ),
-        (1, [(Some(addr), _)]) => match addr
-            .rsplit_once('@')
-            .map(|(l, d)| (l, crate::dns::name::normalize_domain(d)))
-        {
-            Some((local, Ok(domain))) if !local.is_empty() && domain.contains('.') => {
-                p.from_address = Some(addr.clone());
-                p.from_domain = Some(domain);
-            }
-            _ => p.findings.push(
-                Finding::new(
-                    ids::MESSAGE_FROM_INVALID,
-                    file,
-                    format!("The From address {addr:?} is not a valid mailbox."),
-                )
-                .with("from", froms[0]),
-            ),
-        },
-        (1, list) => p.findings.push(
-            Finding::new(
-                ids::MESSAGE_FROM_INVALID,
-                file,
-                format!(
-                    "The From header holds {} mailboxes, not exactly one with a valid address.",
-                    list.len()
-                ),
-            )
-            .with("from", froms[0]),
-        ),
-        _ => {} // several From headers: reported as a duplicate below
+    match from_mailbox(msg, &headers, file) {
+        FromHeader::Valid { address, domain } => {
+            p.from_address = Some(address);
+            p.from_domain = Some(domain);
+        }
+        FromHeader::Several => {} // reported as a duplicate header
+        FromHeader::Invalid(finding) => p.findings.push(*finding),
     }
-    if message::values(&headers, "Date").is_empty() {
-        p.findings.push(
-            Finding::new(
-                ids::MESSAGE_DATE_MISSING,
-                file,
-                "The message has no Date header.",
-            )
-            .with("file", file),
-        );
-    } else if msg.date().is_none() {
-        p.findings.push(
-            Finding::new(
-                ids::MESSAGE_DATE_MISSING,
-                file,
-                "The Date header cannot be read as an RFC 5322 date.",
-            )
-            .with("date", message::values(&headers, "Date")[0]),
-        );
-    }
-    if message::values(&headers, "Message-ID").is_empty() {
-        p.findings.push(
-            Finding::new(
-                ids::MESSAGE_MESSAGE_ID_MISSING,
-                file,
-                "The message has no Message-ID header.",
-            )
-            .with("file", file),
-        );
-    }
-    let duplicated: Vec<(&str, usize)> = message::SINGLE_INSTANCE
-        .iter()
-        .map(|h| (*h, message::values(&headers, h).len()))
-        .filter(|(_, n)| *n > 1)
-        .collect();
-    if !duplicated.is_empty() {
-        p.findings.push(
-            Finding::new(
-                ids::MESSAGE_DUPLICATE_HEADER,
-                file,
-                format!(
-                    "Header fields that may appear once appear more often: {}.",
-                    duplicated
-                        .iter()
-                        .map(|(h, n)| format!("{h} ({n}x)"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-            .with(
-                "headers",
-                duplicated
-                    .iter()
-                    .map(|(h, n)| serde_json::json!({"name": h, "count": n}))
-                    .collect::<Vec<_>>(),
-            ),
-        );
-    }
+    p.findings.extend(date_and_message_id(msg, &headers, file));
+    p.findings.extend(duplicated_headers(&headers, file));
 
-    // List-Unsubscribe and one-click (the DKIM coverage is checked in verify).
-    let lu_values = message::values(&headers, "List-Unsubscribe");
-    p.list_unsubscribe = message::list_unsubscribe(&lu_values);
-    p.post = message::values(&headers, "List-Unsubscribe-Post")
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    if lu_values.is_empty() {
-        p.findings.push(Finding::new(
-            ids::MESSAGE_LIST_UNSUBSCRIBE_MISSING,
-            file,
-            "The message has no List-Unsubscribe header.",
-        ));
-        let signs = bulk_signs(&headers);
-        if !signs.is_empty() {
-            p.findings.push(
-                Finding::new(
-                    ids::MESSAGE_BULK_WITHOUT_UNSUBSCRIBE,
-                    file,
-                    format!(
-                        "The message looks like bulk mail ({}) and gives its recipients no List-Unsubscribe.",
-                        signs.join("; ")
-                    ),
-                )
-                .with("signs", &signs),
-            );
-        }
-    } else if !p.list_unsubscribe.problems.is_empty() {
-        p.findings.push(
-            Finding::new(
-                ids::MESSAGE_LIST_UNSUBSCRIBE_INVALID,
-                file,
-                format!(
-                    "The List-Unsubscribe header is malformed: {}.",
-                    p.list_unsubscribe.problems.join("; ")
-                ),
-            )
-            .with("value", lu_values.join(" | "))
-            .with("problems", &p.list_unsubscribe.problems),
-        );
-    }
-    if !lu_values.is_empty() {
-        match p.post.as_slice() {
-            [] => p.findings.push(Finding::new(
-                ids::MESSAGE_ONE_CLICK_MISSING,
-                file,
-                "The message has List-Unsubscribe but no List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058).",
-            )),
-            [v] if v.trim() == "List-Unsubscribe=One-Click" => {
-                if p.list_unsubscribe.https.is_none() {
-                    p.findings.push(
-                        Finding::new(
-                            ids::MESSAGE_ONE_CLICK_NO_HTTPS,
-                            file,
-                            "List-Unsubscribe-Post is set, but List-Unsubscribe has no HTTPS address to POST to.",
-                        )
-                        .with("uris", &p.list_unsubscribe.uris),
-                    );
-                }
-            }
-            other => p.findings.push(
-                Finding::new(
-                    ids::MESSAGE_LIST_UNSUBSCRIBE_INVALID,
-                    file,
-                    format!(
-                        "List-Unsubscribe-Post must appear once with exactly \"List-Unsubscribe=One-Click\"; found {other:?}."
-                    ),
-                )
-                .with("values", other),
-            ),
-        }
-    }
+    let unsubscribe = unsubscribe_headers(&headers, file);
+    p.findings.extend(unsubscribe.findings);
+    p.list_unsubscribe = unsubscribe.list_unsubscribe;
+    p.post = unsubscribe.post;
 
-    // The body: decoded text and HTML parts.
-    let mut html = Vec::new();
-    let mut text = Vec::new();
-    for part in msg.parts.iter() {
-        if let Some(contents) = part.text_contents() {
-            let is_html = matches!(&part.body, mail_parser::PartType::Html(_));
-            if is_html {
-                html.push(contents.to_string());
-            } else {
-                text.push(contents.to_string());
-            }
-        }
-    }
+    let (html, text) = body_parts(msg);
     p.link = message::unsubscribe_link(
         &html,
         &text,
@@ -301,14 +120,254 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
     }
     (p.link_domains, p.link_domains_found) = message::link_domains(&html, &text, MAX_LINK_DOMAINS);
 
-    // Envelope hints.
+    // Envelope hints and the signatures the message carries.
     p.received_ip = msg.received().and_then(|r| r.from_ip());
     p.return_path = msg
         .return_address()
         .map(|a| a.trim_matches(['<', '>']).to_string())
         .filter(|a| a.contains('@'));
-    let auth = AuthenticatedMessage::from_parsed(msg, &loaded.bytes, false);
-    p.signatures = auth
+    p.signatures = dkim_signers(msg, &loaded.bytes);
+    p
+}
+
+/// What the From header holds.
+enum FromHeader {
+    /// Exactly one valid mailbox.
+    Valid { address: String, domain: String },
+    /// Several From headers (a duplicate, reported by [`duplicated_headers`]).
+    Several,
+    /// No From, or not exactly one valid mailbox: the finding.
+    Invalid(Box<Finding>),
+}
+
+fn from_mailbox(
+    msg: &mail_parser::Message<'_>,
+    headers: &[(String, String)],
+    file: &str,
+) -> FromHeader {
+    let froms = message::values(headers, "From");
+    let mailboxes: Vec<Option<&str>> = msg
+        .from()
+        .map(|a| a.iter().map(|addr| addr.address()).collect())
+        .unwrap_or_default();
+    let invalid = |summary: String| {
+        FromHeader::Invalid(Box::new(
+            Finding::new(ids::MESSAGE_FROM_INVALID, file, summary).with("from", froms[0]),
+        ))
+    };
+    match (froms.len(), mailboxes.as_slice()) {
+        (0, _) => FromHeader::Invalid(Box::new(
+            Finding::new(
+                ids::MESSAGE_FROM_INVALID,
+                file,
+                "The message has no From header.",
+            )
+            .with("file", file),
+        )),
+        (1, [Some(addr)]) => match addr
+            .rsplit_once('@')
+            .map(|(l, d)| (l, crate::dns::name::normalize_domain(d)))
+        {
+            Some((local, Ok(domain))) if !local.is_empty() && domain.contains('.') => {
+                FromHeader::Valid {
+                    address: addr.to_string(),
+                    domain,
+                }
+            }
+            _ => invalid(format!("The From address {addr:?} is not a valid mailbox.")),
+        },
+        (1, list) => invalid(format!(
+            "The From header holds {} mailboxes, not exactly one with a valid address.",
+            list.len()
+        )),
+        _ => FromHeader::Several,
+    }
+}
+
+/// A missing or unreadable Date, a missing Message-ID.
+fn date_and_message_id(
+    msg: &mail_parser::Message<'_>,
+    headers: &[(String, String)],
+    file: &str,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let dates = message::values(headers, "Date");
+    if dates.is_empty() {
+        findings.push(
+            Finding::new(
+                ids::MESSAGE_DATE_MISSING,
+                file,
+                "The message has no Date header.",
+            )
+            .with("file", file),
+        );
+    } else if msg.date().is_none() {
+        findings.push(
+            Finding::new(
+                ids::MESSAGE_DATE_MISSING,
+                file,
+                "The Date header cannot be read as an RFC 5322 date.",
+            )
+            .with("date", dates[0]),
+        );
+    }
+    if message::values(headers, "Message-ID").is_empty() {
+        findings.push(
+            Finding::new(
+                ids::MESSAGE_MESSAGE_ID_MISSING,
+                file,
+                "The message has no Message-ID header.",
+            )
+            .with("file", file),
+        );
+    }
+    findings
+}
+
+/// Header fields RFC 5322 allows once that appear more often.
+fn duplicated_headers(headers: &[(String, String)], file: &str) -> Option<Finding> {
+    let duplicated: Vec<(&str, usize)> = message::SINGLE_INSTANCE
+        .iter()
+        .map(|h| (*h, message::values(headers, h).len()))
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    if duplicated.is_empty() {
+        return None;
+    }
+    Some(
+        Finding::new(
+            ids::MESSAGE_DUPLICATE_HEADER,
+            file,
+            format!(
+                "Header fields that may appear once appear more often: {}.",
+                duplicated
+                    .iter()
+                    .map(|(h, n)| format!("{h} ({n}x)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with(
+            "headers",
+            duplicated
+                .iter()
+                .map(|(h, n)| serde_json::json!({"name": h, "count": n}))
+                .collect::<Vec<_>>(),
+        ),
+    )
+}
+
+/// List-Unsubscribe and List-Unsubscribe-Post as read, and what is wrong
+/// with them (their DKIM coverage is checked in verify).
+struct UnsubscribeHeaders {
+    list_unsubscribe: ListUnsubscribe,
+    post: Vec<String>,
+    findings: Vec<Finding>,
+}
+
+fn unsubscribe_headers(headers: &[(String, String)], file: &str) -> UnsubscribeHeaders {
+    let values = message::values(headers, "List-Unsubscribe");
+    let list_unsubscribe = message::list_unsubscribe(&values);
+    let post: Vec<String> = message::values(headers, "List-Unsubscribe-Post")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut findings = Vec::new();
+    if values.is_empty() {
+        findings.push(Finding::new(
+            ids::MESSAGE_LIST_UNSUBSCRIBE_MISSING,
+            file,
+            "The message has no List-Unsubscribe header.",
+        ));
+        let signs = bulk_signs(headers);
+        if !signs.is_empty() {
+            findings.push(
+                Finding::new(
+                    ids::MESSAGE_BULK_WITHOUT_UNSUBSCRIBE,
+                    file,
+                    format!(
+                        "The message looks like bulk mail ({}) and gives its recipients no List-Unsubscribe.",
+                        signs.join("; ")
+                    ),
+                )
+                .with("signs", &signs),
+            );
+        }
+        return UnsubscribeHeaders {
+            list_unsubscribe,
+            post,
+            findings,
+        };
+    }
+    if !list_unsubscribe.problems.is_empty() {
+        findings.push(
+            Finding::new(
+                ids::MESSAGE_LIST_UNSUBSCRIBE_INVALID,
+                file,
+                format!(
+                    "The List-Unsubscribe header is malformed: {}.",
+                    list_unsubscribe.problems.join("; ")
+                ),
+            )
+            .with("value", values.join(" | "))
+            .with("problems", &list_unsubscribe.problems),
+        );
+    }
+    match post.as_slice() {
+        [] => findings.push(Finding::new(
+            ids::MESSAGE_ONE_CLICK_MISSING,
+            file,
+            "The message has List-Unsubscribe but no List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058).",
+        )),
+        [v] if v.trim() == "List-Unsubscribe=One-Click" => {
+            if list_unsubscribe.https.is_none() {
+                findings.push(
+                    Finding::new(
+                        ids::MESSAGE_ONE_CLICK_NO_HTTPS,
+                        file,
+                        "List-Unsubscribe-Post is set, but List-Unsubscribe has no HTTPS address to POST to.",
+                    )
+                    .with("uris", &list_unsubscribe.uris),
+                );
+            }
+        }
+        other => findings.push(
+            Finding::new(
+                ids::MESSAGE_LIST_UNSUBSCRIBE_INVALID,
+                file,
+                format!(
+                    "List-Unsubscribe-Post must appear once with exactly \"List-Unsubscribe=One-Click\"; found {other:?}."
+                ),
+            )
+            .with("values", other),
+        ),
+    }
+    UnsubscribeHeaders {
+        list_unsubscribe,
+        post,
+        findings,
+    }
+}
+
+/// The decoded HTML parts and text parts of the body.
+fn body_parts(msg: &mail_parser::Message<'_>) -> (Vec<String>, Vec<String>) {
+    let mut html = Vec::new();
+    let mut text = Vec::new();
+    for part in msg.parts.iter() {
+        if let Some(contents) = part.text_contents() {
+            if matches!(&part.body, mail_parser::PartType::Html(_)) {
+                html.push(contents.to_string());
+            } else {
+                text.push(contents.to_string());
+            }
+        }
+    }
+    (html, text)
+}
+
+/// (d=, s=) of each DKIM-Signature that parses, lower-cased.
+fn dkim_signers(msg: &mail_parser::Message<'_>, bytes: &[u8]) -> Vec<(String, String)> {
+    AuthenticatedMessage::from_parsed(msg, bytes, false)
         .dkim_headers
         .iter()
         .map(|h| {
@@ -317,8 +376,7 @@ pub fn prepare<'a>(loaded: &'a Loaded, rules: &Rules) -> Prepared<'a> {
                 h.header.s.to_ascii_lowercase(),
             )
         })
-        .collect();
-    p
+        .collect()
 }
 
 /// Recipients in To and Cc from which a message looks like a mass mailing.
