@@ -133,7 +133,6 @@ impl Engine {
         // This run's questions are counted apart from other runs' (a
         // batch shares the resolver and cache).
         let dns = self.dns.for_run();
-        let deadline = req.deadline.map(tokio::time::Instant::from_std);
         let facts = Facts::new(
             dns.clone(),
             self.rules.clone(),
@@ -141,210 +140,60 @@ impl Engine {
             &req.target,
         );
         let selection = req.checks_of_kind();
-        let audit = req.kind == RunKind::Audit;
-        let (runs, existence, ips) = futures::join!(
-            join_all(selection.iter().map(|c| async {
-                if req.wants(c.id()) {
-                    by(deadline, c.run(&facts)).await
-                } else {
-                    Some(Ran::skipped("not selected with --checks"))
-                }
-            })),
-            by(deadline, facts.existence()),
-            async {
-                if audit {
-                    match by(deadline, facts.sending_ips()).await {
-                        Some(found) => {
-                            let failed = found.failed.iter().map(|f| f.describe()).collect();
-                            (found.items.clone(), failed)
-                        }
-                        None => (Vec::new(), vec![format!("not finished by the deadline")]),
-                    }
-                } else {
-                    (given_ips(&req.target), Vec::new())
-                }
-            }
-        );
+        let (runs, existence, ips) = execute(req, &facts, &selection).await;
+
+        let missing = req.kind == RunKind::Audit
+            && existence
+                .as_deref()
+                .is_some_and(|e| *e == Existence::NxDomain);
         let unfinished: Vec<&'static str> = selection
             .iter()
             .zip(&runs)
             .filter(|(_, r)| r.is_none())
             .map(|(c, _)| c.id())
             .collect();
-
         let mut run_level: Vec<Finding> = Vec::new();
-        let missing = audit
-            && existence
-                .as_deref()
-                .is_some_and(|e| *e == Existence::NxDomain);
         if missing {
-            let domain = facts.domain();
-            run_level.push(
-                Finding::new(
-                    ids::DOMAIN_NXDOMAIN,
-                    domain,
-                    format!("{domain} does not exist: the DNS answers NXDOMAIN for it."),
-                )
-                .with("domain", domain),
-            );
+            run_level.push(nxdomain(facts.domain()));
         }
         let resolver_failed = resolver_failure(&self.dns).map(|(finding, reason)| {
             run_level.push(finding);
             reason
         });
-        if !unfinished.is_empty() {
-            run_level.push(
-                Finding::new(
-                    ids::RUN_DEADLINE_REACHED,
-                    "run",
-                    format!(
-                        "The deadline came before {} finished: {} unknown.",
-                        unfinished.join(", "),
-                        if unfinished.len() == 1 {
-                            "it is"
-                        } else {
-                            "they are"
-                        }
-                    ),
-                )
-                .with("checks", &unfinished)
-                .unknown(),
-            );
+        run_level.extend(deadline_reached(&unfinished));
+        if resolver_failed.is_none() {
+            run_level.extend(not_checked_offline(&dns, &self.dns.config().scope));
         }
-        let stats = dns.stats();
-        let not_checked = stats.by_outcome.get("not_checked").copied().unwrap_or(0);
-        if not_checked > 0 && resolver_failed.is_none() {
-            run_level.push(
-                Finding::new(
-                    ids::DNS_NOT_CHECKED_OFFLINE,
-                    "offline",
-                    format!(
-                        "{not_checked} question(s) were about names outside the loaded zone files and were not asked; what needed them is unknown."
-                    ),
-                )
-                .with("questions", not_checked)
-                .with("zones", &self.dns.config().scope),
-            );
-        }
-
         // Caps reached (docs/limits.md): said once each; the checks that
         // saw only part of what they should are unknown.
         let caps = facts.caps();
-        for cap in &caps {
-            run_level.push(
-                Finding::new(
-                    ids::RUN_CAP_REACHED,
-                    cap.what,
-                    format!(
-                        "{} {}: only the first {} were checked (docs/limits.md); the rest is unknown.",
-                        cap.found, cap.what, cap.limit
-                    ),
-                )
-                .with("what", cap.what)
-                .with("found", cap.found)
-                .with("limit", cap.limit)
-                .with(
-                    "checks",
-                    selection
-                        .iter()
-                        .filter(|c| cap.affects(c.info()))
-                        .map(|c| c.id())
-                        .collect::<Vec<_>>(),
-                )
-                .unknown(),
-            );
-        }
-        let capped = |info: &checks::CheckInfo| caps.iter().find(|c| c.affects(info));
-        // A zone whose signatures do not validate is invisible to
-        // validating receivers: what the other checks read of it is not
-        // what those receivers see (dnssec.bogus says so once).
-        let bogus = facts
-            .dnssec_if_known()
-            .is_some_and(|d| matches!(d.verdict(), crate::dns::dnssec::Validation::Bogus(_)));
+        run_level.extend(caps.iter().map(|cap| cap_reached(cap, &selection)));
+
+        let verdicts = Overrides {
+            missing,
+            resolver_failed,
+            // A zone whose signatures do not validate is invisible to
+            // validating receivers: what the other checks read of it is
+            // not what those receivers see (dnssec.bogus says so once).
+            bogus: facts
+                .dnssec_if_known()
+                .is_some_and(|d| matches!(d.verdict(), crate::dns::dnssec::Validation::Bogus(_))),
+            caps,
+        };
         let mut findings: Vec<ResolvedFinding> =
             run_level.into_iter().map(|f| self.resolve(f)).collect();
         let mut reports = Vec::new();
         for (check, ran) in selection.iter().zip(runs) {
-            let info = check.info();
-            let mut report = CheckReport {
-                id: info.id,
-                title: info.title,
-                status: Status::Skipped,
-                reason: None,
-                per_item: info.per_item,
-                rows: info.rows,
-                detail: None,
-            };
-            let ran = match ran {
-                _ if missing && info.domain_records => {
-                    Ran::skipped("not run: the domain does not exist")
-                }
-                Some(ran) => ran,
-                None => {
-                    report.status = Status::Unknown;
-                    report.reason =
-                        Some("not finished by the deadline: see run.deadline-reached".into());
-                    reports.push(report);
-                    continue;
-                }
-            };
-            match ran {
-                Ran::Skipped { reason, detail } => {
-                    report.reason = Some(reason);
-                    report.detail = detail;
-                }
-                Ran::Done {
-                    detail,
-                    findings: own,
-                } => {
-                    let mut resolved: Vec<ResolvedFinding> =
-                        own.into_iter().map(|f| self.resolve(f)).collect();
-                    if resolver_failed.is_some() {
-                        // The lookup failures are the resolver's, said once
-                        // above; what needed no DNS stands.
-                        resolved.retain(|f| !f.finding.unknown);
-                    }
-                    report.status = Status::from_findings(
-                        resolved.iter().map(|f| (f.severity, f.finding.unknown)),
-                    );
-                    if let Some(why) = &resolver_failed {
-                        report.status = report.status.max(Status::Unknown);
-                        report.reason = Some(why.clone());
-                    } else if bogus && info.domain_records && !info.judges_dnssec {
-                        report.status = Status::Unknown;
-                        report.reason = Some(
-                            "the zone's DNSSEC signatures do not validate, so validating receivers see none of these records: see dnssec.bogus".into(),
-                        );
-                    } else if let Some(cap) = capped(info) {
-                        report.status = report.status.max(Status::Unknown);
-                        report.reason = Some(format!(
-                            "only the first {} {} were checked: see run.cap-reached",
-                            cap.limit, cap.what
-                        ));
-                    }
-                    report.detail = Some(detail);
-                    findings.extend(resolved);
-                }
-            }
+            let (report, own) = self.check_report(check.info(), ran, &verdicts);
             reports.push(report);
+            findings.extend(own);
         }
 
         let mut report = Report {
             kind: req.kind,
             generated_at,
             duration: started.elapsed(),
-            target: ReportTarget {
-                domain: req.target.domain.clone(),
-                ips: ips.0,
-                ips_failed: ips.1,
-                messages: req.target.messages.iter().map(|m| m.path.clone()).collect(),
-                recipients: req.target.recipients.as_ref().map(|r| r.list.shown.clone()),
-                subjects: match (&req.target.subjects, &req.target.smtp) {
-                    (Some((given, _)), _) => given.clone(),
-                    (None, Some(smtp)) if req.kind == RunKind::Smtp => smtp.hosts.clone(),
-                    _ => Vec::new(),
-                },
-            },
+            target: report_target(req, ips),
             checks: reports,
             findings,
             stats: dns.stats(),
@@ -359,6 +208,72 @@ impl Engine {
                 crate::report::requirements::evaluate(&report, &self.rules.requirements);
         }
         report
+    }
+
+    /// One check's part of the report: its status (its findings', unless
+    /// the run says it cannot stand: the domain missing, the resolver
+    /// broken, the zone bogus, a fact it reads capped, the deadline) and
+    /// its findings with their advice.
+    fn check_report(
+        &self,
+        info: &'static checks::CheckInfo,
+        ran: Option<Ran>,
+        run: &Overrides,
+    ) -> (CheckReport, Vec<ResolvedFinding>) {
+        let mut report = CheckReport {
+            id: info.id,
+            title: info.title,
+            status: Status::Skipped,
+            reason: None,
+            per_item: info.per_item,
+            rows: info.rows,
+            detail: None,
+        };
+        let ran = match ran {
+            _ if run.missing && info.domain_records => {
+                Ran::skipped("not run: the domain does not exist")
+            }
+            Some(ran) => ran,
+            None => {
+                report.status = Status::Unknown;
+                report.reason =
+                    Some("not finished by the deadline: see run.deadline-reached".into());
+                return (report, Vec::new());
+            }
+        };
+        let (detail, own) = match ran {
+            Ran::Skipped { reason, detail } => {
+                report.reason = Some(reason);
+                report.detail = detail;
+                return (report, Vec::new());
+            }
+            Ran::Done { detail, findings } => (detail, findings),
+        };
+        let mut resolved: Vec<ResolvedFinding> = own.into_iter().map(|f| self.resolve(f)).collect();
+        if run.resolver_failed.is_some() {
+            // The lookup failures are the resolver's, said once at run
+            // level; what needed no DNS stands.
+            resolved.retain(|f| !f.finding.unknown);
+        }
+        report.status =
+            Status::from_findings(resolved.iter().map(|f| (f.severity, f.finding.unknown)));
+        if let Some(why) = &run.resolver_failed {
+            report.status = report.status.max(Status::Unknown);
+            report.reason = Some(why.clone());
+        } else if run.bogus && info.domain_records && !info.judges_dnssec {
+            report.status = Status::Unknown;
+            report.reason = Some(
+                "the zone's DNSSEC signatures do not validate, so validating receivers see none of these records: see dnssec.bogus".into(),
+            );
+        } else if let Some(cap) = run.caps.iter().find(|c| c.affects(info)) {
+            report.status = report.status.max(Status::Unknown);
+            report.reason = Some(format!(
+                "only the first {} {} were checked: see run.cap-reached",
+                cap.limit, cap.what
+            ));
+        }
+        report.detail = Some(detail);
+        (report, resolved)
     }
 
     /// What the engine knows of how the report is made: its resolvers (or
@@ -471,5 +386,148 @@ fn servers(dns: &Dns) -> String {
         "resolver".into()
     } else {
         s.join(", ")
+    }
+}
+
+/// What the run as a whole says over each check's own verdict.
+struct Overrides {
+    /// The audited domain does not exist.
+    missing: bool,
+    /// The resolver is broken: why.
+    resolver_failed: Option<String>,
+    /// The zone's DNSSEC signatures do not validate.
+    bogus: bool,
+    caps: Vec<crate::facts::Cap>,
+}
+
+/// The selected checks, the domain's existence and the sending IPs (found
+/// in an audit, given otherwise), each given up at the deadline (`None`).
+async fn execute(
+    req: &Request,
+    facts: &Facts<'_>,
+    selection: &[&'static dyn Check],
+) -> (
+    Vec<Option<Ran>>,
+    Option<Arc<Existence>>,
+    (Vec<SendingIp>, Vec<String>),
+) {
+    let deadline = req.deadline.map(tokio::time::Instant::from_std);
+    futures::join!(
+        join_all(selection.iter().map(|c| async {
+            if req.wants(c.id()) {
+                by(deadline, c.run(facts)).await
+            } else {
+                Some(Ran::skipped("not selected with --checks"))
+            }
+        })),
+        by(deadline, facts.existence()),
+        async {
+            if req.kind != RunKind::Audit {
+                return (given_ips(&req.target), Vec::new());
+            }
+            match by(deadline, facts.sending_ips()).await {
+                Some(found) => {
+                    let failed = found.failed.iter().map(|f| f.describe()).collect();
+                    (found.items.clone(), failed)
+                }
+                None => (Vec::new(), vec!["not finished by the deadline".to_string()]),
+            }
+        }
+    )
+}
+
+/// `domain.nxdomain`.
+fn nxdomain(domain: &str) -> Finding {
+    Finding::new(
+        ids::DOMAIN_NXDOMAIN,
+        domain,
+        format!("{domain} does not exist: the DNS answers NXDOMAIN for it."),
+    )
+    .with("domain", domain)
+}
+
+/// `run.deadline-reached` when checks did not finish.
+fn deadline_reached(unfinished: &[&'static str]) -> Option<Finding> {
+    if unfinished.is_empty() {
+        return None;
+    }
+    Some(
+        Finding::new(
+            ids::RUN_DEADLINE_REACHED,
+            "run",
+            format!(
+                "The deadline came before {} finished: {} unknown.",
+                unfinished.join(", "),
+                if unfinished.len() == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                }
+            ),
+        )
+        .with("checks", unfinished)
+        .unknown(),
+    )
+}
+
+/// `dns.not-checked-offline` when questions fell outside the loaded zones.
+fn not_checked_offline(dns: &Dns, scope: &Option<Vec<String>>) -> Option<Finding> {
+    let not_checked = dns
+        .stats()
+        .by_outcome
+        .get("not_checked")
+        .copied()
+        .unwrap_or(0);
+    (not_checked > 0).then(|| {
+        Finding::new(
+            ids::DNS_NOT_CHECKED_OFFLINE,
+            "offline",
+            format!(
+                "{not_checked} question(s) were about names outside the loaded zone files and were not asked; what needed them is unknown."
+            ),
+        )
+        .with("questions", not_checked)
+        .with("zones", scope)
+    })
+}
+
+/// `run.cap-reached` for one cap, naming the selected checks it makes
+/// unknown.
+fn cap_reached(cap: &crate::facts::Cap, selection: &[&'static dyn Check]) -> Finding {
+    Finding::new(
+        ids::RUN_CAP_REACHED,
+        cap.what,
+        format!(
+            "{} {}: only the first {} were checked (docs/limits.md); the rest is unknown.",
+            cap.found, cap.what, cap.limit
+        ),
+    )
+    .with("what", cap.what)
+    .with("found", cap.found)
+    .with("limit", cap.limit)
+    .with(
+        "checks",
+        selection
+            .iter()
+            .filter(|c| cap.affects(c.info()))
+            .map(|c| c.id())
+            .collect::<Vec<_>>(),
+    )
+    .unknown()
+}
+
+/// What was audited, as the report says it.
+fn report_target(req: &Request, ips: (Vec<SendingIp>, Vec<String>)) -> ReportTarget {
+    ReportTarget {
+        domain: req.target.domain.clone(),
+        ips: ips.0,
+        ips_failed: ips.1,
+        messages: req.target.messages.iter().map(|m| m.path.clone()).collect(),
+        recipients: req.target.recipients.as_ref().map(|r| r.list.shown.clone()),
+        subjects: match (&req.target.subjects, &req.target.smtp) {
+            (Some((given, _)), _) => given.clone(),
+            (None, Some(smtp)) if req.kind == RunKind::Smtp => smtp.hosts.clone(),
+            _ => Vec::new(),
+        },
     }
 }
