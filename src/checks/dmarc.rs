@@ -204,11 +204,7 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
     let rec = DmarcRecord::parse(&step.records[0]);
     let policy_domain = step.domain.clone();
     let inherited = i > 0;
-    let effective = if inherited {
-        rec.subdomain_policy()
-    } else {
-        rec.policy()
-    };
+    let effective = rec.applied_policy(inherited);
     report.record = Some(rec.raw.clone());
     report.domain = Some(policy_domain.clone());
     report.policy = Some(rec.policy());
@@ -217,13 +213,41 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
     report.effective_policy = Some(effective);
     report.adkim = Some(rec.adkim);
     report.aspf = Some(rec.aspf);
-    report.testing = rec.testing || rec.pct.is_some_and(|p| p < 100);
+    report.testing = rec.testing();
     report.pct = rec.pct;
     report.rua = rec.rua.clone();
     report.ruf = rec.ruf.clone();
     report.inherited = inherited;
     report.removed_tags = rec.removed_tags.clone();
 
+    findings.extend(policy_findings(domain, &policy_domain, &rec, inherited));
+    findings.extend(report_uri_findings(&policy_domain, &rec));
+    // External destinations must authorise the reports (RFC 7489 §7.1):
+    // external to the domain that published the record. A public suffix
+    // operator's record (psd=y) is published by the suffix itself, so its
+    // own report addresses are not external, whatever the organisational
+    // domain of the audited name.
+    let org = if rec.psd == crate::records::dmarc::Psd::Yes {
+        policy_domain.clone()
+    } else {
+        disc.organizational_domain
+            .clone()
+            .unwrap_or_else(|| policy_domain.clone())
+    };
+    findings.extend(external_destinations(facts, &policy_domain, &org, &rec).await);
+    (report, findings)
+}
+
+/// What the record's policy leaves open: inherited from a parent, syntax
+/// problems, p=none, sp=/np=none under an enforcing p=, testing.
+fn policy_findings(
+    domain: &str,
+    policy_domain: &str,
+    rec: &DmarcRecord,
+    inherited: bool,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let effective = rec.applied_policy(inherited);
     if inherited {
         findings.push(
             Finding::new(
@@ -234,7 +258,7 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
                     effective.as_str()
                 ),
             )
-            .with("policy_domain", &policy_domain)
+            .with("policy_domain", policy_domain)
             .with("effective_policy", effective),
         );
     }
@@ -242,7 +266,7 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
         findings.push(
             Finding::new(
                 ids::DMARC_SYNTAX,
-                &policy_domain,
+                policy_domain,
                 format!(
                     "The DMARC record of {policy_domain} has {} problem(s): {}",
                     rec.problems.len(),
@@ -275,7 +299,7 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
             findings.push(
                 Finding::new(
                     ids::DMARC_SUBDOMAIN_POLICY_NONE,
-                    &policy_domain,
+                    policy_domain,
                     format!(
                         "p={} but {}=none: subdomains of {policy_domain} escape the policy.",
                         rec.policy().as_str(),
@@ -287,11 +311,11 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
             );
         }
     }
-    if report.testing {
+    if rec.testing() {
         findings.push(
             Finding::new(
                 ids::DMARC_TESTING,
-                &policy_domain,
+                policy_domain,
                 if rec.testing {
                     format!("The DMARC record of {policy_domain} has t=y: receivers apply a weaker policy.")
                 } else {
@@ -302,10 +326,16 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
             .with("pct", rec.pct),
         );
     }
+    findings
+}
+
+/// No aggregate reports asked for; report addresses that are not URIs.
+fn report_uri_findings(policy_domain: &str, rec: &DmarcRecord) -> Vec<Finding> {
+    let mut findings = Vec::new();
     if rec.rua.is_empty() {
         findings.push(Finding::new(
             ids::DMARC_NO_RUA,
-            &policy_domain,
+            policy_domain,
             format!("The DMARC record of {policy_domain} asks for no aggregate reports (no rua=)."),
         ));
     }
@@ -319,7 +349,7 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
             findings.push(
                 Finding::new(
                     ids::DMARC_RUA_INVALID_URI,
-                    &policy_domain,
+                    policy_domain,
                     format!("{tag}={}: {problem}", uri.uri),
                 )
                 .with("tag", tag)
@@ -329,18 +359,19 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
         }
     }
 
-    // External destinations must authorise the reports (RFC 7489 §7.1):
-    // external to the domain that published the record. A public suffix
-    // operator's record (psd=y) is published by the suffix itself, so its
-    // own report addresses are not external, whatever the organisational
-    // domain of the audited name.
-    let org = if rec.psd == crate::records::dmarc::Psd::Yes {
-        policy_domain.clone()
-    } else {
-        disc.organizational_domain
-            .clone()
-            .unwrap_or_else(|| policy_domain.clone())
-    };
+    findings
+}
+
+/// Report destinations outside `org` must authorise the reports
+/// (`<policy_domain>._report._dmarc.<destination>`); at most
+/// [`crate::facts::caps::REPORT_DESTINATIONS`] are asked.
+async fn external_destinations(
+    facts: &Facts<'_>,
+    policy_domain: &str,
+    org: &str,
+    rec: &DmarcRecord,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
     let mut external: Vec<(&'static str, String)> = Vec::new();
     for (tag, uri) in rec
         .rua
@@ -349,7 +380,7 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
         .chain(rec.ruf.iter().map(|u| ("ruf", u)))
     {
         if let Some(dest) = &uri.domain
-            && !name::is_within(dest, &org)
+            && !name::is_within(dest, org)
             && !external.iter().any(|(_, d)| d == dest)
         {
             external.push((tag, dest.clone()));
@@ -396,5 +427,5 @@ async fn run(facts: &Facts<'_>) -> (DmarcReport, Vec<Finding>) {
             );
         }
     }
-    (report, findings)
+    findings
 }

@@ -236,6 +236,21 @@ impl DmarcRecord {
     pub fn nonexistent_policy(&self) -> Policy {
         self.np.unwrap_or(self.subdomain_policy())
     }
+
+    /// The policy applied to the audited domain: p when the record is its
+    /// own, sp when it was found at a parent (`inherited`).
+    pub fn applied_policy(&self, inherited: bool) -> Policy {
+        if inherited {
+            self.subdomain_policy()
+        } else {
+            self.policy()
+        }
+    }
+
+    /// Whether receivers apply a weaker policy: t=y, or pct= below 100.
+    pub fn testing(&self) -> bool {
+        self.testing || self.pct.is_some_and(|p| p < 100)
+    }
 }
 
 fn parse_report_uri(uri: &str) -> ReportUri {

@@ -2,164 +2,25 @@
 
 use std::collections::HashSet;
 
+use crate::dns::Outcome;
 use crate::facts::spf::{
-    Evaluation, LOOKUP_LIMIT, MX_HOST_LIMIT, NodeProblem, SpfNode, SpfResult, TermData, VOID_LIMIT,
-    Via, WALK_CAP, WALK_QUESTIONS,
+    Evaluation, LOOKUP_LIMIT, MX_HOST_LIMIT, NodeProblem, SpfNode, SpfResult, TermData, TermNode,
+    VOID_LIMIT, Via, WALK_CAP, WALK_QUESTIONS,
 };
 use crate::findings::{self as ids, Finding};
 use crate::records::spf::Qualifier;
 
 /// Findings read off the walked tree.
 pub fn tree_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut seen_dns: HashSet<String> = HashSet::new();
+    let mut out = Collected::default();
     for node in tree.nodes() {
-        let is_root = node.via == Via::Root;
         if let Some(problem) = &node.problem {
-            match problem {
-                NodeProblem::NoRecord(why) if is_root => out.push(
-                    Finding::new(
-                        ids::SPF_MISSING,
-                        domain,
-                        format!("{domain} publishes no SPF record."),
-                    )
-                    .with("lookup", why),
-                ),
-                NodeProblem::NoRecord(why) => out.push(
-                    Finding::new(
-                        ids::SPF_INCLUDE_NO_SPF,
-                        &node.domain,
-                        format!(
-                            "{} target {} has no SPF record ({why}).",
-                            via_term(node.via),
-                            node.domain
-                        ),
-                    )
-                    .with("target", &node.domain)
-                    .with("via", node.via)
-                    .with("lookup", why),
-                ),
-                NodeProblem::Multiple(n) => out.push(
-                    Finding::new(
-                        ids::SPF_MULTIPLE_RECORDS,
-                        &node.domain,
-                        format!(
-                            "{} publishes {n} SPF records; receivers return permerror.",
-                            node.domain
-                        ),
-                    )
-                    .with("records", &node.record)
-                    .with("count", n),
-                ),
-                NodeProblem::Syntax { term, reason } => out.push(
-                    Finding::new(
-                        ids::SPF_SYNTAX,
-                        &node.domain,
-                        format!(
-                            "The SPF record of {} is invalid: {}",
-                            node.domain,
-                            problem.describe()
-                        ),
-                    )
-                    .with("record", &node.record)
-                    .with("term", term)
-                    .with("reason", reason),
-                ),
-                NodeProblem::Dns(outcome) => {
-                    if seen_dns.insert(node.domain.clone()) {
-                        out.push(Finding::lookup_failed(
-                            ids::SPF_DNS_ERROR,
-                            &node.domain,
-                            &node.domain,
-                            "TXT",
-                            outcome,
-                        ));
-                    }
-                }
-                NodeProblem::Loop(chain) => out.push(
-                    Finding::new(
-                        ids::SPF_LOOP,
-                        &node.domain,
-                        format!("The SPF includes of {domain} loop: {}.", chain.join(" -> ")),
-                    )
-                    .with("chain", chain),
-                ),
-                NodeProblem::NotFollowed => {}
-            }
+            out.node_problem(node, problem, domain);
             continue;
         }
         for t in &node.terms {
-            match &t.data {
-                TermData::Addrs { a, aaaa } => {
-                    for (o, rt) in [(a, "A"), (aaaa, "AAAA")] {
-                        if !o.is_definitive() {
-                            let name = term_target(&t.term, &node.domain);
-                            if seen_dns.insert(format!("{name}/{rt}")) {
-                                out.push(Finding::lookup_failed(
-                                    ids::SPF_DNS_ERROR,
-                                    &name,
-                                    &name,
-                                    rt,
-                                    o,
-                                ));
-                            }
-                        }
-                    }
-                }
-                TermData::Mx { mx, hosts } => {
-                    let name = term_target(&t.term, &node.domain);
-                    if !mx.is_definitive() && seen_dns.insert(format!("{name}/MX")) {
-                        out.push(Finding::lookup_failed(
-                            ids::SPF_DNS_ERROR,
-                            &name,
-                            &name,
-                            "MX",
-                            mx,
-                        ));
-                    }
-                    if let Some(n) = t.mx_over_limit() {
-                        let hosts: Vec<String> = mx
-                            .mx()
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|(_, h)| h)
-                            .collect();
-                        out.push(
-                            Finding::new(ids::SPF_MX_TOO_MANY_HOSTS, &node.domain, format!("{} in the SPF record of {} resolves to {n} MX hosts (limit {MX_HOST_LIMIT}).", t.term, node.domain))
-                                .with("term", &t.term)
-                                .with("hosts", hosts),
-                        );
-                    }
-                    for (host, a, aaaa) in hosts {
-                        for (o, rt) in [(a, "A"), (aaaa, "AAAA")] {
-                            if !o.is_definitive() && seen_dns.insert(format!("{host}/{rt}")) {
-                                out.push(Finding::lookup_failed(
-                                    ids::SPF_DNS_ERROR,
-                                    host,
-                                    host,
-                                    rt,
-                                    o,
-                                ));
-                            }
-                        }
-                    }
-                }
-                TermData::Exists(a) if !a.is_definitive() => {
-                    out.push(Finding::lookup_failed(
-                        ids::SPF_DNS_ERROR,
-                        &t.term,
-                        &t.term,
-                        "A",
-                        a,
-                    ));
-                }
-                _ => {}
-            }
-            if t.term
-                .to_ascii_lowercase()
-                .trim_start_matches(['+', '-', '~', '?'])
-                .starts_with("ptr")
-            {
+            out.term_lookups(node, t);
+            if is_ptr(&t.term) {
                 out.push(
                     Finding::new(
                         ids::SPF_PTR_MECHANISM,
@@ -174,48 +35,210 @@ pub fn tree_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
         if let Some(parsed) = &node.parsed
             && parsed.all() == Some(Qualifier::Pass)
         {
-            out.push(
-                Finding::new(
-                    ids::SPF_ALL_PASS,
-                    &node.domain,
-                    if is_root {
-                        format!("The SPF record of {domain} ends with +all: every server passes.")
-                    } else {
-                        format!(
-                            "{} (reached from {domain}) has +all: every server passes through it.",
-                            node.domain
+            out.push(all_pass(node, domain));
+        }
+    }
+    let mut out = out.findings;
+    out.extend(ending_findings(tree, domain));
+    out.extend(limit_findings(tree, domain));
+    out
+}
+
+/// The findings so far, and the (name, type) whose failed lookup was
+/// already said (a name asked from several places is said once).
+#[derive(Default)]
+struct Collected {
+    findings: Vec<Finding>,
+    said: HashSet<String>,
+}
+
+impl Collected {
+    fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    /// `spf.dns-error` for a failed lookup of `name`/`rtype`, once.
+    fn failed(&mut self, name: &str, rtype: &str, outcome: &Outcome) {
+        if !outcome.is_definitive() && self.said.insert(format!("{name}/{rtype}")) {
+            self.findings.push(Finding::lookup_failed(
+                ids::SPF_DNS_ERROR,
+                name,
+                name,
+                rtype,
+                outcome,
+            ));
+        }
+    }
+
+    /// What is wrong with a record that could not be evaluated.
+    fn node_problem(&mut self, node: &SpfNode, problem: &NodeProblem, domain: &str) {
+        let finding = match problem {
+            NodeProblem::NoRecord(why) if node.via == Via::Root => Finding::new(
+                ids::SPF_MISSING,
+                domain,
+                format!("{domain} publishes no SPF record."),
+            )
+            .with("lookup", why),
+            NodeProblem::NoRecord(why) => Finding::new(
+                ids::SPF_INCLUDE_NO_SPF,
+                &node.domain,
+                format!(
+                    "{} target {} has no SPF record ({why}).",
+                    via_term(node.via),
+                    node.domain
+                ),
+            )
+            .with("target", &node.domain)
+            .with("via", node.via)
+            .with("lookup", why),
+            NodeProblem::Multiple(n) => Finding::new(
+                ids::SPF_MULTIPLE_RECORDS,
+                &node.domain,
+                format!(
+                    "{} publishes {n} SPF records; receivers return permerror.",
+                    node.domain
+                ),
+            )
+            .with("records", &node.record)
+            .with("count", n),
+            NodeProblem::Syntax { term, reason } => Finding::new(
+                ids::SPF_SYNTAX,
+                &node.domain,
+                format!(
+                    "The SPF record of {} is invalid: {}",
+                    node.domain,
+                    problem.describe()
+                ),
+            )
+            .with("record", &node.record)
+            .with("term", term)
+            .with("reason", reason),
+            NodeProblem::Dns(outcome) => {
+                // The record's own TXT lookup.
+                return self.failed(&node.domain, "TXT", outcome);
+            }
+            NodeProblem::Loop(chain) => Finding::new(
+                ids::SPF_LOOP,
+                &node.domain,
+                format!("The SPF includes of {domain} loop: {}.", chain.join(" -> ")),
+            )
+            .with("chain", chain),
+            NodeProblem::NotFollowed => return,
+        };
+        self.push(finding);
+    }
+
+    /// The failed lookups of one term (a, mx, exists and the MX hosts'
+    /// addresses), and an mx over its host limit.
+    fn term_lookups(&mut self, node: &SpfNode, t: &TermNode) {
+        match &t.data {
+            TermData::Addrs { a, aaaa } => {
+                let name = term_target(&t.term, &node.domain);
+                self.failed(&name, "A", a);
+                self.failed(&name, "AAAA", aaaa);
+            }
+            TermData::Mx { mx, hosts } => {
+                let name = term_target(&t.term, &node.domain);
+                self.failed(&name, "MX", mx);
+                if let Some(n) = t.mx_over_limit() {
+                    let names: Vec<String> = mx
+                        .mx()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(_, h)| h)
+                        .collect();
+                    self.push(
+                        Finding::new(
+                            ids::SPF_MX_TOO_MANY_HOSTS,
+                            &node.domain,
+                            format!(
+                                "{} in the SPF record of {} resolves to {n} MX hosts (limit {MX_HOST_LIMIT}).",
+                                t.term, node.domain
+                            ),
                         )
-                    },
-                )
-                .with("record", &node.record),
-            );
+                        .with("term", &t.term)
+                        .with("hosts", names),
+                    );
+                }
+                for (host, a, aaaa) in hosts {
+                    self.failed(host, "A", a);
+                    self.failed(host, "AAAA", aaaa);
+                }
+            }
+            TermData::Exists(a) if !a.is_definitive() => {
+                // Each exists: term is its own question (macros expand per
+                // sender), so each is said.
+                self.push(Finding::lookup_failed(
+                    ids::SPF_DNS_ERROR,
+                    &t.term,
+                    &t.term,
+                    "A",
+                    a,
+                ));
+            }
+            _ => {}
         }
     }
+}
 
+/// Whether a term is the ptr mechanism (any qualifier).
+fn is_ptr(term: &str) -> bool {
+    term.to_ascii_lowercase()
+        .trim_start_matches(['+', '-', '~', '?'])
+        .starts_with("ptr")
+}
+
+/// `spf.all-pass` for a record (the domain's own, or one it reaches) that
+/// ends with +all.
+fn all_pass(node: &SpfNode, domain: &str) -> Finding {
+    Finding::new(
+        ids::SPF_ALL_PASS,
+        &node.domain,
+        if node.via == Via::Root {
+            format!("The SPF record of {domain} ends with +all: every server passes.")
+        } else {
+            format!(
+                "{} (reached from {domain}) has +all: every server passes through it.",
+                node.domain
+            )
+        },
+    )
+    .with("record", &node.record)
+}
+
+/// How the effective record ends: ?all, or no all and no redirect.
+fn ending_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
     let effective = tree.effective();
-    if let Some(parsed) = &effective.parsed {
-        if parsed.all() == Some(Qualifier::Neutral) {
-            out.push(
-                Finding::new(
-                    ids::SPF_ALL_NEUTRAL,
-                    domain,
-                    format!("The SPF record of {domain} ends with ?all."),
-                )
-                .with("record", &effective.record),
-            );
-        }
-        if parsed.all().is_none() && parsed.redirect().is_none() {
-            out.push(
-                Finding::new(
-                    ids::SPF_NO_ALL,
-                    domain,
-                    format!("The SPF record of {domain} has no all and no redirect."),
-                )
-                .with("record", &effective.record),
-            );
-        }
+    let Some(parsed) = &effective.parsed else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if parsed.all() == Some(Qualifier::Neutral) {
+        out.push(
+            Finding::new(
+                ids::SPF_ALL_NEUTRAL,
+                domain,
+                format!("The SPF record of {domain} ends with ?all."),
+            )
+            .with("record", &effective.record),
+        );
     }
+    if parsed.all().is_none() && parsed.redirect().is_none() {
+        out.push(
+            Finding::new(
+                ids::SPF_NO_ALL,
+                domain,
+                format!("The SPF record of {domain} has no all and no redirect."),
+            )
+            .with("record", &effective.record),
+        );
+    }
+    out
+}
 
+/// The RFC 7208 §4.6.4 limits: DNS lookups and void lookups.
+fn limit_findings(tree: &SpfNode, domain: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
     if tree.lookups > LOOKUP_LIMIT {
         out.push(
             Finding::new(
