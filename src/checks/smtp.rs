@@ -13,7 +13,7 @@ use crate::checks::{Ran, check};
 use crate::facts::Facts;
 use crate::findings::{self as ids, Finding};
 use crate::report::model::{Block, Detail, about};
-use crate::smtp::{EXPIRING_DAYS, Probe};
+use crate::smtp::{EXPIRING_DAYS, Probe, ProbeOptions, TlsSession};
 
 check! {
     Smtp {
@@ -57,29 +57,9 @@ async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpRepor
         probes: Vec::new(),
         ptr_names: Vec::new(),
     };
-
     let reached = probes.iter().filter(|p| p.unreachable.is_none()).count();
     if reached == 0 && !probes.is_empty() {
-        findings.push(
-            Finding::new(
-                ids::SMTP_UNREACHABLE,
-                format!("port {}", opts.port),
-                format!(
-                    "None of the {} addresses answered on port {}: the network mailaudit runs on may block outbound port {} (many ISPs and clouds do), or the servers are down. Run the probe from a host that can send mail.",
-                    probes.len(),
-                    opts.port,
-                    opts.port
-                ),
-            )
-            .with(
-                "addresses",
-                probes
-                    .iter()
-                    .map(|p| format!("{} ({}): {}", p.address, p.host, p.unreachable.as_deref().unwrap_or("")))
-                    .collect::<Vec<_>>(),
-            )
-            .unknown(),
-        );
+        findings.push(none_reached(&probes, opts.port));
     }
     for p in &probes {
         let subject = format!("{} ({})", p.host, p.address);
@@ -97,182 +77,233 @@ async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpRepor
             }
             continue;
         }
-        if let Some(e) = &p.error {
-            findings.push(
-                Finding::new(
-                    ids::SMTP_CONVERSATION_FAILED,
-                    &subject,
-                    format!("The SMTP conversation with {subject} broke off: {e}; what came after is unknown."),
-                )
-                .with("error", e)
-                .unknown(),
-            );
-        }
-        if let Some(ms) = p.banner_ms
-            && ms > opts.slow_banner.as_millis() as u64
-        {
-            findings.push(
-                Finding::new(
-                    ids::SMTP_SLOW_BANNER,
-                    &subject,
-                    format!(
-                        "{subject} took {:.1} s to greet: senders wait, and some give up or defer.",
-                        ms as f64 / 1000.0
-                    ),
-                )
-                .with("milliseconds", ms),
-            );
-        }
+        findings.extend(conversation(p, &subject, opts));
         if p.banner.is_some() && p.ehlo_name.is_some() {
-            let rdns = facts.reverse(p.address).await;
-            match rdns.ptr.failed() {
-                Some(f) => findings.push(f.finding(ids::SMTP_DNS_ERROR, &subject)),
-                None => {
-                    let names = rdns.confirmed();
-                    let banner = p
-                        .banner
-                        .as_deref()
-                        .and_then(|b| b.split_whitespace().next())
-                        .map(|w| w.trim_end_matches('.').to_ascii_lowercase());
-                    let mut wrong: Vec<String> = Vec::new();
-                    for n in [banner, p.ehlo_name.clone()].into_iter().flatten() {
-                        match rdns.confirms(&n) {
-                            Some(true) => {}
-                            Some(false) => {
-                                if !wrong.contains(&n) {
-                                    wrong.push(n);
-                                }
-                            }
-                            // Past the cap on PTR names followed, or its
-                            // forward lookup failed: not judged.
-                            None => match rdns.forward.iter().find(|l| l.name == n) {
-                                Some(l) => {
-                                    if let Some(f) = l.failed() {
-                                        findings.push(f.finding(ids::SMTP_DNS_ERROR, &subject));
-                                    }
-                                }
-                                None => facts.note_ptr_names_cap(rdns.names.len()),
-                            },
-                        }
-                    }
-                    if !wrong.is_empty() {
-                        findings.push(
-                            Finding::new(
-                                ids::SMTP_BANNER_NAME,
-                                &subject,
-                                if names.is_empty() {
-                                    format!("{subject} calls itself {}, but its address has no forward-confirmed PTR name.", wrong.join(" / "))
-                                } else {
-                                    format!("{subject} calls itself {}, not its forward-confirmed PTR name {}.", wrong.join(" / "), names.join(", "))
-                                },
-                            )
-                            .with("names_given", &wrong)
-                            .with("ptr_names", &names),
-                        );
-                    }
-                    report.ptr_names.push((p.address, names));
-                }
+            let (own, names) = names_given(facts, p, &subject).await;
+            findings.extend(own);
+            if let Some(names) = names {
+                report.ptr_names.push((p.address, names));
             }
-        }
-        if p.error.is_none() && p.ehlo_name.is_some() && !p.starttls {
-            findings.push(
-                Finding::new(
-                    ids::SMTP_NO_STARTTLS,
-                    &subject,
-                    format!("{subject} does not offer STARTTLS: mail to it travels unencrypted, and Gmail marks it so."),
-                )
-                .with("extensions", &p.extensions),
-            );
         }
         if let Some(tls) = &p.tls {
-            if tls.too_old {
-                findings.push(
-                    Finding::new(
-                        ids::SMTP_TLS_OLD,
-                        &subject,
-                        format!(
-                            "{subject} offers STARTTLS but no TLS version of 1.2 or later: {}.",
-                            tls.failed.as_deref().unwrap_or("")
-                        ),
-                    )
-                    .with("error", &tls.failed),
-                );
-            } else if let Some(why) = &tls.failed {
-                findings.push(
-                    Finding::new(
-                        ids::SMTP_TLS_FAILED,
-                        &subject,
-                        format!("The TLS handshake with {subject} after STARTTLS failed: {why}."),
-                    )
-                    .with("error", why),
-                );
-            }
-            if let Some(c) = &tls.certificate {
-                let evidence = |f: Finding| {
-                    f.with("subject", &c.subject)
-                        .with("issuer", &c.issuer)
-                        .with("names", &c.names)
-                        .with("not_after", &c.not_after)
-                };
-                if !c.trusted {
-                    findings.push(evidence(Finding::new(
-                        ids::SMTP_CERT_UNTRUSTED,
-                        &subject,
-                        format!(
-                            "The certificate of {subject} does not lead to a trusted authority: {}.",
-                            c.untrusted_because.as_deref().unwrap_or("unknown issuer")
-                        ),
-                    )));
-                }
-                if !c.name_matches && p.host.parse::<IpAddr>().is_err() {
-                    findings.push(evidence(Finding::new(
-                        ids::SMTP_CERT_NAME_MISMATCH,
-                        &subject,
-                        format!(
-                            "The certificate of {subject} is for {}, not for {}.",
-                            if c.names.is_empty() {
-                                "no name".to_string()
-                            } else {
-                                c.names.join(", ")
-                            },
-                            p.host
-                        ),
-                    )));
-                }
-                if c.days_left < 0 {
-                    findings.push(evidence(Finding::new(
-                        ids::SMTP_CERT_EXPIRED,
-                        &subject,
-                        format!("The certificate of {subject} expired on {}.", c.not_after),
-                    )));
-                } else if c.days_left < EXPIRING_DAYS {
-                    findings.push(
-                        evidence(Finding::new(
-                            ids::SMTP_CERT_EXPIRING,
-                            &subject,
-                            format!(
-                                "The certificate of {subject} expires on {} ({} days from now).",
-                                c.not_after, c.days_left
-                            ),
-                        ))
-                        .with("days_left", c.days_left),
-                    );
-                }
-            }
-        }
-        if p.open_relay == Some(true) {
-            findings.push(
-                Finding::new(
-                    ids::SMTP_OPEN_RELAY,
-                    &subject,
-                    format!("{subject} accepted a recipient at a domain it has nothing to do with, from an empty sender: it is an open relay (the test sent no message)."),
-                )
-                .with("rcpt", "relay-test@mailaudit.invalid"),
-            );
+            findings.extend(tls_findings(p, tls, &subject));
         }
     }
     report.probes = probes;
     (report, findings)
+}
+
+/// `smtp.unreachable` (unknown) when no address answered: most often the
+/// network mailaudit runs on blocks outbound port 25.
+fn none_reached(probes: &[Probe], port: u16) -> Finding {
+    Finding::new(
+        ids::SMTP_UNREACHABLE,
+        format!("port {port}"),
+        format!(
+            "None of the {} addresses answered on port {port}: the network mailaudit runs on may block outbound port {port} (many ISPs and clouds do), or the servers are down. Run the probe from a host that can send mail.",
+            probes.len(),
+        ),
+    )
+    .with(
+        "addresses",
+        probes
+            .iter()
+            .map(|p| format!("{} ({}): {}", p.address, p.host, p.unreachable.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>(),
+    )
+    .unknown()
+}
+
+/// What the conversation itself showed: it broke off, a slow greeting, no
+/// STARTTLS, an open relay.
+fn conversation(p: &Probe, subject: &str, opts: &ProbeOptions) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if let Some(e) = &p.error {
+        findings.push(
+            Finding::new(
+                ids::SMTP_CONVERSATION_FAILED,
+                subject,
+                format!("The SMTP conversation with {subject} broke off: {e}; what came after is unknown."),
+            )
+            .with("error", e)
+            .unknown(),
+        );
+    }
+    if let Some(ms) = p.banner_ms
+        && ms > opts.slow_banner.as_millis() as u64
+    {
+        findings.push(
+            Finding::new(
+                ids::SMTP_SLOW_BANNER,
+                subject,
+                format!(
+                    "{subject} took {:.1} s to greet: senders wait, and some give up or defer.",
+                    ms as f64 / 1000.0
+                ),
+            )
+            .with("milliseconds", ms),
+        );
+    }
+    if p.error.is_none() && p.ehlo_name.is_some() && !p.starttls {
+        findings.push(
+            Finding::new(
+                ids::SMTP_NO_STARTTLS,
+                subject,
+                format!("{subject} does not offer STARTTLS: mail to it travels unencrypted, and Gmail marks it so."),
+            )
+            .with("extensions", &p.extensions),
+        );
+    }
+    if p.open_relay == Some(true) {
+        findings.push(
+            Finding::new(
+                ids::SMTP_OPEN_RELAY,
+                subject,
+                format!("{subject} accepted a recipient at a domain it has nothing to do with, from an empty sender: it is an open relay (the test sent no message)."),
+            )
+            .with("rcpt", "relay-test@mailaudit.invalid"),
+        );
+    }
+    findings
+}
+
+/// The banner's and EHLO's names against the address's forward-confirmed
+/// PTR names (the reverse DNS fact): the findings, and the confirmed names
+/// when the PTR lookup answered.
+async fn names_given(
+    facts: &Facts<'_>,
+    p: &Probe,
+    subject: &str,
+) -> (Vec<Finding>, Option<Vec<String>>) {
+    let mut findings = Vec::new();
+    let rdns = facts.reverse(p.address).await;
+    if let Some(f) = rdns.ptr.failed() {
+        return (vec![f.finding(ids::SMTP_DNS_ERROR, subject)], None);
+    }
+    let names = rdns.confirmed();
+    let banner = p
+        .banner
+        .as_deref()
+        .and_then(|b| b.split_whitespace().next())
+        .map(|w| w.trim_end_matches('.').to_ascii_lowercase());
+    let mut wrong: Vec<String> = Vec::new();
+    for n in [banner, p.ehlo_name.clone()].into_iter().flatten() {
+        match rdns.confirms(&n) {
+            Some(true) => {}
+            Some(false) => {
+                if !wrong.contains(&n) {
+                    wrong.push(n);
+                }
+            }
+            // Past the cap on PTR names followed, or its forward lookup
+            // failed: not judged.
+            None => match rdns.forward.iter().find(|l| l.name == n) {
+                Some(l) => {
+                    if let Some(f) = l.failed() {
+                        findings.push(f.finding(ids::SMTP_DNS_ERROR, subject));
+                    }
+                }
+                None => facts.note_ptr_names_cap(rdns.names.len()),
+            },
+        }
+    }
+    if !wrong.is_empty() {
+        findings.push(
+            Finding::new(
+                ids::SMTP_BANNER_NAME,
+                subject,
+                if names.is_empty() {
+                    format!("{subject} calls itself {}, but its address has no forward-confirmed PTR name.", wrong.join(" / "))
+                } else {
+                    format!("{subject} calls itself {}, not its forward-confirmed PTR name {}.", wrong.join(" / "), names.join(", "))
+                },
+            )
+            .with("names_given", &wrong)
+            .with("ptr_names", &names),
+        );
+    }
+    (findings, Some(names))
+}
+
+/// The TLS session after STARTTLS: the version, the handshake, the
+/// certificate (trusted, naming the host, not expired or about to).
+fn tls_findings(p: &Probe, tls: &TlsSession, subject: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if tls.too_old {
+        findings.push(
+            Finding::new(
+                ids::SMTP_TLS_OLD,
+                subject,
+                format!(
+                    "{subject} offers STARTTLS but no TLS version of 1.2 or later: {}.",
+                    tls.failed.as_deref().unwrap_or("")
+                ),
+            )
+            .with("error", &tls.failed),
+        );
+    } else if let Some(why) = &tls.failed {
+        findings.push(
+            Finding::new(
+                ids::SMTP_TLS_FAILED,
+                subject,
+                format!("The TLS handshake with {subject} after STARTTLS failed: {why}."),
+            )
+            .with("error", why),
+        );
+    }
+    if let Some(c) = &tls.certificate {
+        let evidence = |f: Finding| {
+            f.with("subject", &c.subject)
+                .with("issuer", &c.issuer)
+                .with("names", &c.names)
+                .with("not_after", &c.not_after)
+        };
+        if !c.trusted {
+            findings.push(evidence(Finding::new(
+                ids::SMTP_CERT_UNTRUSTED,
+                subject,
+                format!(
+                    "The certificate of {subject} does not lead to a trusted authority: {}.",
+                    c.untrusted_because.as_deref().unwrap_or("unknown issuer")
+                ),
+            )));
+        }
+        if !c.name_matches && p.host.parse::<IpAddr>().is_err() {
+            findings.push(evidence(Finding::new(
+                ids::SMTP_CERT_NAME_MISMATCH,
+                subject,
+                format!(
+                    "The certificate of {subject} is for {}, not for {}.",
+                    if c.names.is_empty() {
+                        "no name".to_string()
+                    } else {
+                        c.names.join(", ")
+                    },
+                    p.host
+                ),
+            )));
+        }
+        if c.days_left < 0 {
+            findings.push(evidence(Finding::new(
+                ids::SMTP_CERT_EXPIRED,
+                subject,
+                format!("The certificate of {subject} expired on {}.", c.not_after),
+            )));
+        } else if c.days_left < EXPIRING_DAYS {
+            findings.push(
+                evidence(Finding::new(
+                    ids::SMTP_CERT_EXPIRING,
+                    subject,
+                    format!(
+                        "The certificate of {subject} expires on {} ({} days from now).",
+                        c.not_after, c.days_left
+                    ),
+                ))
+                .with("days_left", c.days_left),
+            );
+        }
+    }
+    findings
 }
 
 impl Detail for SmtpReport {
