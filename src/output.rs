@@ -87,6 +87,23 @@ pub fn write(dest: &Destination, bytes: &[u8]) -> std::io::Result<()> {
     sink.commit()
 }
 
+/// Random characters in a temporary file's name.
+const TEMPORARY_RANDOM_CHARS: usize = 6;
+
+/// A new temporary file `.mailaudit-<random>.tmp` in `dir`, created
+/// exclusively (O_EXCL: whatever already has the name, a planted symlink
+/// too, is never opened; another name is drawn).
+fn temporary_in(dir: &Path, random: usize) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".mailaudit-")
+        .suffix(".tmp")
+        .rand_bytes(random)
+        // The mode a new file gets (less the umask); the target's own
+        // mode is set at commit when it has one.
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
 /// A report being written, piece by piece (a batch streams its reports):
 /// to standard output or a device as it comes, to a file through a
 /// temporary file that [`Sink::commit`] renames over the target. Dropped
@@ -113,13 +130,7 @@ impl Sink {
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
-                let tmp = tempfile::Builder::new()
-                    .prefix(".mailaudit-")
-                    .suffix(".tmp")
-                    // The mode a new file gets (less the umask); the
-                    // target's own mode is set at commit when it has one.
-                    .permissions(fs::Permissions::from_mode(0o666))
-                    .tempfile_in(dir)?;
+                let tmp = temporary_in(dir, TEMPORARY_RANDOM_CHARS)?;
                 Sink::File {
                     tmp: std::io::BufWriter::new(tmp),
                     path: path.clone(),
@@ -162,5 +173,45 @@ impl Write for Sink {
             Sink::Device(w) => w.flush(),
             Sink::File { tmp, .. } => tmp.flush(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name `temporary_in` can draw with one random character.
+    fn names() -> Vec<String> {
+        ('0'..='9')
+            .chain('a'..='z')
+            .chain('A'..='Z')
+            .map(|c| format!(".mailaudit-{c}.tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn a_planted_temporary_name_is_never_followed() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        fs::write(&victim, "precious").unwrap();
+        // Symlinks at every name but one: the file is made at that one.
+        let all = names();
+        for name in &all[1..] {
+            symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        let mut tmp = temporary_in(dir.path(), 1).unwrap();
+        assert_eq!(
+            tmp.path().file_name().unwrap().to_str(),
+            Some(all[0].as_str())
+        );
+        tmp.write_all(b"report").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+
+        // Every name taken: an error, and still nothing written through.
+        fs::remove_file(tmp.path()).unwrap();
+        symlink(&victim, dir.path().join(&all[0])).unwrap();
+        assert!(temporary_in(dir.path(), 1).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use mailaudit::findings::MESSAGE_UNPARSEABLE;
 use mailaudit::message::Loaded;
-use mailaudit::message::scan::scan;
+use mailaudit::message::scan::{MAX_LINK_DOMAINS, scan};
 use mailaudit::rules::Rules;
 
 use crate::common::XorShift;
@@ -46,7 +46,24 @@ fn every_seed_and_regression_replays_without_panicking() {
             replayed += 1;
         }
     }
-    assert!(replayed >= TARGETS.len());
+    // Every directory of inputs is a target's: a renamed target must not
+    // leave its seeds or regressions silently unreplayed.
+    let mut files = 0;
+    for kind in ["seeds", "regressions"] {
+        let Ok(dirs) = std::fs::read_dir(fuzz_dir().join(kind)) else {
+            continue;
+        };
+        for dir in dirs {
+            let dir = dir.unwrap().path();
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                TARGETS.iter().any(|(t, _)| *t == name),
+                "fuzz/{kind}/{name} is no fuzz target's"
+            );
+            files += inputs(&dir).len();
+        }
+    }
+    assert_eq!(replayed, files);
 }
 
 #[test]
@@ -72,6 +89,7 @@ fn every_fuzz_target_has_a_harness() {
 fn generated_garbage_never_panics() {
     let rules = Rules::embedded();
     let mut rng = XorShift(0x5eed_cafe_f00d_d00d);
+    let mut read = [0usize; 2];
     let base = b"From: A <a@example.com>\r\nTo: b@example.net\r\nSubject: x\r\nList-Unsubscribe: <https://e.example/u>\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s; h=from; bh=AAAA; b=AAAA\r\nContent-Type: multipart/alternative; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/html\r\n\r\n<a href=\"https://e.example/u\">unsubscribe</a>\r\n--q--\r\n";
     for round in 0..1200 {
         let mut bytes: Vec<u8> = if round % 3 == 0 {
@@ -100,6 +118,37 @@ fn generated_garbage_never_panics() {
             truncated: false,
         };
         let p = scan(&loaded, &rules);
-        assert!(p.problem.is_some() || !p.findings.iter().any(|f| f.id == MESSAGE_UNPARSEABLE));
+        let unparseable = p
+            .findings
+            .iter()
+            .filter(|f| f.id == MESSAGE_UNPARSEABLE)
+            .count();
+        read[usize::from(p.problem.is_none())] += 1;
+        match &p.problem {
+            // Unreadable: said once, and nothing read from it.
+            Some(_) => {
+                assert!(p.parsed.is_none(), "round {round}");
+                assert_eq!((unparseable, p.findings.len()), (1, 1), "round {round}");
+                assert!(
+                    p.from_domain.is_none() && p.link_domains.is_empty() && p.signatures.is_empty()
+                );
+            }
+            None => {
+                assert!(p.parsed.is_some(), "round {round}");
+                assert_eq!(unparseable, 0, "round {round}");
+            }
+        }
+        assert_eq!(
+            p.from_address.is_some(),
+            p.from_domain.is_some(),
+            "round {round}"
+        );
+        assert!(p.link_domains.len() <= MAX_LINK_DOMAINS, "round {round}");
+        assert!(
+            p.link_domains_found >= p.link_domains.len(),
+            "round {round}"
+        );
     }
+    // Both kinds of input were met.
+    assert!(read[0] > 0 && read[1] > 0, "{read:?}");
 }

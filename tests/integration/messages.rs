@@ -540,11 +540,15 @@ async fn a_named_selector_that_times_out_is_unknown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_selector_probe_is_one_round_trip() {
     // The default limit of questions in flight (64) is above the probe.
+    // Each answer held back 1 s (a timeout well above it): ample time
+    // for every probe to be sent before the first answer, even on a busy
+    // 2-core machine.
     let env = Env::with(crate::common::WORLD, |c| {
-        c.concurrency = mailaudit::dns::DnsConfig::default().concurrency
+        c.concurrency = mailaudit::dns::DnsConfig::default().concurrency;
+        c.timeout = Duration::from_secs(5);
     })
     .await;
-    env.server.set_latency(Duration::from_millis(100));
+    env.server.set_latency(Duration::from_secs(1));
     let doc = keys(&env, "probe.test", &[]).await;
     let sels = doc["checks"]["dkim"]["selectors"].as_array().unwrap();
     assert_eq!(sels.len(), 1);
@@ -553,7 +557,7 @@ async fn the_selector_probe_is_one_round_trip() {
     let tried = doc["checks"]["dkim"]["selectors_tried"].as_u64().unwrap();
     assert!(tried >= 30);
     // Every probe was in flight at the same time: one round trip, not
-    // thirty (the server saw them all at once while each waited 100 ms).
+    // thirty (the server saw them all at once while each waited 1 s).
     assert!(
         env.server.max_in_flight() as u64 >= tried,
         "{} < {tried}",

@@ -51,7 +51,12 @@ pub async fn run(list: &str, fault: Option<(&str, Fault)>) -> Run {
         ..input(list)
     });
     let doc = env.run(&req).await;
-    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default();
+    // Both files are always written, empty when nothing goes in them: an
+    // unwritten file is a failure, not an empty list.
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.path().join(f))
+            .unwrap_or_else(|e| panic!("{f} was not written: {e}"))
+    };
     Run {
         flagged: read("flagged.jsonl"),
         clean: read("clean.csv"),
