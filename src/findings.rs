@@ -1,8 +1,9 @@
 //! Findings: what a check found, as plain data (STYLE §3).
 //!
-//! Every ID a check can emit is declared once, below, in [`ALL`]; the advice
-//! catalogue (`rules/advice.toml`) and `docs/findings.md` must cover exactly
-//! that list, which a test enforces.
+//! Every ID the code can emit is declared once: below (in [`DECLARED`]),
+//! or in its check's own file (`CheckInfo::findings`). [`all`] is both;
+//! the advice catalogue (`rules/advice.toml`) and `docs/findings.md` must
+//! cover exactly that list, which a test enforces.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -29,8 +30,8 @@ impl Severity {
 macro_rules! finding_ids {
     ($($konst:ident = $id:literal,)*) => {
         $(pub const $konst: &str = $id;)*
-        /// Every finding ID the code can emit.
-        pub const ALL: &[&str] = &[$($id),*];
+        /// The finding IDs declared here (see [`all`] for every one).
+        pub const DECLARED: &[&str] = &[$($id),*];
     };
 }
 
@@ -186,7 +187,7 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(id: &'static str, subject: impl Into<String>, summary: impl Into<String>) -> Self {
-        debug_assert!(ALL.contains(&id), "undeclared finding id {id}");
+        debug_assert!(all().contains(&id), "undeclared finding id {id}");
         Finding {
             id,
             severity: None,
@@ -249,6 +250,19 @@ impl Finding {
     pub fn check(&self) -> &'static str {
         check_of(self.id)
     }
+}
+
+/// Every finding ID the code can emit: those declared here, then those the
+/// checks declare in their own files, in registry order.
+pub fn all() -> &'static [&'static str] {
+    static ALL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let mut ids = DECLARED.to_vec();
+        for check in crate::checks::REGISTRY {
+            ids.extend(check.info().findings);
+        }
+        ids
+    });
+    &ALL
 }
 
 pub fn check_of(id: &'static str) -> &'static str {
@@ -339,7 +353,7 @@ mod tests {
     #[test]
     fn ids_are_unique_and_well_formed() {
         let mut seen = std::collections::HashSet::new();
-        for id in ALL {
+        for id in all() {
             assert!(seen.insert(id), "duplicate {id}");
             let (check, rest) = id.split_once('.').expect("check.name");
             assert!(!check.is_empty() && !rest.is_empty());

@@ -13,7 +13,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::findings::{self, ALL, Severity, check_of};
+use crate::findings::{self, Severity, all, check_of};
 use crate::recipients::address::Provider;
 use crate::recipients::rules::{RecipientRules, Threshold};
 
@@ -186,10 +186,10 @@ struct RequirementsFile {
 /// emits findings, and each either checked or manual.
 fn parse_requirements(src: &Source) -> Result<Vec<Requirement>, RulesError> {
     let file: RequirementsFile = src.toml()?;
-    let checks: Vec<&str> = ALL.iter().map(|id| check_of(id)).collect();
+    let checks: Vec<&str> = all().iter().map(|id| check_of(id)).collect();
     for r in &file.requirement {
         for id in &r.findings {
-            if !ALL.contains(&id.as_str()) {
+            if !all().contains(&id.as_str()) {
                 return Err(src.error(format!("requirement {:?}: unknown finding {id:?}", r.rule)));
             }
         }
@@ -351,7 +351,7 @@ fn parse_recipients(toml_src: &Source, list_src: &Source) -> Result<RecipientRul
             return Err(bad("domain", d));
         }
     }
-    for id in crate::findings::ALL
+    for id in crate::findings::all()
         .iter()
         .filter(|i| i.starts_with("recipients."))
     {
@@ -360,7 +360,7 @@ fn parse_recipients(toml_src: &Source, list_src: &Source) -> Result<RecipientRul
         }
     }
     for (id, t) in &file.thresholds {
-        if !crate::findings::ALL.contains(&id.as_str()) || !id.starts_with("recipients.") {
+        if !crate::findings::all().contains(&id.as_str()) || !id.starts_with("recipients.") {
             return Err(toml_src.error(format!(
                 "threshold for {id:?}, which is not a recipients.* finding"
             )));
@@ -470,7 +470,7 @@ impl Source {
 
 fn parse_advice(src: &Source) -> Result<BTreeMap<String, Advice>, RulesError> {
     let advice: BTreeMap<String, Advice> = src.toml()?;
-    for id in findings::ALL {
+    for id in findings::all() {
         let Some(a) = advice.get(*id) else {
             return Err(src.error(format!("no advice for the finding {id}")));
         };
@@ -478,7 +478,10 @@ fn parse_advice(src: &Source) -> Result<BTreeMap<String, Advice>, RulesError> {
             return Err(src.error(format!("advice for {id} needs a title, a text and steps")));
         }
     }
-    if let Some(unknown) = advice.keys().find(|k| !findings::ALL.contains(&k.as_str())) {
+    if let Some(unknown) = advice
+        .keys()
+        .find(|k| !findings::all().contains(&k.as_str()))
+    {
         return Err(src.error(format!(
             "advice for {unknown:?}, which is not a finding mailaudit emits"
         )));
@@ -538,7 +541,7 @@ mod tests {
     #[test]
     fn embedded_rules_load() {
         let rules = Rules::embedded();
-        assert_eq!(rules.advice.len(), findings::ALL.len());
+        assert_eq!(rules.advice.len(), findings::all().len());
     }
 
     #[test]
@@ -549,12 +552,12 @@ mod tests {
             .filter_map(|l| l.strip_prefix("| `"))
             .filter_map(|l| l.split('`').next())
             .collect();
-        for id in findings::ALL {
+        for id in findings::all() {
             assert!(listed.contains(id), "docs/findings.md has no line for {id}");
         }
         for id in &listed {
             assert!(
-                findings::ALL.contains(id),
+                findings::all().contains(id),
                 "docs/findings.md lists {id}, which is not emitted"
             );
         }

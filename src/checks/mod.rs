@@ -7,8 +7,9 @@
 //! findings make of its status, and what happens when a fact it needs
 //! could not be established. Adding a check means its file (the [`check!`]
 //! declaring everything about it, its finding IDs among it), its line in
-//! [`REGISTRY`], its advice entries in `rules/advice.toml` and its lines in
-//! `docs/findings.md` and `docs/json.md`: nothing else names a check.
+//! [`REGISTRY`] (with its `mod`), its advice entries in `rules/advice.toml`
+//! and its lines in `docs/findings.md` and `docs/json.md`: nothing else
+//! names a check.
 
 pub mod bimi;
 pub mod blocklist;
@@ -167,6 +168,11 @@ pub struct CheckInfo {
     /// Its JSON entry is an array with one entry (and status) per item
     /// rather than one object.
     pub per_item: bool,
+    /// The finding IDs it declares in its own file (the older checks'
+    /// IDs are listed in [`crate::findings`]); every one is in
+    /// [`crate::findings::all`], so the advice, the docs and `explain`
+    /// know it.
+    pub findings: &'static [&'static str],
 }
 
 impl CheckInfo {
@@ -181,6 +187,7 @@ impl CheckInfo {
         kinds: &[RunKind::Audit],
         rows: &[],
         per_item: false,
+        findings: &[],
     };
 }
 
@@ -238,7 +245,23 @@ mod tests {
             assert!(!i.id.is_empty() && !i.title.is_empty() && !i.description.is_empty());
             assert!(!ids.contains(&i.id), "{} twice", i.id);
             assert!(i.kinds.contains(&RunKind::Audit), "an audit runs {}", i.id);
+            for f in i.findings {
+                assert!(
+                    crate::findings::check_of(f) == i.id,
+                    "{f} declared by {}",
+                    i.id
+                );
+                assert!(!crate::findings::DECLARED.contains(f), "{f} declared twice");
+            }
             ids.push(i.id);
+        }
+        // Every finding belongs to a check of the registry, or to the run.
+        for f in crate::findings::all() {
+            let check = crate::findings::check_of(f);
+            assert!(
+                ids.contains(&check) || crate::findings::is_run_level(check),
+                "{f} belongs to no check"
+            );
         }
         for kind in [
             RunKind::Audit,

@@ -19,6 +19,7 @@ pub mod dmarc_discovery;
 pub mod dnssec;
 pub mod lookup;
 pub mod reverse;
+pub mod signing_keys;
 pub mod spf;
 pub mod tlsa;
 

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use thiserror::Error;
 
-use crate::findings::ALL;
+use crate::findings::all;
 use crate::rules::Rules;
 
 /// An ID that is not a finding, with the nearest one when there is a
@@ -33,10 +33,10 @@ fn describe(id: &str, closest: Option<&str>) -> String {
 /// a few characters' edit away.
 pub fn closest(id: &str) -> Option<&'static str> {
     let wanted = id.trim().to_ascii_lowercase();
-    if let Some(exact) = ALL.iter().find(|k| **k == wanted) {
+    if let Some(exact) = all().iter().find(|k| **k == wanted) {
         return Some(exact);
     }
-    let suffixed: Vec<&'static str> = ALL
+    let suffixed: Vec<&'static str> = all()
         .iter()
         .copied()
         .filter(|k| k.rsplit('.').next() == Some(wanted.as_str()))
@@ -44,7 +44,8 @@ pub fn closest(id: &str) -> Option<&'static str> {
     if let [only] = suffixed[..] {
         return Some(only);
     }
-    ALL.iter()
+    all()
+        .iter()
         .copied()
         .map(|k| (strsim::levenshtein(k, &wanted), k))
         .filter(|(d, k)| *d <= 3.max(k.len() / 4))
@@ -56,7 +57,7 @@ pub fn closest(id: &str) -> Option<&'static str> {
 /// topic, the text, every step and the references.
 pub fn explain(rules: &Rules, id: &str) -> Result<String, UnknownFinding> {
     let wanted = id.trim().to_ascii_lowercase();
-    let Some(known) = ALL.iter().find(|k| **k == wanted) else {
+    let Some(known) = all().iter().find(|k| **k == wanted) else {
         return Err(UnknownFinding {
             id: id.to_string(),
             closest: closest(id),
@@ -86,9 +87,9 @@ pub fn explain(rules: &Rules, id: &str) -> Result<String, UnknownFinding> {
 
 /// Every finding ID, one line each: ID, default severity, topic, title.
 pub fn catalogue(rules: &Rules) -> String {
-    let width = ALL.iter().map(|id| id.len()).max().unwrap_or(0);
+    let width = all().iter().map(|id| id.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for id in ALL {
+    for id in all() {
         let advice = rules.advice(id);
         let _ = writeln!(
             out,
@@ -167,7 +168,7 @@ mod tests {
         // Every reference of the embedded advice either links or is a
         // file of these docs.
         let rules = crate::rules::Rules::embedded();
-        for id in crate::findings::ALL {
+        for id in crate::findings::all() {
             for r in &rules.advice(id).references {
                 assert!(
                     url(r).is_some() || r.starts_with("docs/") || !r.starts_with("RFC"),
@@ -212,8 +213,8 @@ mod tests {
     #[test]
     fn the_catalogue_lists_every_id_once() {
         let list = catalogue(&Rules::embedded());
-        assert_eq!(list.lines().count(), ALL.len());
-        for id in ALL {
+        assert_eq!(list.lines().count(), all().len());
+        for id in all() {
             assert_eq!(
                 list.lines()
                     .filter(|l| l.split(' ').next() == Some(id))

@@ -986,7 +986,7 @@ fn findings_lists_every_id() {
     let out = mailaudit(&["findings"]);
     assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
-    for id in mailaudit::findings::ALL {
+    for id in mailaudit::findings::all() {
         assert!(
             text.lines().any(|l| l.split(' ').next() == Some(id)),
             "{id} missing"

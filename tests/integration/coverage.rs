@@ -7,7 +7,7 @@ use mailaudit::blocklist::catalog::Catalog;
 use mailaudit::blocklist::{BlocklistConfig, BlocklistEngine};
 use mailaudit::dns::{Dns, DnsConfig};
 use mailaudit::engine::Request;
-use mailaudit::findings::ALL;
+use mailaudit::findings::all;
 use serde_json::Value;
 
 use crate::common::{Env, Fault, LISTS, WORLD, finding, ids};
@@ -263,7 +263,7 @@ async fn trigger(id: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_finding_is_triggered() {
-    for id in ALL {
+    for id in all() {
         let found = trigger(id).await;
         assert!(
             found.iter().any(|f| f == id),

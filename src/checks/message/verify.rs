@@ -12,23 +12,16 @@
 //! signatures cover; with an SPF temperror or a DMARC lookup that failed,
 //! DMARC is `unknown`, never `fail`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use futures::future::join_all;
-use hickory_proto::op::ResponseCode;
-use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::common::verify::DomainKey;
 use mail_auth::dkim::DkimError;
-use mail_auth::{
-    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
-};
+use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters};
 
 use super::{
     DmarcForIp, MessageDmarc, MessageReport, MessageSpf, SignatureReport, UnsubscribeHeaders,
     UnsubscribeLink,
 };
-use crate::dns::{Dns, Outcome};
+use crate::dns::Dns;
+use crate::facts::signing_keys::SigningKeys;
 use crate::facts::spf::{self, SpfResult};
 use crate::facts::{Facts, dmarc_discovery};
 use crate::findings::{self as ids, Finding, Status};
@@ -141,37 +134,21 @@ async fn verify_signatures(
     findings: &mut Vec<Finding>,
 ) -> (Vec<SignatureReport>, Vec<(String, Option<DkimKey>)>) {
     let file = p.loaded.path.as_str();
-    let mut names: Vec<String> = Vec::new();
-    for h in &auth.dkim_headers {
-        let n = format!("{}._domainkey.{}.", h.header.s, h.header.d).to_ascii_lowercase();
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    }
-    let answers = join_all(names.iter().map(|n| dns.txt(n))).await;
-    let cache = Prefilled::default();
-    let now = std::time::Instant::now();
-    for (n, a) in names.iter().zip(&answers) {
-        cache.insert(n.clone().into_boxed_str(), key_entry(a), now);
-        if !a.is_definitive() {
-            findings.push(Finding::lookup_failed(
-                ids::MESSAGE_DNS_ERROR,
-                file,
-                n.trim_end_matches('.'),
-                "TXT",
-                a,
-            ));
-        }
-    }
-    for (d, _) in &p.signatures {
-        // Keep mail-auth from asking for RFC 6651 report addresses itself.
-        cache.insert(
-            format!("_report._domainkey.{d}.").into_boxed_str(),
-            Txt::Error(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(
-                ResponseCode::NXDomain,
-            ))),
-            now,
-        );
+    let keys = SigningKeys::fetch(
+        dns,
+        auth.dkim_headers
+            .iter()
+            .map(|h| (h.header.s.as_str(), h.header.d.as_str())),
+    )
+    .await;
+    for (name, failed) in keys.failed() {
+        findings.push(Finding::lookup_failed(
+            ids::MESSAGE_DNS_ERROR,
+            file,
+            name,
+            "TXT",
+            failed,
+        ));
     }
     let mut out = Vec::new();
     if auth.dkim_headers.is_empty() && auth.errors.is_empty() {
@@ -200,7 +177,7 @@ async fn verify_signatures(
     }
     let authenticator = MessageAuthenticator(dns.hickory().clone());
     let outputs = authenticator
-        .verify_dkim(Parameters::new(auth).with_txt_cache(&cache))
+        .verify_dkim(Parameters::new(auth).with_txt_cache(&keys.cache))
         .await;
     // mail-auth reports the signatures it cannot read first, then the
     // others in header order: pair each result with its raw header field.
@@ -211,9 +188,9 @@ async fn verify_signatures(
         .map(|h| h.value)
         .chain(auth.dkim_headers.iter().map(|h| h.value))
         .collect();
-    let keys: Vec<(String, Option<DkimKey>)> = names
+    let parsed: Vec<(String, Option<DkimKey>)> = keys
+        .answers
         .iter()
-        .zip(&answers)
         .map(|(n, a)| {
             let key = a.txt().ok().and_then(|txt| {
                 txt.iter()
@@ -221,7 +198,7 @@ async fn verify_signatures(
                     .find(|t| looks_like_dkim(t))
                     .map(|t| DkimKey::parse(&t))
             });
-            (n.trim_end_matches('.').to_string(), key)
+            (n.clone(), key)
         })
         .collect();
     for (o, value) in outputs.iter().zip(raw) {
@@ -245,7 +222,7 @@ async fn verify_signatures(
         };
         let key = key_name
             .as_ref()
-            .and_then(|n| keys.iter().find(|(k, _)| k == n))
+            .and_then(|n| parsed.iter().find(|(k, _)| k == n))
             .and_then(|(_, key)| key.as_ref());
         let (result, reason) = match stricter(&tags, key, result) {
             Some((r, why)) => (r, Some(why)),
@@ -314,7 +291,7 @@ async fn verify_signatures(
             signed_headers,
         });
     }
-    (out, keys)
+    (out, parsed)
 }
 
 /// What RFC 6376 and RFC 8301 require of a verifier that mail-auth 0.13
@@ -632,53 +609,4 @@ fn status_of(findings: &[Finding], rules: &Rules) -> Status {
             f.unknown,
         )
     }))
-}
-
-/// mail-auth's TXT cache, filled from our resolver beforehand.
-#[derive(Default)]
-struct Prefilled(Mutex<HashMap<Box<str>, Txt>>);
-
-impl ResolverCache<Box<str>, Txt> for Prefilled {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.0.lock().expect("cache lock").get(name).cloned()
-    }
-
-    fn remove<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.0.lock().expect("cache lock").remove(name)
-    }
-
-    fn insert(&self, key: Box<str>, value: Txt, _valid_until: std::time::Instant) {
-        self.0.lock().expect("cache lock").insert(key, value);
-    }
-}
-
-fn key_entry(outcome: &Outcome) -> Txt {
-    use mail_auth::{DnsError, Error};
-    match outcome {
-        Outcome::Records(_) => {
-            let mut first_err = None;
-            for txt in outcome.txt().unwrap_or_default() {
-                match DomainKey::parse(&txt) {
-                    Ok(k) => return Txt::DomainKey(Arc::new(k)),
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                    }
-                }
-            }
-            Txt::Error(first_err.unwrap_or(Error::Dns(DnsError::InvalidRecordType)))
-        }
-        Outcome::NxDomain => {
-            Txt::Error(Error::Dns(DnsError::RecordNotFound(ResponseCode::NXDomain)))
-        }
-        Outcome::NoData => Txt::Error(Error::Dns(DnsError::RecordNotFound(ResponseCode::NoError))),
-        other => Txt::Error(Error::Dns(DnsError::Resolver(other.describe()))),
-    }
 }
