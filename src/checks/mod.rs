@@ -11,6 +11,7 @@
 //! and its lines in `docs/findings.md` and `docs/json.md`: nothing else
 //! names a check.
 
+pub mod arc;
 pub mod bimi;
 pub mod blocklist;
 pub mod dane;
@@ -215,6 +216,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &smtp::Smtp,
     &dane::Dane,
     &message::Message,
+    &arc::ArcChain,
     &recipients::Recipients,
     &blocklist::Blocklist,
 ];

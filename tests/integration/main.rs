@@ -2,6 +2,7 @@
 //! from the embedded server, zone fixtures under tests/fixtures/, faults
 //! injected by tests/support/faults.rs.
 
+mod arc;
 mod batch;
 mod bimi;
 mod blocklist;
