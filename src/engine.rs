@@ -78,7 +78,7 @@ impl Request {
     /// The checks of this kind of run, in registry order: the report has
     /// an entry for each, run or not.
     pub fn checks_of_kind(&self) -> Vec<&'static dyn Check> {
-        checks_of_kind(self.kind)
+        checks::of_kind(self.kind).collect()
     }
 
     /// Whether `--checks` selected the check.
@@ -93,12 +93,6 @@ impl Request {
             .filter(|c| self.wants(c.id()))
             .collect()
     }
-}
-
-/// The checks of a kind of run, in registry order: its report has an
-/// entry for each, run or not.
-pub fn checks_of_kind(kind: RunKind) -> Vec<&'static dyn Check> {
-    checks::of_kind(kind).collect()
 }
 
 /// One resolver, one set of rules and one blocklist configuration (with its
@@ -265,7 +259,7 @@ impl Engine {
             report.reason = Some(
                 "the zone's DNSSEC signatures do not validate, so validating receivers see none of these records: see dnssec.bogus".into(),
             );
-        } else if let Some(cap) = run.caps.iter().find(|c| c.affects(info)) {
+        } else if let Some(cap) = run.caps.iter().find(|c| c.affects(info.id, info.reads)) {
             report.status = report.status.max(Status::Unknown);
             report.reason = Some(format!(
                 "only the first {} {} were checked: see run.cap-reached",
@@ -509,7 +503,7 @@ fn cap_reached(cap: &crate::facts::Cap, selection: &[&'static dyn Check]) -> Fin
         "checks",
         selection
             .iter()
-            .filter(|c| cap.affects(c.info()))
+            .filter(|c| cap.affects(c.id(), c.info().reads))
             .map(|c| c.id())
             .collect::<Vec<_>>(),
     )

@@ -252,15 +252,31 @@ impl Finding {
     }
 }
 
+/// A finding ID declared in its check's own file ([`check_finding_ids!`]).
+pub struct CheckFindingId(pub &'static str);
+inventory::collect!(CheckFindingId);
+
+/// Declares finding IDs in a check's own file: a const each, `FINDINGS`
+/// (for its `CheckInfo::findings`), and each registered in [`all`], so
+/// that nothing below the checks needs to know them.
+#[macro_export]
+macro_rules! check_finding_ids {
+    ($($(#[$meta:meta])* $konst:ident = $id:literal,)*) => {
+        $($(#[$meta])* pub const $konst: &str = $id;)*
+        /// The finding IDs this check declares.
+        pub const FINDINGS: &[&str] = &[$($id),*];
+        $(inventory::submit! { $crate::findings::CheckFindingId($id) })*
+    };
+}
+
 /// Every finding ID the code can emit: those declared here, then those the
-/// checks declare in their own files, in registry order.
+/// checks declare in their own files (sorted).
 pub fn all() -> &'static [&'static str] {
     static ALL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-        let mut ids = DECLARED.to_vec();
-        for check in crate::checks::REGISTRY {
-            ids.extend(check.info().findings);
-        }
-        ids
+        let mut local: Vec<&'static str> =
+            inventory::iter::<CheckFindingId>().map(|f| f.0).collect();
+        local.sort_unstable();
+        DECLARED.iter().copied().chain(local).collect()
     });
     &ALL
 }

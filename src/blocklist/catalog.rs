@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{RulesError, Source};
+use crate::rules::source::{RulesError, Source};
 
 const CATALOG_TOML: &str = include_str!("../../rules/dnsbl.toml");
 

@@ -24,12 +24,14 @@ use crate::findings::Finding;
 use crate::message::scan::Scanned;
 use crate::report::model::{Block, Detail};
 
-/// The chain does not validate.
-pub const ARC_FAIL: &str = "arc.fail";
-/// A key lookup failed: whether the chain validates is unknown.
-pub const ARC_DNS_ERROR: &str = "arc.dns-error";
-/// Only part of the file was read: the chain was not validated.
-pub const ARC_NOT_VERIFIED: &str = "arc.not-verified";
+crate::check_finding_ids! {
+    /// The chain does not validate.
+    ARC_FAIL = "arc.fail",
+    /// A key lookup failed: whether the chain validates is unknown.
+    ARC_DNS_ERROR = "arc.dns-error",
+    /// Only part of the file was read: the chain was not validated.
+    ARC_NOT_VERIFIED = "arc.not-verified",
+}
 
 check! {
     /// The ARC chain of each scanned message.
@@ -38,7 +40,7 @@ check! {
         title: "ARC chain",
         description: "the ARC chain of each scanned message (RFC 8617): its seals and newest message signature, validated as a receiver does",
         kinds: &[RunKind::Audit, RunKind::Message],
-        findings: &[ARC_FAIL, ARC_DNS_ERROR, ARC_NOT_VERIFIED],
+        findings: FINDINGS,
     }
     fn run(facts) {
         if facts.messages.is_empty() {

@@ -169,10 +169,10 @@ pub struct CheckInfo {
     /// Its JSON entry is an array with one entry (and status) per item
     /// rather than one object.
     pub per_item: bool,
-    /// The finding IDs it declares in its own file (the older checks'
-    /// IDs are listed in [`crate::findings`]); every one is in
-    /// [`crate::findings::all`], so the advice, the docs and `explain`
-    /// know it.
+    /// The finding IDs it declares in its own file with
+    /// [`crate::check_finding_ids!`] (the older checks' IDs are listed in
+    /// [`crate::findings`]); every one is in [`crate::findings::all`], so
+    /// the advice, the docs and `explain` know it.
     pub findings: &'static [&'static str],
 }
 
@@ -257,8 +257,15 @@ mod tests {
             }
             ids.push(i.id);
         }
-        // Every finding belongs to a check of the registry, or to the run.
+        // Every finding belongs to a check of the registry, or to the run;
+        // one declared in a check's file is in its CheckInfo.
         for f in crate::findings::all() {
+            if !crate::findings::DECLARED.contains(f) {
+                assert!(
+                    REGISTRY.iter().any(|c| c.info().findings.contains(f)),
+                    "{f} is in no check's CheckInfo::findings"
+                );
+            }
             let check = crate::findings::check_of(f);
             assert!(
                 ids.contains(&check) || crate::findings::is_run_level(check),

@@ -227,11 +227,12 @@ pub struct Cap {
 }
 
 impl Cap {
-    /// Whether the check `info` saw only part because of this cap.
-    pub fn affects(&self, info: &crate::checks::CheckInfo) -> bool {
+    /// Whether the check `id`, reading the facts `reads`, saw only part
+    /// because of this cap.
+    pub fn affects(&self, id: &str, reads: &[Fact]) -> bool {
         match &self.affects {
-            Affects::Facts(facts) => info.reads.iter().any(|f| facts.contains(f)),
-            Affects::Check(id) => *id == info.id,
+            Affects::Facts(facts) => reads.iter().any(|f| facts.contains(f)),
+            Affects::Check(check) => *check == id,
         }
     }
 }

@@ -159,10 +159,7 @@ pub fn csv_header(kind: RunKind) -> Vec<String> {
 }
 
 fn check_ids(kind: RunKind) -> Vec<&'static str> {
-    crate::engine::checks_of_kind(kind)
-        .iter()
-        .map(|c| c.id())
-        .collect()
+    crate::checks::of_kind(kind).map(|c| c.id()).collect()
 }
 
 /// Writes a batch as its reports arrive; [`BatchWriter::finish`] writes

@@ -110,10 +110,9 @@ async fn clean_domain_has_no_findings() {
     let mut req = mailaudit::engine::Request::audit("clean.test");
     req.target.ips = vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
     req.target.helo = Some("mx.clean.test".into());
-    let all = mailaudit::engine::checks_of_kind(mailaudit::report::model::RunKind::Audit);
+    let all = mailaudit::checks::of_kind(mailaudit::report::model::RunKind::Audit);
     req.checks = Some(
-        all.iter()
-            .map(|c| c.id().to_string())
+        all.map(|c| c.id().to_string())
             .filter(|id| id != "dnssec" && id != "dane")
             .collect(),
     );

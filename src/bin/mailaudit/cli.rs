@@ -217,11 +217,9 @@ pub struct FindingsArgs {
 
 /// `--checks` help: every check of an audit, from the registry.
 fn checks_help() -> String {
-    let ids: Vec<&str> =
-        mailaudit::engine::checks_of_kind(mailaudit::report::model::RunKind::Audit)
-            .iter()
-            .map(|c| c.id())
-            .collect();
+    let ids: Vec<&str> = mailaudit::checks::of_kind(mailaudit::report::model::RunKind::Audit)
+        .map(|c| c.id())
+        .collect();
     format!(
         "Run only these checks (comma-separated): {}",
         ids.join(", ")

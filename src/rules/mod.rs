@@ -7,44 +7,27 @@
 //! a rules file is an input error at start-up, not a silent gap in a report.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
+
+pub(crate) mod source;
+
+pub(crate) use source::Source;
+pub use source::{FILES, RulesError};
 
 use crate::findings::{self, Severity, all, check_of};
 use crate::recipients::address::Provider;
 use crate::recipients::rules::{RecipientRules, Threshold};
 
-/// Every rules file, by the name `--rules DIR` overrides it under (the
-/// blocklist catalogue, read by `blocklist::catalog`, among them).
-pub const FILES: &[&str] = &[
-    "advice.toml",
-    "dkim-selectors.toml",
-    "dnsbl.toml",
-    "ptr-generic.toml",
-    "recipients.toml",
-    "disposable-domains.txt",
-    "sender-requirements.toml",
-    "unsubscribe.toml",
-];
-
-const ADVICE_TOML: &str = include_str!("../rules/advice.toml");
-const PTR_GENERIC_TOML: &str = include_str!("../rules/ptr-generic.toml");
-const DKIM_SELECTORS_TOML: &str = include_str!("../rules/dkim-selectors.toml");
-const UNSUBSCRIBE_TOML: &str = include_str!("../rules/unsubscribe.toml");
-const REQUIREMENTS_TOML: &str = include_str!("../rules/sender-requirements.toml");
-const RECIPIENTS_TOML: &str = include_str!("../rules/recipients.toml");
-const DISPOSABLE_TXT: &str = include_str!("../rules/disposable-domains.txt");
-
-#[derive(Debug, Error)]
-pub enum RulesError {
-    #[error("rules directory {path}: {message}")]
-    Dir { path: String, message: String },
-    #[error("rules file {path}: {message}")]
-    File { path: String, message: String },
-}
+const ADVICE_TOML: &str = include_str!("../../rules/advice.toml");
+const PTR_GENERIC_TOML: &str = include_str!("../../rules/ptr-generic.toml");
+const DKIM_SELECTORS_TOML: &str = include_str!("../../rules/dkim-selectors.toml");
+const UNSUBSCRIBE_TOML: &str = include_str!("../../rules/unsubscribe.toml");
+const REQUIREMENTS_TOML: &str = include_str!("../../rules/sender-requirements.toml");
+const RECIPIENTS_TOML: &str = include_str!("../../rules/recipients.toml");
+const DISPOSABLE_TXT: &str = include_str!("../../rules/disposable-domains.txt");
 
 /// The prevention topic a finding belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -412,62 +395,6 @@ fn parse_recipients(toml_src: &Source, list_src: &Source) -> Result<RecipientRul
     })
 }
 
-/// One rules file's text and where it came from.
-pub(crate) struct Source {
-    pub path: String,
-    pub text: String,
-}
-
-impl Source {
-    /// The file from `dir` if it has one, else the embedded text.
-    pub(crate) fn pick(
-        dir: Option<&Path>,
-        file: &str,
-        embedded: &str,
-    ) -> Result<Source, RulesError> {
-        debug_assert!(FILES.contains(&file), "{file} is missing from rules::FILES");
-        if let Some(dir) = dir {
-            let path: PathBuf = dir.join(file);
-            if path.exists() {
-                let shown = path.display().to_string();
-                let text = std::fs::read_to_string(&path).map_err(|e| RulesError::File {
-                    path: shown.clone(),
-                    message: e.to_string(),
-                })?;
-                return Ok(Source { path: shown, text });
-            }
-        }
-        Ok(Source {
-            path: format!("(built-in) rules/{file}"),
-            text: embedded.to_string(),
-        })
-    }
-
-    pub(crate) fn error(&self, message: impl Into<String>) -> RulesError {
-        RulesError::File {
-            path: self.path.clone(),
-            message: message.into(),
-        }
-    }
-
-    /// Deserialises, with TOML's multi-line message folded to one line.
-    pub(crate) fn toml<T: for<'de> Deserialize<'de>>(&self) -> Result<T, RulesError> {
-        toml::from_str(&self.text).map_err(|e| {
-            let line = e.span().map(|s| {
-                self.text[..s.start.min(self.text.len())]
-                    .lines()
-                    .count()
-                    .max(1)
-            });
-            let msg = e.message().replace('\n', " ");
-            self.error(match line {
-                Some(l) => format!("line {l}: {msg}"),
-                None => msg,
-            })
-        })
-    }
-}
-
 fn parse_advice(src: &Source) -> Result<BTreeMap<String, Advice>, RulesError> {
     let advice: BTreeMap<String, Advice> = src.toml()?;
     for id in findings::all() {
@@ -546,7 +473,7 @@ mod tests {
 
     #[test]
     fn every_finding_has_a_line_in_the_docs() {
-        let docs = include_str!("../docs/findings.md");
+        let docs = include_str!("../../docs/findings.md");
         let listed: Vec<&str> = docs
             .lines()
             .filter_map(|l| l.strip_prefix("| `"))
