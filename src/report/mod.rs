@@ -1,5 +1,5 @@
 //! The report model and its renderers, apart from the checks (STYLE §6):
-//! one format enum, one renderer each. Every renderer reads the typed
+//! one [`Format`] implementation per format, listed in [`FORMATS`]. Every renderer reads the typed
 //! model ([`model::Report`]); JSON is the frozen contract ([`json`]), text
 //! and HTML lay out each check's [`model::Block`]s the same way.
 

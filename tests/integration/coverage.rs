@@ -571,6 +571,8 @@ async fn every_check_has_its_documented_shape() {
 /// on the same line.
 const FOREIGN_FLAGS: &[(&str, &str)] = &[
     ("--bench", "cargo"),
+    ("--lib", "cargo"),
+    ("--no-default-features", "cargo"),
     ("--locked", "cargo"),
     ("--path", "cargo"),
     ("--no-deps", "pip"),

@@ -23,6 +23,7 @@ mod fuzz_seeds;
 mod hostile;
 #[path = "../support/https.rs"]
 mod https_support;
+mod map;
 mod messages;
 mod mta_sts;
 mod recipients;
