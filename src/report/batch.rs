@@ -13,20 +13,12 @@ use minijinja::{Environment, Value as Jinja};
 use serde::Serialize;
 
 use crate::findings::Severity;
+use crate::report::BatchFormat;
 use crate::report::json;
 use crate::report::model::{Report, RunKind, Verdict};
 use crate::report::terminal;
 
 const TEMPLATE: &str = include_str!("../../templates/batch.html.j2");
-
-/// How a batch is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchFormat {
-    JsonLines,
-    Csv,
-    Text,
-    Html,
-}
 
 /// CSV: a row a report (with its header); a single run is a batch of one.
 #[derive(Debug)]
@@ -50,7 +42,7 @@ impl super::Format for Csv {
     fn extensions(&self) -> &'static [&'static str] {
         &["csv"]
     }
-    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+    fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         one_row(report, BatchFormat::Csv)
     }
     fn batch(&self) -> Option<BatchFormat> {
@@ -68,7 +60,7 @@ impl super::Format for JsonLines {
     fn extensions(&self) -> &'static [&'static str] {
         &["jsonl", "ndjson"]
     }
-    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+    fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         one_row(report, BatchFormat::JsonLines)
     }
     fn batch(&self) -> Option<BatchFormat> {

@@ -42,11 +42,11 @@ impl super::Format for Html {
     fn extensions(&self) -> &'static [&'static str] {
         &["html", "htm"]
     }
-    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+    fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         render(report)
     }
-    fn batch(&self) -> Option<super::batch::BatchFormat> {
-        Some(super::batch::BatchFormat::Html)
+    fn batch(&self) -> Option<super::BatchFormat> {
+        Some(super::BatchFormat::Html)
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::dns::StatsSnapshot;
 use crate::facts::SendingIp;
 use crate::findings::{Severity, Status};
-use crate::report::baseline::Changes;
+use crate::report::model::Changes;
 use crate::report::model::{Detail, Made, Report, Verdict};
 use crate::report::{checklist, delisting, requirements};
 use crate::rules::Topic;
@@ -193,11 +193,11 @@ impl super::Format for Json {
     fn extensions(&self) -> &'static [&'static str] {
         &["json"]
     }
-    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+    fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         render(report)
     }
-    fn batch(&self) -> Option<super::batch::BatchFormat> {
-        Some(super::batch::BatchFormat::JsonLines)
+    fn batch(&self) -> Option<super::BatchFormat> {
+        Some(super::BatchFormat::JsonLines)
     }
 }
 

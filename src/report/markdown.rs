@@ -48,10 +48,10 @@ impl super::Format for Markdown {
     fn extensions(&self) -> &'static [&'static str] {
         &["md", "markdown"]
     }
-    fn render(&self, report: &Report, _opts: &super::text::TextOptions) -> String {
+    fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         render(report)
     }
-    fn batch(&self) -> Option<super::batch::BatchFormat> {
+    fn batch(&self) -> Option<super::BatchFormat> {
         None
     }
 }

@@ -20,6 +20,26 @@ use std::path::Path;
 
 use model::Report;
 
+/// How a batch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFormat {
+    JsonLines,
+    Csv,
+    Text,
+    Html,
+}
+
+/// How the terminal report is laid out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// ANSI colours for verdicts, severities and statuses (the caller
+    /// decides: a terminal, and no `NO_COLOR`). Text from outside is never
+    /// coloured and always escaped.
+    pub colour: bool,
+    /// The first step of each finding only, and no evidence blocks.
+    pub brief: bool,
+}
+
 /// A report format: one implementation each, listed once in [`FORMATS`]
 /// (STYLE §6). `--format` takes its name, `-o FILE` picks it by the
 /// file's extension.
@@ -30,10 +50,10 @@ pub trait Format: Sync + std::fmt::Debug {
     fn extensions(&self) -> &'static [&'static str];
     /// One report in this format (`opts`: the terminal report's options;
     /// the other formats have none).
-    fn render(&self, report: &Report, opts: &text::TextOptions) -> String;
+    fn render(&self, report: &Report, opts: &TextOptions) -> String;
     /// How a batch is written in this format; `None` when a batch cannot
     /// be (one document per report).
-    fn batch(&self) -> Option<batch::BatchFormat>;
+    fn batch(&self) -> Option<BatchFormat>;
     /// A single run in this format is a batch of one (a row format).
     fn one_of_a_batch(&self) -> bool {
         false
@@ -66,7 +86,7 @@ pub fn format_of_path(path: &Path) -> Option<&'static dyn Format> {
 
 /// The report in `format`, with default options.
 pub fn render(report: &Report, format: &dyn Format) -> String {
-    format.render(report, &text::TextOptions::default())
+    format.render(report, &TextOptions::default())
 }
 
 /// An audit's sending IPs and where each came from, in one line (raw:

@@ -203,7 +203,7 @@ pub struct Report {
     /// The mailbox providers' requirements, row by row.
     pub requirements: Vec<RequirementRow>,
     /// What changed since `--baseline` (set by the caller).
-    pub changes: Option<crate::report::baseline::Changes>,
+    pub changes: Option<Changes>,
 }
 
 /// A row's status.
@@ -585,5 +585,72 @@ impl Verdict {
             Verdict::CouldNotCheck => "could not check everything",
             Verdict::ReadyToSend => "ready to send",
         }
+    }
+}
+
+// ---- What changed since a baseline report (computed by `baseline.rs`).
+
+/// A finding of one report, as the other report knows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FindingRef {
+    pub id: String,
+    pub subject: String,
+    pub summary: String,
+}
+
+/// A listing: a subject on a list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Listing {
+    pub subject: String,
+    pub zone: String,
+    pub list: String,
+}
+
+/// What changed since the baseline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    /// When the baseline was made (its `generated_at`).
+    pub since: String,
+    /// Findings now that the baseline did not have (listings apart).
+    pub new: Vec<FindingRef>,
+    /// Baseline findings gone now, their check having reached a verdict.
+    pub resolved: Vec<FindingRef>,
+    /// Baseline listings now answered "clear" by the same list.
+    pub delisted: Vec<Listing>,
+    /// Listings now that the baseline did not have.
+    pub newly_listed: Vec<Listing>,
+    /// Baseline findings and listings gone now but not seen to be gone:
+    /// their check or list could not be asked or did not answer.
+    pub not_checked_again: Vec<FindingRef>,
+}
+
+impl Changes {
+    /// The changes as the human formats show them: a heading and its lines
+    /// (raw text: each renderer escapes it), non-empty groups only, the
+    /// most urgent first.
+    pub fn groups(&self) -> Vec<(&'static str, Vec<String>)> {
+        let listings = |v: &[Listing]| -> Vec<String> {
+            v.iter()
+                .map(|l| format!("{} on {} ({})", l.subject, l.list, l.zone))
+                .collect()
+        };
+        let refs = |v: &[FindingRef]| -> Vec<String> {
+            v.iter()
+                .map(|f| format!("{}: {}", f.id, f.summary))
+                .collect()
+        };
+        [
+            ("Newly listed", listings(&self.newly_listed)),
+            ("New findings", refs(&self.new)),
+            ("Delisted", listings(&self.delisted)),
+            ("Resolved", refs(&self.resolved)),
+            (
+                "Gone, but not checked again (not counted as resolved)",
+                refs(&self.not_checked_again),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, lines)| !lines.is_empty())
+        .collect()
     }
 }

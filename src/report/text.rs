@@ -6,20 +6,10 @@
 use std::fmt::Write;
 
 use crate::findings::Severity;
+use crate::report::TextOptions;
 use crate::report::checklist;
 use crate::report::model::{Block, Report, ResolvedFinding, TreeItem, Verdict};
 use crate::report::terminal;
-
-/// How the terminal report is laid out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TextOptions {
-    /// ANSI colours for verdicts, severities and statuses (the caller
-    /// decides: a terminal, and no `NO_COLOR`). Text from outside is never
-    /// coloured and always escaped.
-    pub colour: bool,
-    /// The first step of each finding only, and no evidence blocks.
-    pub brief: bool,
-}
 
 /// `text` in the SGR colour `code` when colours are on.
 fn paint(opts: &TextOptions, code: &str, text: &str) -> String {
@@ -74,8 +64,8 @@ impl super::Format for Text {
     fn render(&self, report: &Report, opts: &TextOptions) -> String {
         render_with(report, opts)
     }
-    fn batch(&self) -> Option<super::batch::BatchFormat> {
-        Some(super::batch::BatchFormat::Text)
+    fn batch(&self) -> Option<super::BatchFormat> {
+        Some(super::BatchFormat::Text)
     }
 }
 

@@ -674,7 +674,7 @@ async fn control_characters_never_reach_the_terminal() {
     assert!(text.contains("\\u{202e}"), "{text}");
     // With colours on (a terminal), the only escape sequences are our own
     // SGR colours; what came from outside is still escaped.
-    let opts = mailaudit::report::text::TextOptions {
+    let opts = mailaudit::report::TextOptions {
         colour: true,
         brief: false,
     };

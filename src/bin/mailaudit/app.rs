@@ -22,11 +22,11 @@ use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::Target;
 use mailaudit::findings::Status;
 use mailaudit::input::{self, InputError};
+use mailaudit::report::TextOptions;
 use mailaudit::report::baseline::Baseline;
 use mailaudit::report::batch::BatchWriter;
 use mailaudit::report::model::{Report, RunKind, Verdict};
 use mailaudit::report::terminal;
-use mailaudit::report::text::TextOptions;
 use mailaudit::report::{self, Format};
 use mailaudit::rules::{Rules, RulesError};
 
