@@ -39,18 +39,16 @@ check! {
 #[serde(transparent)]
 pub struct RecipientsReport(pub Summary);
 
-fn findings(s: &Summary, rules: &recipients::rules::RecipientRules) -> Vec<Finding> {
+fn findings(s: &Summary, rules: &crate::rules::recipients::RecipientRules) -> Vec<Finding> {
     s.reasons
         .iter()
         .map(|r| {
-            let t = rules
-                .thresholds
-                .get(r.id)
-                .copied()
-                .unwrap_or(recipients::rules::Threshold {
+            let t = rules.thresholds.get(r.id).copied().unwrap_or(
+                crate::rules::recipients::Threshold {
                     warning: 0.0,
                     error: 100.0,
-                });
+                },
+            );
             let severity = if r.share > t.error {
                 Severity::Error
             } else if r.share > t.warning {

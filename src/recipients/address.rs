@@ -2,6 +2,7 @@
 //! RFC 6531 (SMTPUTF8) accept it, with the reason when they do not, and
 //! its normalised form for finding duplicates.
 
+use crate::rules::recipients::Provider;
 use std::borrow::Cow;
 
 /// A syntactically valid address.
@@ -195,16 +196,6 @@ fn literal(domain: &str) -> Result<(), String> {
     } else {
         Err(format!("{domain:?} is not an address literal"))
     }
-}
-
-/// How a provider compares local parts (rules/recipients.toml).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Provider {
-    /// Its domains; the first is the one the others are the same as.
-    pub domains: Vec<String>,
-    pub ignore_dots: bool,
-    pub plus_tags: bool,
-    pub case_insensitive: bool,
 }
 
 impl Address<'_> {

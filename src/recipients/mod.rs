@@ -15,7 +15,6 @@
 
 pub mod address;
 pub mod read;
-pub mod rules;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -30,7 +29,7 @@ use crate::blocklist::{BlocklistEngine, ListLookup, Progress, ResultStatus, Subj
 use crate::dns::{Dns, Outcome};
 use crate::findings as ids;
 use crate::output::{Destination, Sink};
-use rules::RecipientRules;
+use crate::rules::recipients::RecipientRules;
 
 pub use read::ListFile;
 

@@ -30,7 +30,8 @@ pub struct JsonLines;
 
 /// A single report as a batch of one in `format`.
 fn one_row(report: &Report, format: BatchFormat) -> String {
-    let mut w = BatchWriter::new(format, report.kind, Vec::new()).expect("writing to memory");
+    let checks = report.checks.iter().map(|c| c.id).collect();
+    let mut w = BatchWriter::new(format, checks, Vec::new()).expect("writing to memory");
     w.report(report).expect("writing to memory");
     String::from_utf8(w.finish().expect("writing to memory")).expect("UTF-8")
 }
@@ -138,20 +139,16 @@ fn rank(v: Verdict) -> u8 {
     }
 }
 
-/// The CSV columns: the check columns are those of this kind of run.
-pub fn csv_header(kind: RunKind) -> Vec<String> {
+/// The CSV columns, with a column per check in `checks`.
+pub fn csv_header(checks: &[&str]) -> Vec<String> {
     let mut head: Vec<String> = [
         "target", "verdict", "score", "errors", "warnings", "infos", "unknown",
     ]
     .map(String::from)
     .into();
-    head.extend(check_ids(kind).into_iter().map(String::from));
+    head.extend(checks.iter().map(|c| c.to_string()));
     head.push("top_finding".into());
     head
-}
-
-fn check_ids(kind: RunKind) -> Vec<&'static str> {
-    crate::checks::of_kind(kind).map(|c| c.id()).collect()
 }
 
 /// Writes a batch as its reports arrive; [`BatchWriter::finish`] writes
@@ -169,12 +166,17 @@ pub struct BatchWriter<W: Write> {
 }
 
 impl<W: Write> BatchWriter<W> {
-    /// Starts the batch: the CSV header, the text table's head.
-    pub fn new(format: BatchFormat, kind: RunKind, mut out: W) -> io::Result<BatchWriter<W>> {
+    /// Starts the batch: the CSV header (a column per check of `checks`:
+    /// those of the run's kind, in registry order), the text table's head.
+    pub fn new(
+        format: BatchFormat,
+        checks: Vec<&'static str>,
+        mut out: W,
+    ) -> io::Result<BatchWriter<W>> {
         let out = match format {
             BatchFormat::Csv => {
                 let mut w = csv::Writer::from_writer(out);
-                w.write_record(csv_header(kind))?;
+                w.write_record(csv_header(&checks))?;
                 w.flush()?;
                 Out::Csv(Box::new(w))
             }
@@ -190,7 +192,7 @@ impl<W: Write> BatchWriter<W> {
         };
         Ok(BatchWriter {
             format,
-            columns: check_ids(kind),
+            columns: checks,
             out,
             rows: Vec::new(),
             totals: [0; 4],

@@ -12,14 +12,14 @@ use std::path::Path;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+pub mod recipients;
 pub(crate) mod source;
 
 pub(crate) use source::Source;
 pub use source::{FILES, RulesError};
 
 use crate::findings::{self, Severity, all, check_of};
-use crate::recipients::address::Provider;
-use crate::recipients::rules::{RecipientRules, Threshold};
+use recipients::{Provider, RecipientRules, Threshold};
 
 const ADVICE_TOML: &str = include_str!("../../rules/advice.toml");
 const PTR_GENERIC_TOML: &str = include_str!("../../rules/ptr-generic.toml");
@@ -209,7 +209,7 @@ pub struct Rules {
     /// Mailbox providers' sender requirements.
     pub requirements: Vec<Requirement>,
     /// What the recipient-list check looks for.
-    pub recipients: crate::recipients::rules::RecipientRules,
+    pub recipients: RecipientRules,
 }
 
 impl Rules {

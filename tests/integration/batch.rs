@@ -60,7 +60,10 @@ fn request(i: usize, deadline: Option<Instant>) -> Request {
 
 /// Runs the batch as JSON Lines; the documents, in the order written.
 async fn json_lines(engine: &Engine, requests: Vec<Request>, parallel: usize) -> Vec<Value> {
-    let mut writer = BatchWriter::new(BatchFormat::JsonLines, RunKind::Audit, Vec::new()).unwrap();
+    let checks = mailaudit::checks::of_kind(RunKind::Audit)
+        .map(|c| c.id())
+        .collect();
+    let mut writer = BatchWriter::new(BatchFormat::JsonLines, checks, Vec::new()).unwrap();
     run_ordered(engine, requests, parallel, |r| writer.report(&r).unwrap()).await;
     let bytes = writer.finish().unwrap();
     String::from_utf8(bytes)

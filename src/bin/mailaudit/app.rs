@@ -1109,7 +1109,8 @@ fn run_batch(
     }
     let runtime = |e: std::io::Error| AppError::Runtime(format!("cannot write the report: {e}"));
     let sink = mailaudit::output::Sink::open(&output.destination).map_err(runtime)?;
-    let mut writer = BatchWriter::new(format, kind, sink).map_err(runtime)?;
+    let checks = mailaudit::checks::of_kind(kind).map(|c| c.id()).collect();
+    let mut writer = BatchWriter::new(format, checks, sink).map_err(runtime)?;
     for s in &skipped {
         writer.skipped(format!("{shown}:{}: {}", s.line, s.reason));
     }

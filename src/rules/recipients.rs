@@ -2,13 +2,22 @@
 //! accounts, providers' local-part rules, the disposable-domain list and
 //! the share thresholds (`rules/recipients.toml`,
 //! `rules/disposable-domains.txt`, read and checked by [`crate::rules`]),
-//! and the questions asked of them.
+//! and the questions asked of them. Data below the recipient-list engine
+//! ([`crate::recipients`]), which asks them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::recipients::address::Provider;
+/// How a provider compares local parts (rules/recipients.toml).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provider {
+    /// Its domains; the first is the one the others are the same as.
+    pub domains: Vec<String>,
+    pub ignore_dots: bool,
+    pub plus_tags: bool,
+    pub case_insensitive: bool,
+}
 
 /// The shares (percent of the list's rows) above which a finding is a
 /// warning and an error.
