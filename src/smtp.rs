@@ -14,7 +14,6 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,56 +67,44 @@ pub fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, String>
 }
 
 /// One probe of one address of one host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Probe {
     pub host: String,
     pub address: IpAddr,
     pub port: u16,
     /// Why no SMTP conversation took place (refused, timed out).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unreachable: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub banner: Option<String>,
     /// Milliseconds from connect to the banner.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub banner_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ehlo_name: Option<String>,
     pub extensions: Vec<String>,
     pub starttls: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSession>,
     /// With the relay test: whether a stranger's recipient was accepted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub open_relay: Option<bool>,
     /// The conversation broke off (closed, a timeout, a reply that is not
     /// SMTP): what was seen before stands, the rest is unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The certificate chain presented after STARTTLS (leaf first, DER),
     /// for DANE (RFC 7672) matching.
-    #[serde(skip)]
     pub chain: Vec<CertificateDer<'static>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TlsSession {
     /// TLSv1.2 or TLSv1.3, when the handshake succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cipher: Option<String>,
     /// Why the handshake failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
     /// The server offers no TLS version of 1.2 or later.
     pub too_old: bool,
     /// The server's certificate (the first of its chain), when one came.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Certificate>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Certificate {
     pub subject: String,
     pub issuer: String,
@@ -129,7 +116,6 @@ pub struct Certificate {
     /// The chain leads to a trust anchor (checked as of a time inside
     /// its validity, so that expiry is said apart).
     pub trusted: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub untrusted_because: Option<String>,
     /// One of `names` matches the host name.
     pub name_matches: bool,

@@ -280,13 +280,12 @@ impl ListState {
 }
 
 /// One list as the report shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ListReport {
     pub zone: String,
     pub name: String,
     pub tier: Tier,
     pub state: ListState,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Its results over every subject (added within JSON v1).
     pub counts: Counts,
@@ -315,7 +314,7 @@ impl ResultStatus {
 }
 
 /// One (subject, list) verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct BlocklistResult {
     pub subject: String,
     pub zone: String,
@@ -325,9 +324,7 @@ pub struct BlocklistResult {
     /// The list's TXT text for a listing; why, for an unknown result.
     pub reason: Option<String>,
     pub delist_url: Option<String>,
-    #[serde(skip)]
     sublists: Vec<String>,
-    #[serde(skip)]
     order: (usize, usize),
 }
 
@@ -353,7 +350,7 @@ impl Counts {
 }
 
 /// The DNSBL part of a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct BlocklistReport {
     pub lists_checked: usize,
     pub subjects_checked: usize,
@@ -362,7 +359,6 @@ pub struct BlocklistReport {
     pub results: Vec<BlocklistResult>,
     /// Unknown results counted but not listed in `results` (ranges only:
     /// those of unhealthy lists, and those beyond 1,000 per list).
-    #[serde(skip_serializing_if = "is_zero")]
     pub omitted: u64,
     pub counts: Counts,
     pub lists: Vec<ListReport>,
@@ -415,10 +411,6 @@ pub fn zone_of(f: &Finding) -> Option<&str> {
 
 /// Unknown results kept per list when sweeping ranges.
 const MAX_UNKNOWN_KEPT: u64 = 1000;
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
 
 /// A health verdict for one (list, kind).
 #[derive(Debug, Clone, PartialEq, Eq)]

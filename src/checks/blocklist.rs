@@ -3,7 +3,12 @@
 //! audit; the given addresses, ranges and domains in `blacklist`) checked on
 //! the configured lists ([`crate::blocklist`]).
 
-use crate::blocklist::{BlocklistReport, ListLookup, ListState, ResultStatus};
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use crate::blocklist::catalog::Tier;
+use crate::blocklist::{BlocklistReport, Counts, ListLookup, ListState, ResultStatus};
 use crate::checks::{Ran, check};
 use crate::findings as ids;
 use crate::report::model::{Block, Detail};
@@ -61,7 +66,7 @@ check! {
 
 impl Detail for BlocklistReport {
     fn wire(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("serialises")
+        serde_json::to_value(BlocklistV1::from(self)).expect("serialises")
     }
 
     fn headline(&self) -> String {
@@ -234,5 +239,111 @@ impl Detail for BlocklistReport {
             ));
         }
         out
+    }
+}
+
+// ---- The JSON form, schema v1 (docs/json.md), apart from the blocklist
+// engine's types so that a change to them cannot change the contract.
+
+#[derive(Serialize)]
+struct BlocklistV1<'a> {
+    lists_checked: usize,
+    subjects_checked: usize,
+    results: Vec<ResultV1<'a>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    omitted: u64,
+    counts: CountsV1,
+    lists: Vec<ListV1<'a>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize)]
+struct ResultV1<'a> {
+    subject: &'a str,
+    zone: &'a str,
+    status: &'static str,
+    codes: &'a [Ipv4Addr],
+    meaning: Option<&'a str>,
+    reason: Option<&'a str>,
+    delist_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CountsV1 {
+    listed: u64,
+    clear: u64,
+    unknown: u64,
+    skipped: u64,
+    allowlisted: u64,
+}
+
+#[derive(Serialize)]
+struct ListV1<'a> {
+    zone: &'a str,
+    name: &'a str,
+    tier: &'static str,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    counts: CountsV1,
+}
+
+impl From<&Counts> for CountsV1 {
+    fn from(c: &Counts) -> Self {
+        CountsV1 {
+            listed: c.listed,
+            clear: c.clear,
+            unknown: c.unknown,
+            skipped: c.skipped,
+            allowlisted: c.allowlisted,
+        }
+    }
+}
+
+fn tier(t: Tier) -> &'static str {
+    match t {
+        Tier::Major => "major",
+        Tier::Minor => "minor",
+        Tier::Informational => "informational",
+        Tier::Allowlist => "allowlist",
+    }
+}
+
+impl<'a> From<&'a BlocklistReport> for BlocklistV1<'a> {
+    fn from(r: &'a BlocklistReport) -> Self {
+        BlocklistV1 {
+            lists_checked: r.lists_checked,
+            subjects_checked: r.subjects_checked,
+            results: r
+                .results
+                .iter()
+                .map(|x| ResultV1 {
+                    subject: &x.subject,
+                    zone: &x.zone,
+                    status: x.status.as_str(),
+                    codes: &x.codes,
+                    meaning: x.meaning.as_deref(),
+                    reason: x.reason.as_deref(),
+                    delist_url: x.delist_url.as_deref(),
+                })
+                .collect(),
+            omitted: r.omitted,
+            counts: CountsV1::from(&r.counts),
+            lists: r
+                .lists
+                .iter()
+                .map(|l| ListV1 {
+                    zone: &l.zone,
+                    name: &l.name,
+                    tier: tier(l.tier),
+                    state: l.state.as_str(),
+                    reason: l.reason.as_deref(),
+                    counts: CountsV1::from(&l.counts),
+                })
+                .collect(),
+        }
     }
 }

@@ -81,6 +81,7 @@ pub struct DaneHost {
     /// `_25._tcp.<host>`.
     pub name: String,
     /// How the TLSA answer validated.
+    #[serde(serialize_with = "crate::report::json::proof")]
     pub dnssec: Validation,
     /// The TLSA records, as published.
     pub tlsa: Vec<String>,

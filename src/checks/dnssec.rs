@@ -11,6 +11,7 @@ use crate::checks::{Ran, check};
 use crate::dns::dnssec::Validation;
 use crate::facts::dnssec::DnssecFact;
 use crate::findings::{self as ids, Finding};
+use crate::report::json::ProofV1;
 use crate::report::model::{Block, Detail};
 
 check! {
@@ -33,8 +34,7 @@ check! {
 }
 
 /// What the DNSSEC check found: the validated questions.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone)]
 pub struct DnssecReport(pub DnssecFact);
 
 fn findings(domain: &str, fact: &DnssecFact) -> Vec<Finding> {
@@ -70,7 +70,20 @@ fn findings(domain: &str, fact: &DnssecFact) -> Vec<Finding> {
 
 impl Detail for DnssecReport {
     fn wire(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("serialises")
+        serde_json::to_value(DnssecV1 {
+            root: ProofV1::from(&self.0.root),
+            answers: self
+                .0
+                .answers
+                .iter()
+                .map(|a| AnswerV1 {
+                    name: &a.name,
+                    rtype: &a.rtype,
+                    proof: ProofV1::from(&a.validation),
+                })
+                .collect(),
+        })
+        .expect("serialises")
     }
 
     fn headline(&self) -> String {
@@ -107,4 +120,21 @@ impl Detail for DnssecReport {
             self.0.answers.len()
         )]
     }
+}
+
+// ---- The JSON form, schema v1 (docs/json.md), apart from the fact's types.
+
+#[derive(Serialize)]
+struct DnssecV1<'a> {
+    root: ProofV1<'a>,
+    answers: Vec<AnswerV1<'a>>,
+}
+
+#[derive(Serialize)]
+struct AnswerV1<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    rtype: &'a str,
+    #[serde(flatten)]
+    proof: ProofV1<'a>,
 }

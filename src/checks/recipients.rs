@@ -35,8 +35,7 @@ check! {
 }
 
 /// What the recipients check found.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone)]
 pub struct RecipientsReport(pub Summary);
 
 fn findings(s: &Summary, rules: &crate::rules::recipients::RecipientRules) -> Vec<Finding> {
@@ -114,7 +113,38 @@ fn summary(s: &Summary, r: &ReasonCount) -> String {
 
 impl Detail for RecipientsReport {
     fn wire(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("serialises")
+        let s = &self.0;
+        serde_json::to_value(RecipientsV1 {
+            file: &s.file,
+            column: &s.column,
+            rows: s.rows,
+            domains: s.domains,
+            reasons: s
+                .reasons
+                .iter()
+                .map(|r| ReasonV1 {
+                    id: r.id,
+                    rows: r.rows,
+                    share: r.share,
+                    examples: r
+                        .examples
+                        .iter()
+                        .map(|e| ExampleV1 {
+                            row: e.row,
+                            address: &e.address,
+                            detail: &e.detail,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            flagged_rows: s.flagged_rows,
+            deliverable_rows: s.deliverable_rows,
+            domains_listing_unknown: s.domains_listing_unknown,
+            lists: &s.lists,
+            flagged_file: s.flagged_file.as_deref(),
+            clean_file: s.clean_file.as_deref(),
+        })
+        .expect("serialises")
     }
 
     fn headline(&self) -> String {
@@ -221,4 +251,39 @@ impl Detail for RecipientsReport {
         }
         out
     }
+}
+
+// ---- The JSON form, schema v1 (docs/json.md), apart from the recipient
+// engine's types so that a change to them cannot change the contract.
+
+#[derive(Serialize)]
+struct RecipientsV1<'a> {
+    file: &'a str,
+    column: &'a str,
+    rows: u64,
+    domains: u64,
+    reasons: Vec<ReasonV1<'a>>,
+    flagged_rows: u64,
+    deliverable_rows: u64,
+    domains_listing_unknown: u64,
+    lists: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flagged_file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clean_file: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ReasonV1<'a> {
+    id: &'static str,
+    rows: u64,
+    share: f64,
+    examples: Vec<ExampleV1<'a>>,
+}
+
+#[derive(Serialize)]
+struct ExampleV1<'a> {
+    row: u64,
+    address: &'a str,
+    detail: &'a str,
 }

@@ -37,7 +37,7 @@ check! {
 }
 
 /// What the SMTP check found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SmtpReport {
     pub probes: Vec<Probe>,
     /// The forward-confirmed PTR names of each probed address.
@@ -308,10 +308,18 @@ fn tls_findings(p: &Probe, tls: &TlsSession, subject: &str) -> Vec<Finding> {
 
 impl Detail for SmtpReport {
     fn wire(&self) -> serde_json::Value {
-        serde_json::json!({
-            "probes": self.probes,
-            "ptr_names": self.ptr_names.iter().map(|(ip, n)| serde_json::json!({"address": ip, "names": n})).collect::<Vec<_>>(),
+        serde_json::to_value(SmtpV1 {
+            probes: self.probes.iter().map(ProbeV1::from).collect(),
+            ptr_names: self
+                .ptr_names
+                .iter()
+                .map(|(address, names)| PtrNamesV1 {
+                    address: *address,
+                    names,
+                })
+                .collect(),
         })
+        .expect("serialises")
     }
 
     fn headline(&self) -> String {
@@ -411,5 +419,103 @@ impl Detail for SmtpReport {
                 ))
             })
             .collect()
+    }
+}
+
+// ---- The JSON form, schema v1 (docs/json.md), apart from the probe's own
+// types so that a change to them cannot change the contract.
+
+#[derive(Serialize)]
+struct SmtpV1<'a> {
+    probes: Vec<ProbeV1<'a>>,
+    ptr_names: Vec<PtrNamesV1<'a>>,
+}
+
+#[derive(Serialize)]
+struct PtrNamesV1<'a> {
+    address: IpAddr,
+    names: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ProbeV1<'a> {
+    host: &'a str,
+    address: IpAddr,
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreachable: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    banner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    banner_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ehlo_name: Option<&'a str>,
+    extensions: &'a [String],
+    starttls: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsV1<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_relay: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TlsV1<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<&'a str>,
+    too_old: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertificateV1<'a>>,
+}
+
+#[derive(Serialize)]
+struct CertificateV1<'a> {
+    subject: &'a str,
+    issuer: &'a str,
+    names: &'a [String],
+    not_after: &'a str,
+    days_left: i64,
+    trusted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    untrusted_because: Option<&'a str>,
+    name_matches: bool,
+}
+
+impl<'a> From<&'a Probe> for ProbeV1<'a> {
+    fn from(p: &'a Probe) -> Self {
+        ProbeV1 {
+            host: &p.host,
+            address: p.address,
+            port: p.port,
+            unreachable: p.unreachable.as_deref(),
+            banner: p.banner.as_deref(),
+            banner_ms: p.banner_ms,
+            ehlo_name: p.ehlo_name.as_deref(),
+            extensions: &p.extensions,
+            starttls: p.starttls,
+            tls: p.tls.as_ref().map(|t| TlsV1 {
+                version: t.version.as_deref(),
+                cipher: t.cipher.as_deref(),
+                failed: t.failed.as_deref(),
+                too_old: t.too_old,
+                certificate: t.certificate.as_ref().map(|c| CertificateV1 {
+                    subject: &c.subject,
+                    issuer: &c.issuer,
+                    names: &c.names,
+                    not_after: &c.not_after,
+                    days_left: c.days_left,
+                    trusted: c.trusted,
+                    untrusted_because: c.untrusted_because.as_deref(),
+                    name_matches: c.name_matches,
+                }),
+            }),
+            open_relay: p.open_relay,
+            error: p.error.as_deref(),
+        }
     }
 }

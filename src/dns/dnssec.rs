@@ -108,8 +108,7 @@ fn fqdn(zone: &str) -> String {
 }
 
 /// What validation says about one (name, type).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "proof", content = "reason", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Validation {
     /// Signed, and the signatures chain to the trust anchor.
     Secure,

@@ -9,26 +9,22 @@
 
 use futures::future::join_all;
 use hickory_proto::rr::RecordType;
-use serde::Serialize;
 
 use crate::dns::Dns;
 use crate::dns::dnssec::Validation;
 
 /// One validated question.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub name: String,
-    #[serde(rename = "type")]
     pub rtype: String,
-    #[serde(flatten)]
     pub validation: Validation,
 }
 
 /// How the domain's records validated.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DnssecFact {
     /// The trust anchor's zone ("" the root).
-    #[serde(skip)]
     pub anchor: String,
     /// The DNSKEY set of the trust anchor's zone (the root), validated
     /// from the anchor.

@@ -115,7 +115,7 @@ struct Domain {
     listing_unknown: Option<String>,
 }
 
-/// An example row for a reason.
+/// An example row for a reason (also a finding's evidence).
 #[derive(Debug, Clone, Serialize)]
 pub struct Example {
     pub row: u64,
@@ -124,7 +124,7 @@ pub struct Example {
 }
 
 /// Rows per reason, and the first few.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ReasonCount {
     pub id: &'static str,
     pub rows: u64,
@@ -134,7 +134,7 @@ pub struct ReasonCount {
 }
 
 /// What the check found over the whole list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     pub file: String,
     /// The address column: its header, or its number.
@@ -150,9 +150,7 @@ pub struct Summary {
     pub domains_listing_unknown: u64,
     /// The domain blocklists asked.
     pub lists: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub flagged_file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub clean_file: Option<String>,
 }
 

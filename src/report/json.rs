@@ -17,6 +17,48 @@ use crate::rules::Topic;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// A DNSSEC validation result, schema v1 (the `dnssec` and `dane`
+/// entries): `{"proof": "secure" | "insecure" | "bogus" | "unknown",
+/// "reason"?}`, apart from the resolver's own type.
+#[derive(Serialize)]
+pub struct ProofV1<'a> {
+    pub proof: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a crate::dns::dnssec::Validation> for ProofV1<'a> {
+    fn from(v: &'a crate::dns::dnssec::Validation) -> Self {
+        use crate::dns::dnssec::Validation;
+        match v {
+            Validation::Secure => ProofV1 {
+                proof: "secure",
+                reason: None,
+            },
+            Validation::Insecure => ProofV1 {
+                proof: "insecure",
+                reason: None,
+            },
+            Validation::Bogus(why) => ProofV1 {
+                proof: "bogus",
+                reason: Some(why),
+            },
+            Validation::Unknown(why) => ProofV1 {
+                proof: "unknown",
+                reason: Some(why),
+            },
+        }
+    }
+}
+
+/// Serialises a validation result as [`ProofV1`] (`serialize_with`).
+pub fn proof<S: serde::Serializer>(
+    v: &crate::dns::dnssec::Validation,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    ProofV1::from(v).serialize(s)
+}
+
 #[derive(Serialize)]
 struct ReportV1<'a> {
     schema_version: u32,
