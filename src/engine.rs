@@ -62,6 +62,20 @@ impl Request {
         }
     }
 
+    /// A blocklist run (`mailaudit blocklist`): the targets as given, and
+    /// their subjects ([`crate::blocklist::subjects_of`]).
+    pub fn blocklist(targets: Vec<String>, subjects: crate::blocklist::Subjects) -> Request {
+        Request {
+            kind: RunKind::Blocklist,
+            target: Target {
+                subjects: Some((targets, subjects)),
+                ..Target::default()
+            },
+            checks: None,
+            deadline: None,
+        }
+    }
+
     /// A check of the recipient list `input` (`mailaudit recipients`).
     pub fn recipients(input: crate::recipients::RecipientsInput) -> Request {
         Request {

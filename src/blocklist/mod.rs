@@ -63,6 +63,65 @@ impl Subject {
     }
 }
 
+/// One target of a blocklist run, as a user writes it: an address or a
+/// range (`Ok`, with the text given), or a domain (`Err`, normalised).
+pub fn target(
+    value: &str,
+) -> Result<Result<(String, ipnet::IpNet), String>, crate::input::InputError> {
+    use crate::input::{InputError, ip_or_cidr};
+    let looks_like_ip = value.contains(':')
+        || value.split('/').next().is_some_and(|a| {
+            a.parse::<IpAddr>().is_ok() || a.chars().all(|c| c.is_ascii_digit() || c == '.')
+        });
+    if looks_like_ip {
+        return ip_or_cidr("target", value).map(|n| Ok((value.to_string(), n)));
+    }
+    let d = name::normalize_domain(value).map_err(|e| {
+        InputError(format!(
+            "target {value:?}: not an IP, CIDR or domain: it {e}"
+        ))
+    })?;
+    if !d.contains('.') {
+        return Err(InputError(format!(
+            "target {value:?}: not an IP, CIDR or fully qualified domain"
+        )));
+    }
+    Ok(Err(d))
+}
+
+/// The subjects of some targets (addresses, ranges, domains), and whether
+/// a range is among them; more than `max_addresses` addresses in all is
+/// refused.
+pub fn subjects_of(
+    targets: &[String],
+    max_addresses: u64,
+) -> Result<(Subjects, bool), crate::input::InputError> {
+    use crate::input::{check_cap, prefix_size};
+    let mut nets = Vec::new();
+    let mut domains = Vec::new();
+    for t in targets {
+        match target(t)? {
+            Ok(net) => nets.push(net),
+            Err(domain) => domains.push(domain),
+        }
+    }
+    let ranges = nets.iter().any(|(_, n)| prefix_size(n) > 1);
+    check_cap("target", &nets, max_addresses)?;
+    // Ranges stay ranges: addresses are made one at a time during the sweep.
+    let mut subjects = Subjects::new();
+    for (_, net) in &nets {
+        if prefix_size(net) > 1 {
+            subjects.push_range(*net);
+        } else {
+            subjects.push(Subject::Ip(net.addr()));
+        }
+    }
+    for d in domains {
+        subjects.push(Subject::Domain(d));
+    }
+    Ok((subjects, ranges))
+}
+
 /// What a sweep looks up: single subjects and whole address ranges, kept as
 /// ranges. Subject `i` is computed when it is asked for, so a /8 costs no
 /// more memory than a /32.

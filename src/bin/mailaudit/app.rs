@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use mailaudit::batch;
 use mailaudit::blocklist::catalog::Catalog;
-use mailaudit::blocklist::{BlocklistConfig, BlocklistEngine, Progress, Subject, Subjects};
+use mailaudit::blocklist::{BlocklistConfig, BlocklistEngine, Progress};
 use mailaudit::checks;
 use mailaudit::dns::name;
 use mailaudit::dns::server::{Zone, ZoneError, ZoneServer};
@@ -920,72 +920,6 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
     output.finish(session.run(&request))
 }
 
-/// One `mailaudit blocklist` target.
-fn blocklist_target(value: &str) -> Result<Result<(String, ipnet::IpNet), String>, InputError> {
-    let looks_like_ip = value.contains(':')
-        || value.split('/').next().is_some_and(|a| {
-            a.parse::<std::net::IpAddr>().is_ok()
-                || a.chars().all(|c| c.is_ascii_digit() || c == '.')
-        });
-    if looks_like_ip {
-        return input::ip_or_cidr("target", value).map(|n| Ok((value.to_string(), n)));
-    }
-    let d = name::normalize_domain(value).map_err(|e| {
-        InputError(format!(
-            "target {value:?}: not an IP, CIDR or domain: it {e}"
-        ))
-    })?;
-    if !d.contains('.') {
-        return Err(InputError(format!(
-            "target {value:?}: not an IP, CIDR or fully qualified domain"
-        )));
-    }
-    Ok(Err(d))
-}
-
-/// The blocklist subjects of some targets (addresses, ranges, domains),
-/// and whether a range is among them.
-fn blocklist_subjects(
-    targets: &[String],
-    max_addresses: u64,
-) -> Result<(Subjects, bool), AppError> {
-    let mut nets = Vec::new();
-    let mut domains = Vec::new();
-    for t in targets {
-        match blocklist_target(t)? {
-            Ok(net) => nets.push(net),
-            Err(domain) => domains.push(domain),
-        }
-    }
-    let ranges = nets.iter().any(|(_, n)| input::prefix_size(n) > 1);
-    input::check_cap("target", &nets, max_addresses)?;
-    // Ranges stay ranges: addresses are made one at a time during the sweep.
-    let mut subjects = Subjects::new();
-    for (_, net) in &nets {
-        if input::prefix_size(net) > 1 {
-            subjects.push_range(*net);
-        } else {
-            subjects.push(Subject::Ip(net.addr()));
-        }
-    }
-    for d in domains {
-        subjects.push(Subject::Domain(d));
-    }
-    Ok((subjects, ranges))
-}
-
-fn blocklist_request(targets: Vec<String>, subjects: Subjects) -> Request {
-    Request {
-        kind: RunKind::Blocklist,
-        target: Target {
-            subjects: Some((targets, subjects)),
-            ..Target::default()
-        },
-        checks: None,
-        deadline: None,
-    }
-}
-
 fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {
     let setup = Setup::new(
         args.rules.dir.as_deref(),
@@ -996,7 +930,7 @@ fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {
     if let Some(file) = &args.file {
         let text = read_batch_file(file)?;
         let (items, mut skipped) = batch::parse_targets(&text, |t| {
-            let key = match blocklist_target(t)? {
+            let key = match mailaudit::blocklist::target(t)? {
                 Ok((_, net)) => net.to_string(),
                 Err(domain) => domain,
             };
@@ -1005,8 +939,8 @@ fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {
         let mut requests = Vec::new();
         for item in items {
             let targets = vec![item.target];
-            match blocklist_subjects(&targets, args.max_addresses) {
-                Ok((subjects, _)) => requests.push(blocklist_request(targets, subjects)),
+            match mailaudit::blocklist::subjects_of(&targets, args.max_addresses) {
+                Ok((subjects, _)) => requests.push(Request::blocklist(targets, subjects)),
                 Err(e) => skipped.push(batch::Skipped {
                     line: item.line,
                     reason: e.to_string(),
@@ -1023,8 +957,8 @@ fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {
             &args.batch,
         );
     }
-    let (subjects, ranges) = blocklist_subjects(&args.targets, args.max_addresses)?;
-    let mut request = blocklist_request(args.targets.clone(), subjects);
+    let (subjects, ranges) = mailaudit::blocklist::subjects_of(&args.targets, args.max_addresses)?;
+    let mut request = Request::blocklist(args.targets.clone(), subjects);
     if one_of_a_batch(&setup) {
         return run_batch(
             setup,
