@@ -23,5 +23,7 @@ pub mod recipients;
 pub mod records;
 pub mod report;
 pub mod rules;
+#[cfg(feature = "serve")]
+pub mod service;
 pub mod smtp;
 pub mod web;

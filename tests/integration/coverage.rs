@@ -577,6 +577,11 @@ const FOREIGN_FLAGS: &[(&str, &str)] = &[
     ("--path", "cargo"),
     ("--no-deps", "pip"),
     ("--reuse-key", "certbot"),
+    ("--release", "cargo"),
+    ("--system", "useradd"),
+    ("--home", "useradd"),
+    ("--now", "systemctl"),
+    ("--from", "COPY"),
 ];
 
 /// Issue 18.10: every `--flag` named in the advice, the rules files, the
@@ -621,6 +626,7 @@ fn every_flag_named_anywhere_exists() {
         "message",
         "smtp",
         "recipients",
+        "serve",
         "explain",
         "findings",
         "completions",

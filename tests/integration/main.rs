@@ -27,6 +27,7 @@ mod map;
 mod messages;
 mod mta_sts;
 mod recipients;
+mod serve;
 mod smtp;
 #[path = "../support/smtp.rs"]
 mod smtp_support;

@@ -78,6 +78,8 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Message(args) => run_message(args),
         Command::Smtp(args) => run_smtp(args),
         Command::Recipients(args) => run_recipients(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => crate::serve::run(*args),
         Command::Explain(args) => {
             let rules = Rules::load(args.rules.dir.as_deref())?;
             let text =
@@ -170,10 +172,10 @@ pub fn blocklist_config(
 pub struct DnsPlan {
     config: DnsConfig,
     /// `--web DIR`.
-    web_root: Option<PathBuf>,
+    pub web_root: Option<PathBuf>,
     zones: Vec<Zone>,
     /// The zone files' paths, for the report's "how it was made".
-    zone_files: Vec<String>,
+    pub zone_files: Vec<String>,
 }
 
 impl DnsPlan {

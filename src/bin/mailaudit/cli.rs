@@ -65,6 +65,14 @@ pub enum Command {
   mailaudit recipients list.csv --column \"E-mail\" --flagged flagged.csv --clean clean.csv
   cat addresses.txt | mailaudit recipients - --format json")]
     Recipients(RecipientsCommandArgs),
+    /// Run the audit service: a web page and a JSON API (docs/api.md) on
+    /// one shared engine, every report stored under a permalink.
+    #[cfg(feature = "serve")]
+    #[command(after_help = "Examples:
+  mailaudit serve                                   # http://127.0.0.1:8025, data in ./mailaudit-data
+  mailaudit serve --listen 0.0.0.0:8025 --token-file tokens.txt --retention 90d
+  mailaudit serve --database postgres://mailaudit@db/mailaudit --workers 8")]
+    Serve(Box<ServeArgs>),
     /// Print everything mailaudit says about one finding ID: what it
     /// means, every step that fixes it, references.
     #[command(after_help = "Examples:
@@ -232,6 +240,105 @@ fn rules_help() -> String {
         "Directory whose rules files ({}) replace the built-in ones",
         mailaudit::rules::FILES.join(", ")
     )
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address and port to listen on. Another address than loopback
+    /// needs --token-file (or --insecure-no-auth).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8025")]
+    pub listen: std::net::SocketAddr,
+
+    /// Where the reports are stored (SQLite, created when missing).
+    #[arg(long, value_name = "DIR", default_value = "mailaudit-data")]
+    pub data: PathBuf,
+
+    /// Store in this database instead (postgres://USER@HOST/DB for several
+    /// instances behind one load balancer, or sqlite://FILE).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Audits run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = count::<256>)]
+    pub workers: usize,
+
+    /// Audits that may wait; more are refused (429 with Retry-After).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = count::<1_000_000>)]
+    pub queue: usize,
+
+    /// Largest request body in bytes (413 above).
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    pub max_body: u64,
+
+    /// Submissions one client address may make per minute (`30/min`);
+    /// more are refused (429 with Retry-After). Reading is not limited.
+    #[arg(long, value_name = "N/min", value_parser = rate)]
+    pub rate: Option<u32>,
+
+    /// Most sending IPs one request may name (ranges expanded).
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 16))]
+    pub max_addresses: u64,
+
+    /// Require a token: one a line (or `sha256:HEX` of one, so the file
+    /// need not hold the token itself); `#` comments and blank lines are
+    /// ignored. The API takes `Authorization: Bearer TOKEN`, the page a
+    /// login.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Listen on a non-loopback address without --token-file.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+
+    /// Delete finished audits older than this (`90d`, `12h`).
+    #[arg(long, value_name = "DURATION", value_parser = retention)]
+    pub retention: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    /// Skip the blocklist check.
+    #[arg(long = "no-dnsbl")]
+    pub no_blocklist: bool,
+
+    #[command(flatten)]
+    pub blocklist: BlocklistArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+/// A rate: `N/min` (or a bare N), from 1 to 100000.
+#[cfg(feature = "serve")]
+fn rate(s: &str) -> Result<u32, String> {
+    let n = s.strip_suffix("/min").unwrap_or(s);
+    match n.parse::<u32>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a rate like 30/min (1 to 100000)")),
+    }
+}
+
+/// A retention period: a number and a unit (`m`, `h`, `d`), from a
+/// minute to ten years.
+#[cfg(feature = "serve")]
+fn retention(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a period like 90d, 12h or 30m");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let minutes = match unit {
+        "m" => n,
+        "h" => n.saturating_mul(60),
+        "d" => n.saturating_mul(1440),
+        _ => return Err(bad()),
+    };
+    if minutes == 0 || minutes > 3650 * 1440 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(minutes * 60))
 }
 
 /// `--rules DIR`, for every subcommand that reads the rules.

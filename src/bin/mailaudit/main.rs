@@ -4,6 +4,8 @@
 
 mod app;
 mod cli;
+#[cfg(feature = "serve")]
+mod serve;
 
 use std::process::ExitCode;
 

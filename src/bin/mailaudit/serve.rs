@@ -1,0 +1,218 @@
+//! `mailaudit serve`: validate the flags (a bad one is one line and exit
+//! 2, before anything listens), open the store, start the engine and the
+//! service on a multi-threaded runtime, and stop gracefully on SIGTERM or
+//! Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use mailaudit::blocklist::BlocklistEngine;
+use mailaudit::engine::Engine;
+use mailaudit::input::InputError;
+use mailaudit::rules::Rules;
+use mailaudit::service::store::Store;
+use mailaudit::service::{Service, ServiceConfig, serve, token_hash};
+
+use crate::app::{AppError, DnsPlan, Exit, blocklist_config};
+use crate::cli::ServeArgs;
+
+/// The tokens of `--token-file`, as SHA-256 hashes: a line is a token, or
+/// `sha256:HEX` of one.
+fn read_tokens(path: &Path) -> Result<Vec<[u8; 32]>, AppError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError(format!("--token-file {}: {e}", path.display())))?;
+    let mut tokens = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| {
+            AppError::from(InputError(format!(
+                "--token-file {} line {}: {why}",
+                path.display(),
+                n + 1
+            )))
+        };
+        if let Some(hex) = line.strip_prefix("sha256:") {
+            let bytes = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(hex.as_bytes())
+                .map_err(|_| bad("not 64 hex digits after sha256:"))?;
+            tokens.push(
+                bytes
+                    .try_into()
+                    .map_err(|_| bad("not 64 hex digits after sha256:"))?,
+            );
+        } else if line.len() < 16 {
+            return Err(bad("a token has at least 16 characters"));
+        } else if !line
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+        {
+            return Err(bad("a token is printable ASCII without spaces, ';' or ','"));
+        } else {
+            tokens.push(token_hash(line));
+        }
+    }
+    if tokens.is_empty() {
+        return Err(InputError(format!("--token-file {}: no token in it", path.display())).into());
+    }
+    Ok(tokens)
+}
+
+/// The database URL: `--database`, else SQLite in `--data DIR` (made when
+/// missing).
+fn database_url(args: &ServeArgs) -> Result<String, AppError> {
+    if let Some(url) = &args.database {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(InputError(format!(
+                "--database {url:?}: not a postgres:// or sqlite:// URL"
+            ))
+            .into());
+        }
+        return Ok(url.clone());
+    }
+    std::fs::create_dir_all(&args.data)
+        .map_err(|e| InputError(format!("--data {}: {e}", args.data.display())))?;
+    let file = args.data.join("mailaudit.sqlite");
+    Ok(format!("sqlite://{}", file.display()))
+}
+
+/// Where uploaded recipient lists are spooled while checked: the data
+/// directory (SQLite) or the system's temporary directory.
+fn spool_dir(args: &ServeArgs) -> Result<std::path::PathBuf, AppError> {
+    if args.database.is_some() {
+        return Ok(std::env::temp_dir());
+    }
+    let dir = args.data.join("spool");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| InputError(format!("--data {}: {e}", args.data.display())))?;
+    Ok(dir)
+}
+
+/// Whether clients of this address can only be on this machine.
+fn loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
+    let tokens = match &args.token_file {
+        Some(path) => read_tokens(path)?,
+        None => Vec::new(),
+    };
+    if tokens.is_empty() && !loopback(&args.listen) && !args.insecure_no_auth {
+        return Err(InputError(format!(
+            "--listen {}: anyone who can reach this address could use the service; give --token-file FILE (or --insecure-no-auth)",
+            args.listen
+        ))
+        .into());
+    }
+    if let Some(dir) = &args.dns.web {
+        return Err(InputError(format!(
+            "--web {}: the service makes no HTTPS fetches for its requests",
+            dir.display()
+        ))
+        .into());
+    }
+    let rules_dir = args.rules.dir.as_deref();
+    let rules = Rules::load(rules_dir)?;
+    let blocklist = (!args.no_blocklist)
+        .then(|| blocklist_config(&args.blocklist, rules_dir))
+        .transpose()?;
+    let dns = DnsPlan::from_args(&args.dns)?;
+    let url = database_url(&args)?;
+    let config = ServiceConfig {
+        workers: args.workers,
+        queue: args.queue,
+        body_limit: args.max_body as usize,
+        tokens,
+        max_addresses: args.max_addresses,
+        retention: args.retention,
+        zone_files: dns.zone_files.clone(),
+        rate_per_minute: args.rate,
+        spool: spool_dir(&args)?,
+        ..ServiceConfig::default()
+    };
+
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAILAUDIT_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "info,hickory_server=warn,hickory_proto=warn,hickory_resolver=warn,sqlx=warn",
+                )
+            }),
+        )
+        .with_ansi(false)
+        .init();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let store = Store::open(&url)
+            .await
+            .map_err(|e| InputError(format!("--database: {e}")))?;
+        let (resolver, _server) = dns.start().await?;
+        let mut engine = Engine::new(resolver, rules);
+        if let Some(config) = blocklist {
+            engine = engine.with_blocklist(BlocklistEngine::new(config));
+        }
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| AppError::Runtime(format!("--listen {}: {e}", args.listen)))?;
+        let service = Service::start(engine, store, config)
+            .await
+            .map_err(|e| AppError::Runtime(e.to_string()))?;
+        tracing::info!(
+            "serving on http://{} (store: {})",
+            listener.local_addr().unwrap_or(args.listen),
+            redact(&url)
+        );
+        serve(listener, Arc::clone(&service), shutdown_signal())
+            .await
+            .map_err(|e| AppError::Runtime(format!("the HTTP server: {e}")))?;
+        tracing::info!("stopped; audits still waiting run at the next start");
+        Ok(Exit::Ok)
+    })
+}
+
+/// A database URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Resolves at SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: no new requests; running audits finish");
+}

@@ -1,0 +1,700 @@
+//! `mailaudit serve`: the engine as a service a support desk shares. A web
+//! page and a JSON API (`http.rs`, `pages.rs`) accept audits; a bounded
+//! queue runs them on one shared engine (one resolver, cache and list
+//! health); every request and report is stored (`store.rs`) under a
+//! random permalink, so reports survive a restart and a restart runs what
+//! was accepted but not finished.
+//!
+//! What a web user may make the server do is less than what the operator
+//! may: no SMTP probe, no HTTPS fetch, no zone files come from a request
+//! (the checks that would need them say they were not run), so a request
+//! cannot make the server connect anywhere but its resolvers.
+
+mod http;
+mod pages;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::engine::{Engine, Request};
+use crate::report::model::RunKind;
+use store::{State, Store, StoreError};
+
+pub use http::serve;
+
+/// How the service is run (`mailaudit serve` flags).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Audits run at once.
+    pub workers: usize,
+    /// Audits waiting at most; more are refused (429).
+    pub queue: usize,
+    /// Largest request body, in bytes (413 above).
+    pub body_limit: usize,
+    /// SHA-256 of each accepted token; none: no authentication.
+    pub tokens: Vec<[u8; 32]>,
+    /// Most sending IPs a request may name (ranges expanded).
+    pub max_addresses: u64,
+    /// Identical requests within this window are one audit.
+    pub fold_window: Duration,
+    /// Finished audits older than this are deleted (checked hourly).
+    pub retention: Option<Duration>,
+    /// The operator's zone files (offline), for each report's "how it was
+    /// made".
+    pub zone_files: Vec<String>,
+    /// Submissions one client address may make per minute (`None`: no
+    /// limit). Reading reports is not limited.
+    pub rate_per_minute: Option<u32>,
+    /// Where uploaded recipient lists are spooled while they are checked.
+    pub spool: std::path::PathBuf,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            workers: 4,
+            queue: 1000,
+            body_limit: 10 << 20,
+            tokens: Vec::new(),
+            max_addresses: 256,
+            fold_window: Duration::from_secs(60),
+            retention: None,
+            zone_files: Vec::new(),
+            rate_per_minute: None,
+            spool: std::env::temp_dir(),
+        }
+    }
+}
+
+/// An audit as a client asks for it (`POST /api/v1/audits`, the form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRequest {
+    pub domain: String,
+    /// Sending IPs or ranges.
+    #[serde(default)]
+    pub ips: Vec<String>,
+    /// DKIM selectors to look up besides the common ones.
+    #[serde(default)]
+    pub selectors: Vec<String>,
+    /// Only these checks (all when empty).
+    #[serde(default)]
+    pub checks: Vec<String>,
+}
+
+impl AuditRequest {
+    /// The request in its one canonical form (names normalised, lists
+    /// sorted), or what is wrong with it, naming the field.
+    pub fn normalised(&self, max_addresses: u64) -> Result<AuditRequest, String> {
+        let domain = crate::input::domain("domain", self.domain.trim()).map_err(|e| e.0)?;
+        let mut ips = Vec::new();
+        let mut nets = Vec::new();
+        for ip in self.ips.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let net = crate::input::ip_or_cidr("ips", ip).map_err(|e| e.0)?;
+            nets.push((ip.to_string(), net));
+            ips.push(net.to_string());
+        }
+        crate::input::check_cap("ips", &nets, max_addresses).map_err(|e| {
+            e.0.replace("; raise it with --max-addresses N", " of this server")
+        })?;
+        let mut selectors = Vec::new();
+        for s in self
+            .selectors
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            selectors.push(crate::input::selector(s).map_err(|e| format!("selectors: {}", e.0))?);
+        }
+        let mut checks = Vec::new();
+        for c in self.checks.iter().map(|c| c.trim().to_ascii_lowercase()) {
+            if c.is_empty() {
+                continue;
+            }
+            match crate::checks::find(&c) {
+                Some(check) if check.info().kinds.contains(&RunKind::Audit) => checks.push(c),
+                _ => return Err(format!("checks: unknown check {c:?}")),
+            }
+        }
+        for list in [&mut ips, &mut selectors, &mut checks] {
+            list.sort();
+            list.dedup();
+        }
+        Ok(AuditRequest {
+            domain,
+            ips,
+            selectors,
+            checks,
+        })
+    }
+
+    /// The engine's request for a normalised audit request.
+    fn engine_request(&self, max_addresses: u64) -> Result<Request, String> {
+        let mut req = Request::audit(&self.domain);
+        let nets = self
+            .ips
+            .iter()
+            .map(|ip| {
+                crate::input::ip_or_cidr("ips", ip)
+                    .map(|n| (ip.clone(), n))
+                    .map_err(|e| e.0)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        req.target.ips = crate::input::expand("ips", &nets, max_addresses).map_err(|e| e.0)?;
+        req.target.selectors = self.selectors.clone();
+        req.target.max_addresses = max_addresses as usize;
+        if !self.checks.is_empty() {
+            req.checks = Some(self.checks.iter().cloned().collect());
+        }
+        Ok(req)
+    }
+}
+
+/// A file sent with a request (the form's or the API's multipart upload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// The file name the client gave (shown in the report, escaped).
+    pub name: String,
+    /// The bytes, stored as base64.
+    #[serde(with = "base64_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+mod base64_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::BASE64.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        data_encoding::BASE64
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the service runs: an audit (with the files sent with it), or a
+/// blocklist check of addresses, ranges and domains. Stored as accepted
+/// (its JSON is the `request` column), so a restart runs it as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Job {
+    Audit {
+        request: AuditRequest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<Upload>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipients: Option<Upload>,
+    },
+    Blocklist {
+        targets: Vec<String>,
+    },
+}
+
+/// Most targets one blocklist request may name.
+pub const MAX_TARGETS: usize = 100;
+
+impl Job {
+    /// A plain audit.
+    pub fn audit(request: AuditRequest) -> Job {
+        Job::Audit {
+            request,
+            message: None,
+            recipients: None,
+        }
+    }
+
+    /// The kind, as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Audit { .. } => "audit",
+            Job::Blocklist { .. } => "blocklist",
+        }
+    }
+
+    /// What the list of audits shows as its subject.
+    pub fn subject(&self) -> String {
+        match self {
+            Job::Audit { request, .. } => request.domain.clone(),
+            Job::Blocklist { targets } => targets.join(" "),
+        }
+    }
+
+    /// The job in its one canonical form, or what is wrong with it.
+    pub fn normalised(&self, max_addresses: u64) -> Result<Job, String> {
+        match self {
+            Job::Audit {
+                request,
+                message,
+                recipients,
+            } => {
+                if let Some(m) = message
+                    && let Some(why) = crate::message::unparseable(&m.bytes)
+                {
+                    return Err(format!("message {:?}: {why}", m.name));
+                }
+                if let Some(r) = recipients
+                    && r.bytes.iter().all(|b| b.is_ascii_whitespace())
+                {
+                    return Err(format!("recipients {:?}: the file is empty", r.name));
+                }
+                Ok(Job::Audit {
+                    request: request.normalised(max_addresses)?,
+                    message: message.clone(),
+                    recipients: recipients.clone(),
+                })
+            }
+            Job::Blocklist { targets } => {
+                let mut targets: Vec<String> = targets
+                    .iter()
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                targets.sort();
+                targets.dedup();
+                if targets.is_empty() {
+                    return Err("targets: name at least one address, range or domain".into());
+                }
+                if targets.len() > MAX_TARGETS {
+                    return Err(format!(
+                        "targets: {} targets, more than the limit of {MAX_TARGETS}",
+                        targets.len()
+                    ));
+                }
+                crate::blocklist::subjects_of(&targets, max_addresses).map_err(|e| {
+                    e.0.replace("; raise it with --max-addresses N", " of this server")
+                })?;
+                Ok(Job::Blocklist { targets })
+            }
+        }
+    }
+
+    /// The engine's request for a normalised job; the spooled recipient
+    /// list lives as long as the returned guard.
+    fn engine_request(
+        &self,
+        config: &ServiceConfig,
+    ) -> Result<(Request, Option<tempfile::NamedTempFile>), String> {
+        match self {
+            Job::Audit {
+                request,
+                message,
+                recipients,
+            } => {
+                let mut req = request.engine_request(config.max_addresses)?;
+                if let Some(m) = message {
+                    req.target.messages.push(crate::message::Loaded {
+                        path: m.name.clone(),
+                        size: m.bytes.len() as u64,
+                        truncated: false,
+                        bytes: m.bytes.clone(),
+                    });
+                }
+                let mut spool = None;
+                if let Some(r) = recipients {
+                    use std::io::Write;
+                    let mut file = tempfile::Builder::new()
+                        .prefix("recipients-")
+                        .tempfile_in(&config.spool)
+                        .map_err(|e| format!("cannot spool the recipient list: {e}"))?;
+                    file.write_all(&r.bytes)
+                        .map_err(|e| format!("cannot spool the recipient list: {e}"))?;
+                    let list = crate::recipients::ListFile::open(file.path(), &r.name, None)
+                        .map_err(|e| format!("recipients {:?}: {e}", r.name))?;
+                    req.target.recipients = Some(Arc::new(crate::recipients::RecipientsInput {
+                        list,
+                        flagged: None,
+                        clean: None,
+                        progress: None,
+                    }));
+                    spool = Some(file);
+                }
+                Ok((req, spool))
+            }
+            Job::Blocklist { targets } => {
+                let (subjects, _) = crate::blocklist::subjects_of(targets, config.max_addresses)
+                    .map_err(|e| e.0)?;
+                Ok((Request::blocklist(targets.clone(), subjects), None))
+            }
+        }
+    }
+}
+
+/// Why a submission was not accepted.
+#[derive(Debug)]
+pub enum Refused {
+    /// The request is wrong (400): what, naming the field.
+    Invalid(String),
+    /// The queue is full (429).
+    Busy,
+    /// The client sent more than `--rate` allows (429): seconds to wait.
+    Limited(u64),
+    /// The service is shutting down (503).
+    Closing,
+    /// The store failed (500).
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Store(e)
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+struct Metrics {
+    accepted: AtomicU64,
+    folded: AtomicU64,
+    refused_busy: AtomicU64,
+    refused_rate: AtomicU64,
+    finished: AtomicU64,
+    failed: AtomicU64,
+    /// Milliseconds spent running audits, in all.
+    run_ms: AtomicU64,
+    /// DNS questions the audits asked, in all.
+    dns_questions: AtomicU64,
+}
+
+/// The running service: one engine, one store, one queue.
+pub struct Service {
+    engine: Engine,
+    store: Store,
+    config: ServiceConfig,
+    queue: mpsc::Sender<String>,
+    queued: AtomicU64,
+    /// Recent requests (canonical JSON) and the audit each became.
+    recent: Mutex<HashMap<String, (String, Instant)>>,
+    /// Per-client submission buckets (`--rate`): tokens left, and when.
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    closing: AtomicBool,
+    stop: watch::Sender<bool>,
+    metrics: Metrics,
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+/// A new permalink: 128 random bits in hex.
+fn new_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system's random source");
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+impl Service {
+    /// Starts the workers and queues again what a previous run accepted
+    /// but did not finish.
+    pub async fn start(
+        engine: Engine,
+        store: Store,
+        config: ServiceConfig,
+    ) -> Result<Arc<Service>, StoreError> {
+        let unfinished = store.unfinished().await?;
+        // Room for what is waiting already, beyond the configured queue.
+        let (tx, rx) = mpsc::channel(config.queue.max(1) + unfinished.len());
+        let (stop, _) = watch::channel(false);
+        let service = Arc::new(Service {
+            engine,
+            store,
+            config,
+            queue: tx,
+            queued: AtomicU64::new(0),
+            recent: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+            stop,
+            metrics: Metrics::default(),
+            workers: Mutex::new(Vec::new()),
+        });
+        for (id, _) in unfinished {
+            service.queued.fetch_add(1, Ordering::Relaxed);
+            let _ = service.queue.try_send(id);
+        }
+        let rx = Arc::new(Mutex::new(rx));
+        let mut handles = Vec::new();
+        for _ in 0..service.config.workers.max(1) {
+            handles.push(tokio::spawn(work(service.clone(), rx.clone())));
+        }
+        if let Some(keep) = service.config.retention {
+            tokio::spawn(prune(service.clone(), keep));
+        }
+        *service.workers.lock().await = handles;
+        Ok(service)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// Accepts a job from `client`: its id and where it is (an identical
+    /// request of the last minute is that audit, not a new one).
+    pub async fn submit(
+        &self,
+        asked: &Job,
+        client: Option<IpAddr>,
+    ) -> Result<(String, State), Refused> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(Refused::Closing);
+        }
+        if let Some(client) = client {
+            self.rate_limit(client).await?;
+        }
+        let job = asked
+            .normalised(self.config.max_addresses)
+            .map_err(Refused::Invalid)?;
+        let stored = serde_json::to_string(&job).expect("serialises");
+        let key = data_encoding::HEXLOWER.encode(&token_hash(&stored));
+        let mut recent = self.recent.lock().await;
+        recent.retain(|_, (_, at)| at.elapsed() < self.config.fold_window);
+        if let Some((id, _)) = recent.get(&key)
+            && let Some(found) = self.store.get(id).await?
+            && found.state != State::Failed
+        {
+            self.metrics.folded.fetch_add(1, Ordering::Relaxed);
+            return Ok((id.clone(), found.state));
+        }
+        if self.queued.load(Ordering::Relaxed) >= self.config.queue as u64 {
+            self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(Refused::Busy);
+        }
+        let id = new_id();
+        self.store
+            .insert(&id, now_ms(), job.kind(), Some(&job.subject()), &stored)
+            .await?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.queue.try_send(id.clone()).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.store.remove(&id).await?;
+            self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(Refused::Busy);
+        }
+        recent.insert(key, (id.clone(), Instant::now()));
+        self.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok((id, State::Queued))
+    }
+
+    /// Counts a submission of `client` against `--rate`: a bucket of
+    /// `rate` submissions that refills evenly over a minute.
+    async fn rate_limit(&self, client: IpAddr) -> Result<(), Refused> {
+        let Some(rate) = self.config.rate_per_minute else {
+            return Ok(());
+        };
+        let rate = f64::from(rate.max(1));
+        let per_second = rate / 60.0;
+        let mut buckets = self.buckets.lock().await;
+        let now = Instant::now();
+        // Full buckets say nothing: forget them, so the map stays small.
+        buckets.retain(|_, (tokens, at)| {
+            *tokens + now.duration_since(*at).as_secs_f64() * per_second < rate
+        });
+        let (tokens, at) = buckets.entry(client).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(rate);
+        *at = now;
+        if *tokens < 1.0 {
+            self.metrics.refused_rate.fetch_add(1, Ordering::Relaxed);
+            let wait = ((1.0 - *tokens) / per_second).ceil() as u64;
+            return Err(Refused::Limited(wait.max(1)));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Stops accepting, lets the running audits finish, and leaves the
+    /// waiting ones queued in the store for the next start.
+    pub async fn shut_down(&self) {
+        self.close();
+        let _ = self.stop.send(true);
+        let handles = std::mem::take(&mut *self.workers.lock().await);
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// Refuses new submissions and requests from now on (503); what is
+    /// running finishes ([`Service::shut_down`] waits for it).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    pub fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    /// Runs one stored audit and stores what came of it.
+    async fn run_one(&self, id: &str) {
+        let Ok(Some(stored)) = self.store.get(id).await else {
+            return;
+        };
+        if matches!(stored.state, State::Done | State::Failed) {
+            return;
+        }
+        let request = serde_json::from_str::<Job>(&stored.request)
+            .map_err(|e| format!("the stored request cannot be read: {e}"))
+            .and_then(|job| job.engine_request(&self.config));
+        let (request, _spool) = match request {
+            Ok(r) => r,
+            Err(why) => {
+                let _ = self.store.set_failed(id, now_ms(), &why).await;
+                self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let _ = self.store.set_running(id).await;
+        let started = Instant::now();
+        let mut report = self.engine.run(&request).await;
+        report.made.command = vec!["mailaudit".into(), "serve".into(), format!("audit {id}")];
+        report.made.zone_files = self.config.zone_files.clone();
+        // Every report format, made once now: a permalink serves what the
+        // audit saw, in any of them.
+        let options = crate::report::TextOptions::default();
+        let verdict = serde_json::to_value(report.verdict())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let verdict = verdict.as_str();
+        let reports: Vec<(&str, String)> = crate::report::FORMATS
+            .iter()
+            .map(|f| (f.name(), f.render(&report, &options)))
+            .collect();
+        self.metrics
+            .run_ms
+            .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.metrics
+            .dns_questions
+            .fetch_add(report.stats.queries, Ordering::Relaxed);
+        match self.store.set_done(id, now_ms(), verdict, &reports).await {
+            Ok(()) => self.metrics.finished.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                let _ = self.store.set_failed(id, now_ms(), &e.to_string()).await;
+                self.metrics.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+
+    /// The Prometheus text exposition of the service's counters.
+    pub async fn metrics(&self) -> String {
+        let m = &self.metrics;
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, v: u64| {
+            out.push_str(&format!(
+                "# HELP mailaudit_{name} {help}\n# TYPE mailaudit_{name} counter\nmailaudit_{name} {v}\n"
+            ));
+        };
+        counter(
+            "audits_accepted_total",
+            "Audits accepted.",
+            m.accepted.load(Ordering::Relaxed),
+        );
+        counter(
+            "audits_folded_total",
+            "Requests folded into an identical audit of the last minute.",
+            m.folded.load(Ordering::Relaxed),
+        );
+        counter(
+            "audits_refused_busy_total",
+            "Audits refused because the queue was full.",
+            m.refused_busy.load(Ordering::Relaxed),
+        );
+        counter(
+            "audits_refused_rate_total",
+            "Submissions refused by the per-client rate limit.",
+            m.refused_rate.load(Ordering::Relaxed),
+        );
+        counter(
+            "audits_finished_total",
+            "Audits finished.",
+            m.finished.load(Ordering::Relaxed),
+        );
+        counter(
+            "audits_failed_total",
+            "Audits that failed.",
+            m.failed.load(Ordering::Relaxed),
+        );
+        counter(
+            "audit_run_milliseconds_total",
+            "Time spent running audits.",
+            m.run_ms.load(Ordering::Relaxed),
+        );
+        counter(
+            "dns_questions_total",
+            "DNS questions the audits asked.",
+            m.dns_questions.load(Ordering::Relaxed),
+        );
+        out.push_str(&format!(
+            "# HELP mailaudit_queue_depth Audits waiting.\n# TYPE mailaudit_queue_depth gauge\nmailaudit_queue_depth {}\n",
+            self.queued.load(Ordering::Relaxed)
+        ));
+        if let Ok(counts) = self.store.counts().await {
+            out.push_str(
+                "# HELP mailaudit_audits_stored Stored audits by status.\n# TYPE mailaudit_audits_stored gauge\n",
+            );
+            for (state, n) in counts {
+                out.push_str(&format!(
+                    "mailaudit_audits_stored{{status=\"{}\"}} {n}\n",
+                    state.as_str()
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// One worker: takes the next audit until the service stops.
+async fn work(service: Arc<Service>, rx: Arc<Mutex<mpsc::Receiver<String>>>) {
+    let mut stop = service.stop.subscribe();
+    loop {
+        let next = {
+            let mut rx = rx.lock().await;
+            // Stop first: after it, nothing more is taken off the queue.
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => None,
+                id = rx.recv() => id,
+            }
+        };
+        let Some(id) = next else { return };
+        service.queued.fetch_sub(1, Ordering::Relaxed);
+        service.run_one(&id).await;
+    }
+}
+
+/// Deletes finished audits older than `keep`, every hour.
+async fn prune(service: Arc<Service>, keep: Duration) {
+    let mut stop = service.stop.subscribe();
+    loop {
+        let _ = service
+            .store
+            .prune(now_ms() - keep.as_millis() as i64)
+            .await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The SHA-256 of a token, as the service keeps it.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.trim().as_bytes()).into()
+}

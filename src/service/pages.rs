@@ -1,0 +1,307 @@
+//! The service's web pages (templates/serve/): the form, the list of
+//! recent audits, a permalink (progress until done, then the stored HTML
+//! report, or the report in another format by its suffix), and the login
+//! page when the service has tokens. Everything works without JavaScript;
+//! every value from outside is escaped by the templates.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::{Environment, context};
+use serde::{Deserialize, Serialize};
+
+use super::Service;
+use super::http::{ListQuery, authorised_token, list_params, valid_id};
+use super::store::{Listed, State as AuditState};
+
+/// The cookie that carries the token after a login.
+pub const COOKIE: &str = "mailaudit_token";
+
+/// The templates, parsed once.
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        for (name, text) in [
+            (
+                "base.html.j2",
+                include_str!("../../templates/serve/base.html.j2"),
+            ),
+            (
+                "home.html.j2",
+                include_str!("../../templates/serve/home.html.j2"),
+            ),
+            (
+                "list.html.j2",
+                include_str!("../../templates/serve/list.html.j2"),
+            ),
+            (
+                "rows.html.j2",
+                include_str!("../../templates/serve/rows.html.j2"),
+            ),
+            (
+                "progress.html.j2",
+                include_str!("../../templates/serve/progress.html.j2"),
+            ),
+            (
+                "login.html.j2",
+                include_str!("../../templates/serve/login.html.j2"),
+            ),
+        ] {
+            env.add_template(name, text)
+                .expect("the service's templates parse (tested)");
+        }
+        env
+    })
+}
+
+/// A page, or a 500 that says which template failed.
+fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    let ctx = context! { version => env!("CARGO_PKG_VERSION"), ..ctx };
+    match templates().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page {name} could not be made: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, seconds).
+pub(super) fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A size in bytes as people say it (`10 MiB`).
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// A line of a list of audits, as the pages show it.
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    domain: String,
+    status: &'static str,
+    verdict: Option<String>,
+    created_at: String,
+}
+
+fn rows(listed: Vec<Listed>) -> minijinja::Value {
+    let rows: Vec<Row> = listed
+        .into_iter()
+        .map(|a| Row {
+            id: a.id,
+            domain: a.domain.unwrap_or_default(),
+            status: a.state.as_str(),
+            verdict: a.verdict,
+            created_at: rfc3339(a.created_at),
+        })
+        .collect();
+    minijinja::Value::from(minijinja::value::Serde(&rows))
+}
+
+pub(super) async fn home(State(service): State<Arc<Service>>) -> Response {
+    home_with(&service, StatusCode::OK, None, "", "", "").await
+}
+
+/// The form, filled in with what was sent and what was wrong with it.
+pub(super) async fn home_with(
+    service: &Service,
+    status: StatusCode,
+    error: Option<&str>,
+    domain: &str,
+    ips: &str,
+    selectors: &str,
+) -> Response {
+    let recent = rows(service.store.list(None, 10).await.unwrap_or_default());
+    page(
+        status,
+        "home.html.j2",
+        context! {
+            error, domain, ips, selectors, recent,
+            max_addresses => service.config.max_addresses,
+            max_body => size(service.config.body_limit),
+            limits => "The SMTP probe and HTTPS fetches (MTA-STS policy, BIMI logo) are not made for web requests: this server does not connect to addresses a visitor names.",
+        },
+    )
+}
+
+pub(super) async fn list(
+    State(service): State<Arc<Service>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or(ListQuery {
+        domain: None,
+        limit: Some(0),
+    });
+    let shown = q.domain.clone().unwrap_or_default();
+    let (domain, limit) = match list_params(&q) {
+        Ok(p) => p,
+        Err(why) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "list.html.j2",
+                context! { domain => shown, error => why },
+            );
+        }
+    };
+    match service.store.list(domain.as_deref(), limit).await {
+        Ok(listed) => page(
+            StatusCode::OK,
+            "list.html.j2",
+            context! { domain => domain.unwrap_or_default(), recent => rows(listed) },
+        ),
+        Err(e) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "list.html.j2",
+            context! { domain => shown, error => e.to_string() },
+        ),
+    }
+}
+
+/// The content type a stored report format is served with.
+fn content_type(format: &str) -> &'static str {
+    match format {
+        "html" => "text/html; charset=utf-8",
+        "json" => "application/json",
+        "jsonl" => "application/x-ndjson",
+        "md" | "markdown" => "text/markdown; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+/// `/audits/ID`: progress, then the HTML report; `/audits/ID.EXT`: the
+/// report in the format that extension names (json, md, csv, txt, jsonl,
+/// html).
+pub(super) async fn audit(
+    State(service): State<Arc<Service>>,
+    Path(file): Path<String>,
+) -> Response {
+    let (id, format) = match file.split_once('.') {
+        Some((id, ext)) => {
+            let name = std::path::PathBuf::from(format!("report.{ext}"));
+            match crate::report::format_of_path(&name) {
+                Some(f) => (id.to_string(), Some(f.name())),
+                None => return not_found(),
+            }
+        }
+        None => (file, None),
+    };
+    if !valid_id(&id) {
+        return not_found();
+    }
+    let stored = match service.store.get(&id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return not_found(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    if stored.state == AuditState::Done {
+        let name = format.unwrap_or("html");
+        return match service.store.report(&id, name).await {
+            Ok(Some(body)) => {
+                let mut r = body.into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(content_type(name)),
+                );
+                // A stored report never changes.
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, max-age=86400, immutable"),
+                );
+                r
+            }
+            Ok(None) => not_found(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        };
+    }
+    if format.is_some() {
+        // Not made yet: the client polls the API or the page.
+        return (
+            StatusCode::NOT_FOUND,
+            format!(
+                "the audit is {}; its report is not made yet",
+                stored.state.as_str()
+            ),
+        )
+            .into_response();
+    }
+    let mut r = page(
+        StatusCode::OK,
+        "progress.html.j2",
+        context! {
+            id => stored.id,
+            domain => stored.domain.unwrap_or_default(),
+            status => stored.state.as_str(),
+            error => stored.error,
+            created_at => rfc3339(stored.created_at),
+        },
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "list.html.j2",
+        context! { error => "No such audit is stored (it may have been pruned).", recent => rows(Vec::new()) },
+    )
+}
+
+pub(super) async fn login_page() -> Response {
+    page(StatusCode::OK, "login.html.j2", context! {})
+}
+
+#[derive(Deserialize)]
+pub(super) struct LoginFields {
+    token: String,
+}
+
+/// A right token sets the cookie (HttpOnly, SameSite=Strict: no other
+/// site can post the form with it) and goes to the form.
+pub(super) async fn login(
+    State(service): State<Arc<Service>>,
+    form: Result<Form<LoginFields>, FormRejection>,
+) -> Response {
+    let token = form.map(|Form(f)| f.token).unwrap_or_default();
+    let token = token.trim();
+    if token.is_empty() || !authorised_token(&service, token) {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "login.html.j2",
+            context! { error => "That token is not accepted here." },
+        );
+    }
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000");
+    let mut r = Redirect::to("/").into_response();
+    match HeaderValue::from_str(&cookie) {
+        Ok(v) => {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+            r
+        }
+        Err(_) => page(
+            StatusCode::BAD_REQUEST,
+            "login.html.j2",
+            context! { error => "That token cannot be kept in a cookie." },
+        ),
+    }
+}

@@ -1,0 +1,306 @@
+//! Where the service keeps every request it accepted and every report it
+//! made: SQLite in the data directory by default (embedded, nothing to
+//! set up), PostgreSQL for several instances behind one load balancer. One
+//! schema (`migrations/`, applied at start) through sqlx's `Any` driver,
+//! so both run the same statements.
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+/// Where an audit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Running => "running",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> State {
+        match s {
+            "running" => State::Running,
+            "done" => State::Done,
+            "failed" => State::Failed,
+            _ => State::Queued,
+        }
+    }
+}
+
+/// One stored audit.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: String,
+    pub created_at: i64,
+    pub kind: String,
+    pub domain: Option<String>,
+    pub request: String,
+    pub state: State,
+    pub verdict: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A line of the list of audits.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: String,
+    pub created_at: i64,
+    pub domain: Option<String>,
+    pub state: State,
+    pub verdict: Option<String>,
+}
+
+/// What a store error says (the database's own words).
+#[derive(Debug, thiserror::Error)]
+#[error("the store: {0}")]
+pub struct StoreError(String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Opens (creating it when missing) and migrates the database at
+    /// `url`: `sqlite://PATH` or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let url = if url.starts_with("sqlite:") && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_string()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if url.starts_with("sqlite:") { 1 } else { 8 })
+            .connect(&url)
+            .await?;
+        if url.starts_with("sqlite:") {
+            // One writer at a time without "database is locked".
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+            sqlx::query("PRAGMA busy_timeout = 5000")
+                .execute(&pool)
+                .await?;
+        }
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn insert(
+        &self,
+        id: &str,
+        created_at: i64,
+        kind: &str,
+        domain: Option<&str>,
+        request: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audits (id, created_at, kind, domain, request, status) VALUES ($1, $2, $3, $4, $5, 'queued')",
+        )
+        .bind(id)
+        .bind(created_at)
+        .bind(kind)
+        .bind(domain)
+        .bind(request)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets an audit that was never queued (the queue was full).
+    pub async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM audits WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_running(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audits SET status = 'running' WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a finished audit's reports (format name, body) and marks it
+    /// done, in one transaction: a reader sees all of them or none.
+    pub async fn set_done(
+        &self,
+        id: &str,
+        at: i64,
+        verdict: &str,
+        reports: &[(&str, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM reports WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for (format, body) in reports {
+            sqlx::query("INSERT INTO reports (id, format, body) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(*format)
+                .bind(body.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE audits SET status = 'done', finished_at = $2, verdict = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(verdict)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A finished audit's report in one format (by its name).
+    pub async fn report(&self, id: &str, format: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT body FROM reports WHERE id = $1 AND format = $2")
+            .bind(id)
+            .bind(format)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get("body")))
+    }
+
+    pub async fn set_failed(&self, id: &str, at: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE audits SET status = 'failed', error = $2, finished_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, created_at, kind, domain, request, status, verdict, error FROM audits WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Stored {
+            id: r.get("id"),
+            created_at: r.get("created_at"),
+            kind: r.get("kind"),
+            domain: r.get("domain"),
+            request: r.get("request"),
+            state: State::parse(&r.get::<String, _>("status")),
+            verdict: r.get("verdict"),
+            error: r.get("error"),
+        }))
+    }
+
+    /// The newest audits first, of `domain` when given.
+    pub async fn list(&self, domain: Option<&str>, limit: i64) -> Result<Vec<Listed>, StoreError> {
+        let rows = match domain {
+            Some(d) => {
+                sqlx::query(
+                    "SELECT id, created_at, domain, status, verdict FROM audits WHERE domain = $1 ORDER BY created_at DESC, id LIMIT $2",
+                )
+                .bind(d)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT id, created_at, domain, status, verdict FROM audits ORDER BY created_at DESC, id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| Listed {
+                id: r.get("id"),
+                created_at: r.get("created_at"),
+                domain: r.get("domain"),
+                state: State::parse(&r.get::<String, _>("status")),
+                verdict: r.get("verdict"),
+            })
+            .collect())
+    }
+
+    /// Audits accepted but not finished (a restart runs them), oldest
+    /// first, with their requests.
+    pub async fn unfinished(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, request FROM audits WHERE status IN ('queued', 'running') ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("id"), r.get("request")))
+            .collect())
+    }
+
+    /// Deletes finished audits made before `before` (Unix ms); how many.
+    pub async fn prune(&self, before: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM reports WHERE id IN (SELECT id FROM audits WHERE created_at < $1 AND status IN ('done', 'failed'))",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "DELETE FROM audits WHERE created_at < $1 AND status IN ('done', 'failed')",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Audits per state (for /metrics).
+    pub async fn counts(&self) -> Result<Vec<(State, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM audits GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (State::parse(&r.get::<String, _>("status")), r.get("n")))
+            .collect())
+    }
+}
