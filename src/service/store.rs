@@ -91,16 +91,25 @@ impl Store {
         } else {
             url.to_string()
         };
+        let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
-            .max_connections(if url.starts_with("sqlite:") { 1 } else { 8 })
+            .max_connections(if sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Readers beside the one writer (WAL), and a writer
+                        // waits its turn instead of "database is locked".
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
-        if url.starts_with("sqlite:") {
-            // One writer at a time without "database is locked".
+        if sqlite {
             sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-            sqlx::query("PRAGMA busy_timeout = 5000")
                 .execute(&pool)
                 .await?;
         }

@@ -91,9 +91,10 @@ fn launch(chromium: &Path) -> Browser {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        // The network is blocked: names resolve nowhere and every
-        // connection goes to a proxy that is not there.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
+        // The network is blocked: names resolve nowhere (but loopback,
+        // where the service test's server is) and every other connection
+        // goes to a proxy that is not there.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         "--proxy-server=127.0.0.1:9",
     ]
     .iter()
@@ -329,4 +330,102 @@ fn the_example_report_in_chromium() {
     let all = pages.join(" ");
     assert!(all.contains("Evidence"), "{all}");
     assert!(all.contains("\"zone\": \"bl.example.net\""), "{all}");
+}
+
+/// The service's pages (issue 20) in the same browser, scripts off and the
+/// network blocked but for the service on loopback: the form at 1280 and
+/// 375 px, submitted with the keyboard (no JavaScript), the progress page
+/// (it reloads itself with a meta refresh), then the report; nothing
+/// asked of any other address.
+#[test]
+fn the_service_pages_in_chromium() {
+    use crate::serve::{Server, config, sqlite};
+    let Some((chromium, _)) = tools() else {
+        return;
+    };
+    let out = out_dir();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_dir, url) = sqlite();
+    let (env, server) = rt.block_on(async {
+        let env = crate::common::Env::world().await;
+        // Slow answers: the progress page is seen before the report.
+        env.server
+            .set_latency(std::time::Duration::from_millis(400));
+        let server = Server::start(&env, &url, config()).await;
+        (env, server)
+    });
+    let home = server.url("/");
+
+    let browser = launch(&chromium);
+    let (tab, requests) = tab(&browser);
+    for width in WIDTHS {
+        set_width(&tab, width);
+        tab.navigate_to(&home)
+            .unwrap()
+            .wait_until_navigated()
+            .unwrap();
+        let wide = too_wide(&tab, width);
+        assert!(
+            wide.is_empty(),
+            "the form is wider than {width} px: {wide:#?}"
+        );
+        screenshot(&tab, &out.join(format!("serve-form-{width}.png")), None);
+    }
+
+    // Type the domain and press Enter: the browser submits the form.
+    // Focus through the protocol's DOM domain (a click would run script).
+    let field = tab.find_element("#domain").unwrap();
+    tab.call_method(headless_chrome::protocol::cdp::DOM::Focus {
+        node_id: Some(field.node_id),
+        backend_node_id: None,
+        object_id: None,
+    })
+    .unwrap();
+    tab.type_str("clean.test").unwrap();
+    tab.press_key("Enter").unwrap();
+    let started = std::time::Instant::now();
+    let mut saw_progress = false;
+    let report = loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let at = tab.get_url();
+        let html = tab.get_content().unwrap_or_default();
+        if at.contains("/audits/") && html.contains("reloads itself") {
+            if !saw_progress {
+                screenshot(&tab, &out.join("serve-progress-375.png"), None);
+            }
+            saw_progress = true;
+        }
+        if at.contains("/audits/") && html.contains("<title>mailaudit: audit of clean.test") {
+            break html;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no report after 60 s; at {at}: {}",
+            &html[..html.len().min(400)]
+        );
+    };
+    assert!(saw_progress, "the permalink showed progress first");
+    assert!(report.contains("clean.test"));
+    let wide = too_wide(&tab, 375);
+    assert!(
+        wide.is_empty(),
+        "the report is wider than 375 px: {wide:#?}"
+    );
+    screenshot(&tab, &out.join("serve-report-375.png"), Some(1000.0));
+
+    let origin = format!("http://{}/", server.addr);
+    let asked = requests.lock().unwrap().clone();
+    let outside: Vec<&String> = asked.iter().filter(|u| !u.starts_with(&origin)).collect();
+    assert!(
+        outside.is_empty(),
+        "requests beyond the service: {outside:?}"
+    );
+    drop(tab);
+    drop(browser);
+    rt.block_on(server.stop());
+    drop(env);
 }

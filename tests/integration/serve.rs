@@ -14,15 +14,15 @@ use tokio::sync::oneshot;
 use crate::common::{Env, LISTS, fixture, ids};
 
 /// A running service: its address, the service, and how to stop it.
-struct Server {
-    addr: SocketAddr,
+pub struct Server {
+    pub addr: SocketAddr,
     service: Arc<Service>,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Server {
-    async fn start(env: &Env, url: &str, config: ServiceConfig) -> Server {
+    pub async fn start(env: &Env, url: &str, config: ServiceConfig) -> Server {
         let store = Store::open(url).await.expect("the store opens");
         let service = Service::start(env.engine.clone(), store, config)
             .await
@@ -43,12 +43,12 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Graceful shutdown: running audits finish, waiting ones stay queued.
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -70,13 +70,13 @@ fn client() -> reqwest::Client {
 }
 
 /// A SQLite store in a fresh directory (kept as long as the guard).
-fn sqlite() -> (tempfile::TempDir, String) {
+pub fn sqlite() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
     (dir, url)
 }
 
-fn config() -> ServiceConfig {
+pub fn config() -> ServiceConfig {
     ServiceConfig {
         workers: 2,
         spool: std::env::temp_dir(),
