@@ -22,7 +22,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::store::State as AuditState;
-use super::{AuditRequest, Job, Refused, Service, Upload, pages, token_hash};
+use super::{
+    AuditRequest, Job, ListQuery, Refused, Service, Upload, authorised_token, list_params, pages,
+    valid_id,
+};
 
 /// Serves until `shutdown` resolves; then stops accepting, finishes the
 /// requests in flight and the running audits, and leaves the waiting ones
@@ -123,13 +126,6 @@ pub(super) fn authorised(service: &Service, headers: &HeaderMap) -> bool {
         .into_iter()
         .flatten()
         .any(|t| authorised_token(service, t))
-}
-
-/// Whether `token` is one the service accepts (compared as SHA-256
-/// hashes, as they are kept).
-pub(super) fn authorised_token(service: &Service, token: &str) -> bool {
-    let hash = token_hash(token);
-    service.config.tokens.contains(&hash)
 }
 
 /// The token check: 401 on the API, the login page on the pages.
@@ -421,14 +417,6 @@ async fn submit_form(
     }
 }
 
-/// A permalink id: 32 lower-case hex digits (anything else is unknown).
-pub(super) fn valid_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 async fn get_api(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
     if !valid_id(&id) {
         return error(StatusCode::NOT_FOUND, "no such audit");
@@ -462,25 +450,6 @@ async fn get_api(State(service): State<Arc<Service>>, Path(id): Path<String>) ->
         Ok(None) => error(StatusCode::NOT_FOUND, "no such audit"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct ListQuery {
-    pub domain: Option<String>,
-    pub limit: Option<i64>,
-}
-
-/// The `domain` filter and `limit` of a list, checked.
-pub(super) fn list_params(q: &ListQuery) -> Result<(Option<String>, i64), String> {
-    let domain = match q.domain.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(d) => Some(crate::input::domain("domain", d).map_err(|e| e.0)?),
-    };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(format!("limit: {limit} is not between 1 and 1000"));
-    }
-    Ok((domain, limit))
 }
 
 async fn list_api(

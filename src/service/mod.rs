@@ -693,6 +693,40 @@ async fn prune(service: Arc<Service>, keep: Duration) {
     }
 }
 
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    pub domain: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The `domain` filter and `limit` of a list, checked.
+pub(crate) fn list_params(q: &ListQuery) -> Result<(Option<String>, i64), String> {
+    let domain = match q.domain.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(crate::input::domain("domain", d).map_err(|e| e.0)?),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(format!("limit: {limit} is not between 1 and 1000"));
+    }
+    Ok((domain, limit))
+}
+
+/// A permalink id: 32 lower-case hex digits (anything else is unknown).
+pub(crate) fn valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Whether `token` is one the service accepts (compared as SHA-256
+/// hashes, as they are kept).
+pub(crate) fn authorised_token(service: &Service, token: &str) -> bool {
+    let hash = token_hash(token);
+    service.config.tokens.contains(&hash)
+}
+
 /// The SHA-256 of a token, as the service keeps it.
 pub fn token_hash(token: &str) -> [u8; 32] {
     use sha2::Digest;

@@ -13,9 +13,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
-use super::Service;
-use super::http::{ListQuery, authorised_token, list_params, valid_id};
 use super::store::{Listed, State as AuditState};
+use super::{ListQuery, Service, authorised_token, list_params, valid_id};
 
 /// The cookie that carries the token after a login.
 pub const COOKIE: &str = "mailaudit_token";

@@ -39,7 +39,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    match app::run(cli) {
+    let outcome = match cli.command {
+        #[cfg(feature = "serve")]
+        cli::Command::Serve(args) => serve::run(*args),
+        _ => app::run(cli),
+    };
+    match outcome {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {
             eprintln!("mailaudit: {e}");
