@@ -67,12 +67,42 @@ pub fn prefix_size(net: &ipnet::IpNet) -> u128 {
 }
 
 /// Refuses prefixes that hold more than `cap` addresses in all.
-pub fn check_cap(what: &str, nets: &[(String, ipnet::IpNet)], cap: u64) -> Result<(), InputError> {
+/// The most addresses one input may name, and how its error says the
+/// limit is raised (a flag on the command line; nothing a web user can do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressCap {
+    pub max: u64,
+    raise: &'static str,
+}
+
+impl AddressCap {
+    /// `--max-addresses N` of the command line.
+    pub fn flag(max: u64) -> AddressCap {
+        AddressCap {
+            max,
+            raise: "; raise it with --max-addresses N",
+        }
+    }
+
+    /// The limit a service sets for its requests.
+    pub fn server(max: u64) -> AddressCap {
+        AddressCap {
+            max,
+            raise: " of this server",
+        }
+    }
+}
+
+pub fn check_cap(
+    what: &str,
+    nets: &[(String, ipnet::IpNet)],
+    cap: AddressCap,
+) -> Result<(), InputError> {
     let total: u128 = nets
         .iter()
         .map(|(_, n)| prefix_size(n))
         .fold(0u128, |a, b| a.saturating_add(b));
-    if total > cap as u128 {
+    if total > cap.max as u128 {
         let biggest = nets
             .iter()
             .max_by_key(|(_, n)| prefix_size(n))
@@ -81,12 +111,14 @@ pub fn check_cap(what: &str, nets: &[(String, ipnet::IpNet)], cap: u64) -> Resul
             what,
             &biggest.0,
             format!(
-                "{} addresses in all, more than the limit of {cap}; raise it with --max-addresses N",
+                "{} addresses in all, more than the limit of {}{}",
                 if total == u128::MAX {
                     "2^128".to_string()
                 } else {
                     total.to_string()
-                }
+                },
+                cap.max,
+                cap.raise
             ),
         ));
     }
@@ -97,7 +129,7 @@ pub fn check_cap(what: &str, nets: &[(String, ipnet::IpNet)], cap: u64) -> Resul
 pub fn expand(
     what: &str,
     nets: &[(String, ipnet::IpNet)],
-    cap: u64,
+    cap: AddressCap,
 ) -> Result<Vec<IpAddr>, InputError> {
     check_cap(what, nets, cap)?;
     let total: u128 = nets.iter().map(|(_, n)| prefix_size(n)).sum();
@@ -244,15 +276,24 @@ mod tests {
             "192.0.2.0/30".to_string(),
             ip_or_cidr("--ip", "192.0.2.0/30").unwrap(),
         )];
-        assert_eq!(expand("--ip", &nets, 10).unwrap().len(), 4);
+        assert_eq!(
+            expand("--ip", &nets, AddressCap::flag(10)).unwrap().len(),
+            4
+        );
         let big = vec![(
             "10.0.0.0/8".to_string(),
             ip_or_cidr("--ip", "10.0.0.0/8").unwrap(),
         )];
-        let e = expand("--ip", &big, 4096).unwrap_err();
+        let e = expand("--ip", &big, AddressCap::flag(4096)).unwrap_err();
         assert!(e.0.contains("16777216 addresses"), "{e}");
+        assert!(
+            e.0.ends_with("limit of 4096; raise it with --max-addresses N"),
+            "{e}"
+        );
+        let e = expand("--ip", &big, AddressCap::server(256)).unwrap_err();
+        assert!(e.0.ends_with("limit of 256 of this server"), "{e}");
         let huge = vec![("::/0".to_string(), ip_or_cidr("--ip", "::/0").unwrap())];
-        assert!(expand("--ip", &huge, 4096).is_err());
+        assert!(expand("--ip", &huge, AddressCap::flag(4096)).is_err());
     }
 
     #[test]

@@ -90,11 +90,10 @@ pub fn target(
 }
 
 /// The subjects of some targets (addresses, ranges, domains), and whether
-/// a range is among them; more than `max_addresses` addresses in all is
-/// refused.
+/// a range is among them; more than `cap` addresses in all is refused.
 pub fn subjects_of(
     targets: &[String],
-    max_addresses: u64,
+    cap: crate::input::AddressCap,
 ) -> Result<(Subjects, bool), crate::input::InputError> {
     use crate::input::{check_cap, prefix_size};
     let mut nets = Vec::new();
@@ -106,7 +105,7 @@ pub fn subjects_of(
         }
     }
     let ranges = nets.iter().any(|(_, n)| prefix_size(n) > 1);
-    check_cap("target", &nets, max_addresses)?;
+    check_cap("target", &nets, cap)?;
     // Ranges stay ranges: addresses are made one at a time during the sweep.
     let mut subjects = Subjects::new();
     for (_, net) in &nets {

@@ -43,6 +43,9 @@ impl super::Format for Csv {
     fn extensions(&self) -> &'static [&'static str] {
         &["csv"]
     }
+    fn media_type(&self) -> &'static str {
+        "text/csv; charset=utf-8"
+    }
     fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         one_row(report, BatchFormat::Csv)
     }
@@ -60,6 +63,9 @@ impl super::Format for JsonLines {
     }
     fn extensions(&self) -> &'static [&'static str] {
         &["jsonl", "ndjson"]
+    }
+    fn media_type(&self) -> &'static str {
+        "application/x-ndjson"
     }
     fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         one_row(report, BatchFormat::JsonLines)

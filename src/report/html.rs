@@ -42,6 +42,9 @@ impl super::Format for Html {
     fn extensions(&self) -> &'static [&'static str] {
         &["html", "htm"]
     }
+    fn media_type(&self) -> &'static str {
+        "text/html; charset=utf-8"
+    }
     fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         render(report)
     }

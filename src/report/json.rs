@@ -235,6 +235,9 @@ impl super::Format for Json {
     fn extensions(&self) -> &'static [&'static str] {
         &["json"]
     }
+    fn media_type(&self) -> &'static str {
+        "application/json"
+    }
     fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         render(report)
     }

@@ -48,6 +48,9 @@ impl super::Format for Markdown {
     fn extensions(&self) -> &'static [&'static str] {
         &["md", "markdown"]
     }
+    fn media_type(&self) -> &'static str {
+        "text/markdown; charset=utf-8"
+    }
     fn render(&self, report: &Report, _opts: &super::TextOptions) -> String {
         render(report)
     }

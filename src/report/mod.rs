@@ -48,6 +48,8 @@ pub trait Format: Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// The file extensions (lower case) that ask for it.
     fn extensions(&self) -> &'static [&'static str];
+    /// Its media type (HTTP `Content-Type`), charset included.
+    fn media_type(&self) -> &'static str;
     /// One report in this format (`opts`: the terminal report's options;
     /// the other formats have none).
     fn render(&self, report: &Report, opts: &TextOptions) -> String;
@@ -77,7 +79,12 @@ pub fn format_named(name: &str) -> Option<&'static dyn Format> {
 
 /// The format an output file's name asks for.
 pub fn format_of_path(path: &Path) -> Option<&'static dyn Format> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    format_of_extension(path.extension()?.to_str()?)
+}
+
+/// The format a file extension (`json`, `MD`) asks for.
+pub fn format_of_extension(ext: &str) -> Option<&'static dyn Format> {
+    let ext = ext.to_ascii_lowercase();
     FORMATS
         .iter()
         .copied()

@@ -61,6 +61,9 @@ impl super::Format for Text {
     fn extensions(&self) -> &'static [&'static str] {
         &["txt", "text"]
     }
+    fn media_type(&self) -> &'static str {
+        "text/plain; charset=utf-8"
+    }
     fn render(&self, report: &Report, opts: &TextOptions) -> String {
         render_with(report, opts)
     }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::engine::{Engine, Request};
+use crate::input::AddressCap;
 use crate::report::model::RunKind;
 use store::{State, Store, StoreError};
 
@@ -101,9 +102,8 @@ impl AuditRequest {
             nets.push((ip.to_string(), net));
             ips.push(net.to_string());
         }
-        crate::input::check_cap("ips", &nets, max_addresses).map_err(|e| {
-            e.0.replace("; raise it with --max-addresses N", " of this server")
-        })?;
+        crate::input::check_cap("ips", &nets, AddressCap::server(max_addresses))
+            .map_err(|e| e.0)?;
         let mut selectors = Vec::new();
         for s in self
             .selectors
@@ -147,7 +147,8 @@ impl AuditRequest {
                     .map_err(|e| e.0)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        req.target.ips = crate::input::expand("ips", &nets, max_addresses).map_err(|e| e.0)?;
+        req.target.ips = crate::input::expand("ips", &nets, AddressCap::server(max_addresses))
+            .map_err(|e| e.0)?;
         req.target.selectors = self.selectors.clone();
         req.target.max_addresses = max_addresses as usize;
         if !self.checks.is_empty() {
@@ -270,9 +271,8 @@ impl Job {
                         targets.len()
                     ));
                 }
-                crate::blocklist::subjects_of(&targets, max_addresses).map_err(|e| {
-                    e.0.replace("; raise it with --max-addresses N", " of this server")
-                })?;
+                crate::blocklist::subjects_of(&targets, AddressCap::server(max_addresses))
+                    .map_err(|e| e.0)?;
                 Ok(Job::Blocklist { targets })
             }
         }
@@ -321,8 +321,11 @@ impl Job {
                 Ok((req, spool))
             }
             Job::Blocklist { targets } => {
-                let (subjects, _) = crate::blocklist::subjects_of(targets, config.max_addresses)
-                    .map_err(|e| e.0)?;
+                let (subjects, _) = crate::blocklist::subjects_of(
+                    targets,
+                    AddressCap::server(config.max_addresses),
+                )
+                .map_err(|e| e.0)?;
                 Ok((Request::blocklist(targets.clone(), subjects), None))
             }
         }
@@ -422,7 +425,7 @@ impl Service {
             metrics: Metrics::default(),
             workers: Mutex::new(Vec::new()),
         });
-        for (id, _) in unfinished {
+        for id in unfinished {
             service.queued.fetch_add(1, Ordering::Relaxed);
             let _ = service.queue.try_send(id);
         }
@@ -594,52 +597,43 @@ impl Service {
     /// The Prometheus text exposition of the service's counters.
     pub async fn metrics(&self) -> String {
         let m = &self.metrics;
+        let counters: [(&str, &str, &AtomicU64); 8] = [
+            ("audits_accepted_total", "Audits accepted.", &m.accepted),
+            (
+                "audits_folded_total",
+                "Requests folded into an identical audit of the last minute.",
+                &m.folded,
+            ),
+            (
+                "audits_refused_busy_total",
+                "Audits refused because the queue was full.",
+                &m.refused_busy,
+            ),
+            (
+                "audits_refused_rate_total",
+                "Submissions refused by the per-client rate limit.",
+                &m.refused_rate,
+            ),
+            ("audits_finished_total", "Audits finished.", &m.finished),
+            ("audits_failed_total", "Audits that failed.", &m.failed),
+            (
+                "audit_run_milliseconds_total",
+                "Time spent running audits.",
+                &m.run_ms,
+            ),
+            (
+                "dns_questions_total",
+                "DNS questions the audits asked.",
+                &m.dns_questions,
+            ),
+        ];
         let mut out = String::new();
-        let mut counter = |name: &str, help: &str, v: u64| {
+        for (name, help, value) in counters {
             out.push_str(&format!(
-                "# HELP mailaudit_{name} {help}\n# TYPE mailaudit_{name} counter\nmailaudit_{name} {v}\n"
+                "# HELP mailaudit_{name} {help}\n# TYPE mailaudit_{name} counter\nmailaudit_{name} {}\n",
+                value.load(Ordering::Relaxed)
             ));
-        };
-        counter(
-            "audits_accepted_total",
-            "Audits accepted.",
-            m.accepted.load(Ordering::Relaxed),
-        );
-        counter(
-            "audits_folded_total",
-            "Requests folded into an identical audit of the last minute.",
-            m.folded.load(Ordering::Relaxed),
-        );
-        counter(
-            "audits_refused_busy_total",
-            "Audits refused because the queue was full.",
-            m.refused_busy.load(Ordering::Relaxed),
-        );
-        counter(
-            "audits_refused_rate_total",
-            "Submissions refused by the per-client rate limit.",
-            m.refused_rate.load(Ordering::Relaxed),
-        );
-        counter(
-            "audits_finished_total",
-            "Audits finished.",
-            m.finished.load(Ordering::Relaxed),
-        );
-        counter(
-            "audits_failed_total",
-            "Audits that failed.",
-            m.failed.load(Ordering::Relaxed),
-        );
-        counter(
-            "audit_run_milliseconds_total",
-            "Time spent running audits.",
-            m.run_ms.load(Ordering::Relaxed),
-        );
-        counter(
-            "dns_questions_total",
-            "DNS questions the audits asked.",
-            m.dns_questions.load(Ordering::Relaxed),
-        );
+        }
         out.push_str(&format!(
             "# HELP mailaudit_queue_depth Audits waiting.\n# TYPE mailaudit_queue_depth gauge\nmailaudit_queue_depth {}\n",
             self.queued.load(Ordering::Relaxed)

@@ -174,18 +174,6 @@ pub(super) async fn list(
     }
 }
 
-/// The content type a stored report format is served with.
-fn content_type(format: &str) -> &'static str {
-    match format {
-        "html" => "text/html; charset=utf-8",
-        "json" => "application/json",
-        "jsonl" => "application/x-ndjson",
-        "md" | "markdown" => "text/markdown; charset=utf-8",
-        "csv" => "text/csv; charset=utf-8",
-        _ => "text/plain; charset=utf-8",
-    }
-}
-
 /// `/audits/ID`: progress, then the HTML report; `/audits/ID.EXT`: the
 /// report in the format that extension names (json, md, csv, txt, jsonl,
 /// html).
@@ -194,13 +182,10 @@ pub(super) async fn audit(
     Path(file): Path<String>,
 ) -> Response {
     let (id, format) = match file.split_once('.') {
-        Some((id, ext)) => {
-            let name = std::path::PathBuf::from(format!("report.{ext}"));
-            match crate::report::format_of_path(&name) {
-                Some(f) => (id.to_string(), Some(f.name())),
-                None => return not_found(),
-            }
-        }
+        Some((id, ext)) => match crate::report::format_of_extension(ext) {
+            Some(f) => (id.to_string(), Some(f)),
+            None => return not_found(),
+        },
         None => (file, None),
     };
     if !valid_id(&id) {
@@ -212,13 +197,13 @@ pub(super) async fn audit(
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     if stored.state == AuditState::Done {
-        let name = format.unwrap_or("html");
-        return match service.store.report(&id, name).await {
+        let format = format.unwrap_or(&crate::report::html::Html);
+        return match service.store.report(&id, format.name()).await {
             Ok(Some(body)) => {
                 let mut r = body.into_response();
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static(content_type(name)),
+                    HeaderValue::from_static(format.media_type()),
                 );
                 // A stored report never changes.
                 r.headers_mut().insert(

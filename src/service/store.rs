@@ -270,17 +270,14 @@ impl Store {
     }
 
     /// Audits accepted but not finished (a restart runs them), oldest
-    /// first, with their requests.
-    pub async fn unfinished(&self) -> Result<Vec<(String, String)>, StoreError> {
+    /// first.
+    pub async fn unfinished(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, request FROM audits WHERE status IN ('queued', 'running') ORDER BY created_at, id",
+            "SELECT id FROM audits WHERE status IN ('queued', 'running') ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get("id"), r.get("request")))
-            .collect())
+        Ok(rows.into_iter().map(|r| r.get("id")).collect())
     }
 
     /// Deletes finished audits made before `before` (Unix ms); how many.

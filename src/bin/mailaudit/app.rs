@@ -840,7 +840,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             match input::expand(
                 &format!("line {}", line.line),
                 &line.ips,
-                args.max_addresses,
+                input::AddressCap::flag(args.max_addresses),
             ) {
                 Ok(ips) => requests.push(audit_of(line.domain, ips, &line.selectors)),
                 Err(e) => skipped.push(batch::Skipped {
@@ -862,7 +862,7 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
     let ips = if nets.is_empty() {
         Vec::new()
     } else {
-        input::expand("--ip", &nets, args.max_addresses)?
+        input::expand("--ip", &nets, input::AddressCap::flag(args.max_addresses))?
     };
     let mut request = audit_of(domain, ips, &[]);
     if one_of_a_batch(&setup) {
@@ -942,7 +942,10 @@ fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {
         let mut requests = Vec::new();
         for item in items {
             let targets = vec![item.target];
-            match mailaudit::blocklist::subjects_of(&targets, args.max_addresses) {
+            match mailaudit::blocklist::subjects_of(
+                &targets,
+                input::AddressCap::flag(args.max_addresses),
+            ) {
                 Ok((subjects, _)) => requests.push(Request::blocklist(targets, subjects)),
                 Err(e) => skipped.push(batch::Skipped {
                     line: item.line,
@@ -960,7 +963,10 @@ fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {
             &args.batch,
         );
     }
-    let (subjects, ranges) = mailaudit::blocklist::subjects_of(&args.targets, args.max_addresses)?;
+    let (subjects, ranges) = mailaudit::blocklist::subjects_of(
+        &args.targets,
+        input::AddressCap::flag(args.max_addresses),
+    )?;
     let mut request = Request::blocklist(args.targets.clone(), subjects);
     if one_of_a_batch(&setup) {
         return run_batch(
