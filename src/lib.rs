@@ -19,6 +19,7 @@ pub mod findings;
 pub mod input;
 pub mod message;
 pub mod output;
+pub mod reach;
 pub mod recipients;
 pub mod records;
 pub mod report;

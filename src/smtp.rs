@@ -41,6 +41,8 @@ pub struct ProbeOptions {
     pub slow_banner: Duration,
     /// Trust anchors: the Mozilla set and any `--ca-file`.
     pub roots: Arc<RootCertStore>,
+    /// Which addresses may be probed (all but for `serve`).
+    pub reach: crate::reach::Reach,
 }
 
 impl std::fmt::Debug for ProbeOptions {
@@ -50,6 +52,7 @@ impl std::fmt::Debug for ProbeOptions {
             .field("timeout", &self.timeout)
             .field("helo", &self.helo)
             .field("relay_test", &self.relay_test)
+            .field("reach", &self.reach)
             .finish_non_exhaustive()
     }
 }
@@ -72,8 +75,12 @@ pub struct Probe {
     pub host: String,
     pub address: IpAddr,
     pub port: u16,
-    /// Why no SMTP conversation took place (refused, timed out).
+    /// Why no SMTP conversation took place (refused, timed out, not
+    /// allowed to connect).
     pub unreachable: Option<String>,
+    /// No connection was tried: the address is one this run may not
+    /// reach ([`crate::reach::Reach`]).
+    pub not_allowed: bool,
     pub banner: Option<String>,
     /// Milliseconds from connect to the banner.
     pub banner_ms: Option<u64>,
@@ -285,6 +292,7 @@ pub async fn probe(host: &str, address: IpAddr, opts: &ProbeOptions) -> Probe {
         address,
         port: opts.port,
         unreachable: None,
+        not_allowed: false,
         banner: None,
         banner_ms: None,
         ehlo_name: None,
@@ -295,6 +303,11 @@ pub async fn probe(host: &str, address: IpAddr, opts: &ProbeOptions) -> Probe {
         error: None,
         chain: Vec::new(),
     };
+    if let Some(why) = opts.reach.refuses(address) {
+        p.unreachable = Some(format!("not connected: {why}"));
+        p.not_allowed = true;
+        return p;
+    }
     let target = SocketAddr::new(address, opts.port);
     let started = Instant::now();
     let mut tcp = match tokio::time::timeout(opts.timeout, TcpStream::connect(target)).await {

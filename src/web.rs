@@ -22,6 +22,8 @@ pub struct WebOptions {
     pub roots: Arc<RootCertStore>,
     /// Offline (`--web DIR`): connect here whatever the name resolves to.
     pub connect_to: Option<SocketAddr>,
+    /// Which resolved addresses may be connected to (all but for `serve`).
+    pub reach: crate::reach::Reach,
 }
 
 impl std::fmt::Debug for WebOptions {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for WebOptions {
         f.debug_struct("WebOptions")
             .field("port", &self.port)
             .field("timeout", &self.timeout)
+            .field("reach", &self.reach)
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +56,9 @@ pub enum FetchError {
     Connect(String),
     /// Larger than [`MAX_BODY`].
     TooLarge,
+    /// Not tried: every address is one this run may not reach
+    /// ([`crate::reach::Reach`]); what is there is unknown.
+    NotAllowed(String),
 }
 
 impl std::fmt::Display for FetchError {
@@ -62,6 +68,7 @@ impl std::fmt::Display for FetchError {
             FetchError::Timeout => write!(f, "no answer in time"),
             FetchError::Connect(e) => write!(f, "{e}"),
             FetchError::TooLarge => write!(f, "larger than {MAX_BODY} octets"),
+            FetchError::NotAllowed(why) => write!(f, "not tried: {why}"),
         }
     }
 }
@@ -82,10 +89,19 @@ pub async fn get(
     .with_no_client_auth();
     let addrs: Vec<SocketAddr> = match opts.connect_to {
         Some(to) => vec![to],
-        None => addresses
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, opts.port))
-            .collect(),
+        None => {
+            let allowed: Vec<SocketAddr> = addresses
+                .iter()
+                .filter(|ip| opts.reach.refuses(**ip).is_none())
+                .map(|ip| SocketAddr::new(*ip, opts.port))
+                .collect();
+            if allowed.is_empty()
+                && let Some(why) = addresses.iter().find_map(|ip| opts.reach.refuses(*ip))
+            {
+                return Err(FetchError::NotAllowed(why));
+            }
+            allowed
+        }
     };
     let port = opts.connect_to.map_or(opts.port, |to| to.port());
     let client = reqwest::Client::builder()

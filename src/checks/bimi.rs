@@ -216,6 +216,16 @@ async fn run(facts: &Facts<'_>) -> (BimiReport, Vec<Finding>) {
         Err(FetchError::Timeout) => {
             findings.push(unreachable("no answer in time".into()).unknown())
         }
+        Err(FetchError::NotAllowed(why)) => findings.push(
+            Finding::new(
+                ids::BIMI_LOGO_NOT_FETCHED,
+                domain,
+                format!("The BIMI logo of {domain} was not fetched from {logo}: {why}. Whether it can be shown is unknown."),
+            )
+            .with("url", &logo)
+            .with("reason", &why)
+            .unknown(),
+        ),
         Err(e) => findings.push(unreachable(e.to_string())),
         Ok(f) if f.status != 200 => findings.push(unreachable(format!("HTTP status {}", f.status))),
         Ok(f) => match tiny_ps_problem(&f.body) {

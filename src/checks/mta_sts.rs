@@ -148,6 +148,18 @@ async fn run(facts: &Facts<'_>) -> (MtaStsReport, Vec<Finding>) {
         Err(FetchError::Timeout) => {
             return (report, vec![unreachable("no answer in time".into(), true)]);
         }
+        // Not tried: what the policy host serves is unseen.
+        Err(FetchError::NotAllowed(why)) => {
+            let f = Finding::new(
+                ids::MTA_STS_POLICY_NOT_FETCHED,
+                domain,
+                format!("The MTA-STS policy of {domain} was not fetched from {url}: {why}. Whether senders can fetch it is unknown."),
+            )
+            .with("url", &url)
+            .with("reason", &why)
+            .unknown();
+            return (report, vec![f]);
+        }
         Err(e) => return (report, vec![unreachable(e.to_string(), false)]),
     };
     if fetched.status != 200 {

@@ -57,11 +57,15 @@ async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpRepor
         probes: Vec::new(),
         ptr_names: Vec::new(),
     };
-    let reached = probes.iter().filter(|p| p.unreachable.is_none()).count();
-    if reached == 0 && !probes.is_empty() {
-        findings.push(none_reached(&probes, opts.port));
+    let (refused, tried): (Vec<&Probe>, Vec<&Probe>) = probes.iter().partition(|p| p.not_allowed);
+    if !refused.is_empty() {
+        findings.push(not_probed(&refused, opts.port));
     }
-    for p in &probes {
+    let reached = tried.iter().filter(|p| p.unreachable.is_none()).count();
+    if reached == 0 && !tried.is_empty() {
+        findings.push(none_reached(&tried, opts.port));
+    }
+    for p in tried {
         let subject = format!("{} ({})", p.host, p.address);
         if let Some(why) = &p.unreachable {
             if reached > 0 {
@@ -93,14 +97,14 @@ async fn run(facts: &Facts<'_>, target: &crate::facts::SmtpTarget) -> (SmtpRepor
     (report, findings)
 }
 
-/// `smtp.unreachable` (unknown) when no address answered: most often the
-/// network mailaudit runs on blocks outbound port 25.
-fn none_reached(probes: &[Probe], port: u16) -> Finding {
+/// `smtp.not-probed` (unknown): addresses this run may not connect to
+/// (a service reaches only public ones), so what is there is unseen.
+fn not_probed(probes: &[&Probe], port: u16) -> Finding {
     Finding::new(
-        ids::SMTP_UNREACHABLE,
+        ids::SMTP_NOT_PROBED,
         format!("port {port}"),
         format!(
-            "None of the {} addresses answered on port {port}: the network mailaudit runs on may block outbound port {port} (many ISPs and clouds do), or the servers are down. Run the probe from a host that can send mail.",
+            "{} address(es) were not probed on port {port}: they are not public addresses, and this server connects only to public ones. What the mail servers there do is unknown.",
             probes.len(),
         ),
     )
@@ -112,6 +116,31 @@ fn none_reached(probes: &[Probe], port: u16) -> Finding {
             .collect::<Vec<_>>(),
     )
     .unknown()
+}
+
+/// `smtp.unreachable` (unknown) when no address answered: most often the
+/// network mailaudit runs on blocks outbound port 25.
+fn none_reached(probes: &[&Probe], port: u16) -> Finding {
+    let text = format!(
+        "None of the {} addresses answered on port {port}: the network mailaudit runs on may block outbound port {port} (many ISPs and clouds do), or the servers are down. Run the probe from a host that can send mail.",
+        probes.len(),
+    );
+    Finding::new(ids::SMTP_UNREACHABLE, format!("port {port}"), text)
+        .with(
+            "addresses",
+            probes
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} ({}): {}",
+                        p.address,
+                        p.host,
+                        p.unreachable.as_deref().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unknown()
 }
 
 /// What the conversation itself showed: it broke off, a slow greeting, no

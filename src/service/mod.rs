@@ -6,9 +6,11 @@
 //! was accepted but not finished.
 //!
 //! What a web user may make the server do is less than what the operator
-//! may: no SMTP probe, no HTTPS fetch, no zone files come from a request
-//! (the checks that would need them say they were not run), so a request
-//! cannot make the server connect anywhere but its resolvers.
+//! may: a request names no server and no zone file. The SMTP probe and the
+//! HTTPS fetches run only when the operator enabled them (`--smtp`,
+//! `--fetch`; otherwise those checks say they were not run), and then
+//! reach only public addresses unless the operator allows private ones
+//! ([`crate::reach`]).
 
 mod http;
 mod pages;
@@ -24,8 +26,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::engine::{Engine, Request};
+use crate::facts::SmtpTarget;
 use crate::input::AddressCap;
+use crate::reach::Reach;
 use crate::report::model::RunKind;
+use crate::web::WebOptions;
 use store::{State, Store, StoreError};
 
 pub use http::serve;
@@ -55,6 +60,51 @@ pub struct ServiceConfig {
     pub rate_per_minute: Option<u32>,
     /// Where uploaded recipient lists are spooled while they are checked.
     pub spool: std::path::PathBuf,
+    /// `serve --smtp`: probe each audited domain's MX hosts (and, with
+    /// `--smtp-sending`, the request's IPs) on port 25; `None`: the SMTP
+    /// check is not run for requests.
+    pub smtp: Option<SmtpTarget>,
+    /// `serve --fetch`: fetch MTA-STS policies and BIMI logos over HTTPS;
+    /// `None`: not fetched (the checks say so).
+    pub web: Option<WebOptions>,
+}
+
+impl ServiceConfig {
+    /// Which addresses the probe and fetches may reach: public ones unless
+    /// the operator allows private ones (`--allow-private`).
+    pub fn reach(&self) -> Reach {
+        self.smtp
+            .as_ref()
+            .map(|s| s.options.reach)
+            .or(self.web.as_ref().map(|w| w.reach))
+            .unwrap_or(Reach::Public)
+    }
+
+    /// What a request may make this server connect to, in a sentence for
+    /// the form.
+    pub fn connections(&self) -> String {
+        let probe = self.smtp.as_ref().map(|s| {
+            if s.sending {
+                "probes the domain's mail servers and the sending IPs on port 25"
+            } else {
+                "probes the domain's mail servers on port 25"
+            }
+        });
+        let fetch = self
+            .web
+            .as_ref()
+            .map(|_| "fetches its MTA-STS policy and BIMI logo over HTTPS");
+        let whom = match self.reach() {
+            Reach::Public => " (public addresses only)",
+            Reach::Any => "",
+        };
+        match (probe, fetch) {
+            (None, None) => "The SMTP probe and HTTPS fetches (MTA-STS policy, BIMI logo) are not made for web requests: those checks say they were not run.".into(),
+            (Some(p), None) => format!("This server {p}{whom}; it does not fetch MTA-STS policies or BIMI logos."),
+            (None, Some(f)) => format!("This server {f}{whom}; it does not probe mail servers on port 25."),
+            (Some(p), Some(f)) => format!("This server {p} and {f}{whom}."),
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -70,6 +120,8 @@ impl Default for ServiceConfig {
             zone_files: Vec::new(),
             rate_per_minute: None,
             spool: std::env::temp_dir(),
+            smtp: None,
+            web: None,
         }
     }
 }
@@ -92,8 +144,12 @@ pub struct AuditRequest {
 
 impl AuditRequest {
     /// The request in its one canonical form (names normalised, lists
-    /// sorted), or what is wrong with it, naming the field.
-    pub fn normalised(&self, max_addresses: u64) -> Result<AuditRequest, String> {
+    /// sorted), or what is wrong with it, naming the field. When the
+    /// service probes the sending IPs on port 25 and may reach only
+    /// public addresses, an internal address among them is refused: the
+    /// requester would have the server connect to its own network.
+    pub fn normalised(&self, config: &ServiceConfig) -> Result<AuditRequest, String> {
+        let max_addresses = config.max_addresses;
         let domain = crate::input::domain("domain", self.domain.trim()).map_err(|e| e.0)?;
         let mut ips = Vec::new();
         let mut nets = Vec::new();
@@ -102,8 +158,17 @@ impl AuditRequest {
             nets.push((ip.to_string(), net));
             ips.push(net.to_string());
         }
-        crate::input::check_cap("ips", &nets, AddressCap::server(max_addresses))
+        let addresses = crate::input::expand("ips", &nets, AddressCap::server(max_addresses))
             .map_err(|e| e.0)?;
+        if let Some(smtp) = config.smtp.as_ref().filter(|s| s.sending)
+            && let Some(why) = addresses
+                .iter()
+                .find_map(|ip| smtp.options.reach.refuses(*ip))
+        {
+            return Err(format!(
+                "ips: {why}; the SMTP probe of sending IPs would connect there"
+            ));
+        }
         let mut selectors = Vec::new();
         for s in self
             .selectors
@@ -231,7 +296,8 @@ impl Job {
     }
 
     /// The job in its one canonical form, or what is wrong with it.
-    pub fn normalised(&self, max_addresses: u64) -> Result<Job, String> {
+    pub fn normalised(&self, config: &ServiceConfig) -> Result<Job, String> {
+        let max_addresses = config.max_addresses;
         match self {
             Job::Audit {
                 request,
@@ -249,7 +315,7 @@ impl Job {
                     return Err(format!("recipients {:?}: the file is empty", r.name));
                 }
                 Ok(Job::Audit {
-                    request: request.normalised(max_addresses)?,
+                    request: request.normalised(config)?,
                     message: message.clone(),
                     recipients: recipients.clone(),
                 })
@@ -291,6 +357,8 @@ impl Job {
                 recipients,
             } => {
                 let mut req = request.engine_request(config.max_addresses)?;
+                req.target.smtp = config.smtp.clone();
+                req.target.web = config.web.clone();
                 if let Some(m) = message {
                     req.target.messages.push(crate::message::Loaded {
                         path: m.name.clone(),
@@ -462,9 +530,7 @@ impl Service {
         if let Some(client) = client {
             self.rate_limit(client).await?;
         }
-        let job = asked
-            .normalised(self.config.max_addresses)
-            .map_err(Refused::Invalid)?;
+        let job = asked.normalised(&self.config).map_err(Refused::Invalid)?;
         let stored = serde_json::to_string(&job).expect("serialises");
         let key = data_encoding::HEXLOWER.encode(&token_hash(&stored));
         let mut recent = self.recent.lock().await;

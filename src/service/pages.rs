@@ -136,7 +136,7 @@ pub(super) async fn home_with(
             error, domain, ips, selectors, recent,
             max_addresses => service.config.max_addresses,
             max_body => size(service.config.body_limit),
-            limits => "The SMTP probe and HTTPS fetches (MTA-STS policy, BIMI logo) are not made for web requests: this server does not connect to addresses a visitor names.",
+            limits => service.config.connections(),
         },
     )
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use mailaudit::engine::{Engine, Request};
+use mailaudit::reach::Reach;
 use mailaudit::report::json;
 use mailaudit::rules::Rules;
 use mailaudit::smtp::roots;
@@ -24,6 +25,7 @@ struct Setup {
     dmarc: &'static str,
     answer: Answer,
     fault: Option<(&'static str, Fault)>,
+    reach: Reach,
 }
 
 fn setup() -> Setup {
@@ -36,6 +38,7 @@ fn setup() -> Setup {
             body: LOGO.into(),
         },
         fault: None,
+        reach: Reach::Any,
     }
 }
 
@@ -58,6 +61,7 @@ async fn run(s: Setup) -> Value {
         port: server.addr.port(),
         timeout: Duration::from_secs(3),
         roots: std::sync::Arc::new(roots(&[ca_cert()]).unwrap()),
+        reach: s.reach,
     });
     json::to_value(&Engine::new(dns, Rules::embedded()).run(&req).await)
 }
@@ -81,6 +85,12 @@ pub async fn scenario(id: &str) -> Value {
             s.answer.status = 404;
             s
         }
+        // A service (reaching public addresses only) and a logo host on
+        // loopback: not fetched, unknown.
+        "bimi.logo-not-fetched" => Setup {
+            reach: Reach::Public,
+            ..setup()
+        },
         "bimi.logo-not-tiny-ps" => {
             let mut s = setup();
             s.answer.body = LOGO.replace("tiny-ps", "tiny");
@@ -122,6 +132,7 @@ async fn each_problem_is_its_finding_and_only_that() {
         "bimi.invalid-record",
         "bimi.dmarc-not-enforced",
         "bimi.logo-unreachable",
+        "bimi.logo-not-fetched",
         "bimi.logo-not-tiny-ps",
         "bimi.dns-error",
     ] {

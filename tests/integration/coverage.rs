@@ -315,6 +315,7 @@ async fn the_clean_fixtures_trigger_nothing() {
         port: policy.addr.port(),
         timeout: std::time::Duration::from_secs(3),
         roots: std::sync::Arc::new(mailaudit::smtp::roots(&[crate::smtp::ca_cert()]).unwrap()),
+        reach: mailaudit::reach::Reach::Any,
     });
     let doc = env.run(&req).await;
     assert_eq!(ids(&doc), Vec::<String>::new(), "{:#}", doc["findings"]);

@@ -156,6 +156,7 @@ fn probe(port: u16, hosts: Vec<String>) -> SmtpTarget {
             relay_test: false,
             slow_banner: Duration::from_millis(300),
             roots: std::sync::Arc::new(roots(&[crate::smtp::ca_cert()]).unwrap()),
+            reach: mailaudit::reach::Reach::Any,
         },
         sending: false,
         hosts,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use mailaudit::engine::{Engine, Request};
+use mailaudit::reach::Reach;
 use mailaudit::report::json;
 use mailaudit::rules::Rules;
 use mailaudit::smtp::roots;
@@ -34,6 +35,7 @@ pub struct Setup {
     pub trust: bool,
     pub no_server: bool,
     pub fault: Option<(&'static str, Fault)>,
+    pub reach: Reach,
 }
 
 impl Setup {
@@ -50,6 +52,7 @@ impl Setup {
             trust: true,
             no_server: false,
             fault: None,
+            reach: Reach::Any,
         }
     }
 }
@@ -85,6 +88,7 @@ pub async fn run(s: Setup) -> Value {
         port,
         timeout: Duration::from_secs(3),
         roots: std::sync::Arc::new(roots(&extra).unwrap()),
+        reach: s.reach,
     });
     let doc = json::to_value(&Engine::new(dns, Rules::embedded()).run(&req).await);
     drop(server);
@@ -103,6 +107,12 @@ pub async fn scenario(id: &str) -> Value {
         },
         "mta-sts.policy-unreachable" => Setup {
             no_server: true,
+            ..Setup::policy(GOOD_POLICY)
+        },
+        // A service (reaching public addresses only) and a policy host on
+        // loopback: not fetched, unknown.
+        "mta-sts.policy-not-fetched" => Setup {
+            reach: Reach::Public,
             ..Setup::policy(GOOD_POLICY)
         },
         "mta-sts.policy-cert-invalid" => Setup {
@@ -150,6 +160,7 @@ async fn each_problem_is_its_finding_and_only_that() {
         "mta-sts.missing",
         "mta-sts.invalid-record",
         "mta-sts.policy-unreachable",
+        "mta-sts.policy-not-fetched",
         "mta-sts.policy-cert-invalid",
         "mta-sts.policy-invalid",
         "mta-sts.mode-testing",

@@ -23,8 +23,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start(env: &Env, url: &str, config: ServiceConfig) -> Server {
+        Server::with_engine(env.engine.clone(), url, config).await
+    }
+
+    pub async fn with_engine(
+        engine: mailaudit::engine::Engine,
+        url: &str,
+        config: ServiceConfig,
+    ) -> Server {
         let store = Store::open(url).await.expect("the store opens");
-        let service = Service::start(env.engine.clone(), store, config)
+        let service = Service::start(engine, store, config)
             .await
             .expect("the service starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -796,6 +804,9 @@ fn serve_refuses_an_open_address_without_a_token_and_bad_flags() {
         (vec!["--retention", "soon"], "soon"),
         (vec!["--rate", "0/min"], "0/min"),
         (vec!["--database", "mysql://x"], "--database"),
+        (vec!["--allow-private"], "--allow-private"),
+        (vec!["--web", "/tmp"], "--web /tmp"),
+        (vec!["--smtp-sending"], "--smtp"),
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -865,5 +876,189 @@ async fn the_openapi_file_names_the_routes_there_are() {
             "/metrics"
         ]
     );
+    server.stop().await;
+}
+
+/// probe.test: its MX host and its MTA-STS policy host on loopback, and
+/// the MX address's PTR record.
+fn probe_zones() -> Vec<String> {
+    vec![
+        "$ORIGIN probe.test.\n$TTL 300\n@ IN SOA ns.probe.test. h.probe.test. 1 3600 600 86400 300\n@ IN NS ns.probe.test.\nns IN A 127.0.0.53\n\
+         @ IN MX 10 mx.probe.test.\nmx IN A 127.0.0.1\nmta-sts IN A 127.0.0.1\n_mta-sts IN TXT \"v=STSv1; id=20261205\"\n"
+            .into(),
+        "$ORIGIN 127.in-addr.arpa.\n$TTL 300\n@ IN SOA ns.probe.test. h.probe.test. 1 3600 600 86400 300\n@ IN NS ns.probe.test.\n\
+         1.0.0 IN PTR mx.probe.test.\n"
+            .into(),
+    ]
+}
+
+/// The service's probe and fetches as `serve --smtp --smtp-sending --fetch`
+/// sets them, to these ports, reaching `reach`.
+fn connecting(smtp_port: u16, https_port: u16, reach: mailaudit::reach::Reach) -> ServiceConfig {
+    use mailaudit::smtp::{ProbeOptions, roots};
+    let roots = Arc::new(roots(&[crate::smtp::ca_cert()]).unwrap());
+    ServiceConfig {
+        smtp: Some(mailaudit::facts::SmtpTarget {
+            options: ProbeOptions {
+                port: smtp_port,
+                timeout: Duration::from_secs(3),
+                helo: "probe.mailaudit.test".into(),
+                relay_test: false,
+                slow_banner: Duration::from_millis(1500),
+                roots: Arc::clone(&roots),
+                reach,
+            },
+            sending: true,
+            hosts: Vec::new(),
+        }),
+        web: Some(mailaudit::web::WebOptions {
+            port: https_port,
+            timeout: Duration::from_secs(3),
+            roots,
+            connect_to: None,
+            reach,
+        }),
+        ..config()
+    }
+}
+
+async fn probe_engine() -> (crate::common::FaultServer, mailaudit::engine::Engine) {
+    let dns = crate::common::FaultServer::from_texts(&probe_zones()).await;
+    let engine = mailaudit::engine::Engine::new(
+        crate::common::resolver_for(&dns),
+        mailaudit::rules::Rules::embedded(),
+    );
+    (dns, engine)
+}
+
+/// With the probe and fetches on, a request still cannot make the server
+/// connect to its own network: an internal sending IP is refused (400),
+/// and a domain whose MX and policy host resolve to loopback gets
+/// `unknown` for both, with the reason, and no connection is tried.
+#[tokio::test]
+async fn a_request_cannot_make_the_server_connect_to_internal_addresses() {
+    use mailaudit::reach::Reach;
+    let smtp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let https = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = connecting(
+        smtp.local_addr().unwrap().port(),
+        https.local_addr().unwrap().port(),
+        Reach::Public,
+    );
+    let (_dns, engine) = probe_engine().await;
+    let (_dir, url) = sqlite();
+    let server = Server::with_engine(engine, &url, config).await;
+    let c = client();
+
+    for (ip, what) in [
+        ("10.0.0.5", "10.0.0.5 is a private address"),
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("169.254.169.254", "cloud metadata"),
+        ("fe80::1", "link-local"),
+        ("::ffff:192.168.1.1", "private"),
+        ("100.64.0.0/30", "100.64.0.0 is a shared address"),
+    ] {
+        let (status, body) = post_json(
+            &c,
+            &server.url("/api/v1/audits"),
+            &json!({"domain": "probe.test", "ips": [ip]}),
+        )
+        .await;
+        assert_eq!(status, 400, "{ip}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.starts_with("ips: "), "{error}");
+        assert!(error.contains(what), "{ip}: {error}");
+    }
+
+    let (status, accepted) = post_json(
+        &c,
+        &server.url("/api/v1/audits"),
+        &json!({"domain": "probe.test", "checks": ["smtp", "mta-sts"]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let done = finished(&c, &server, accepted["id"].as_str().unwrap()).await;
+    let report = &done["report"];
+    let probe = crate::common::finding(report, "smtp.not-probed");
+    assert!(
+        probe["evidence"]["addresses"][0]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1 is a loopback address"),
+        "{probe}"
+    );
+    let fetch = crate::common::finding(report, "mta-sts.policy-not-fetched");
+    assert!(
+        fetch["evidence"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1 is a loopback address"),
+        "{fetch}"
+    );
+    // Neither is a verdict about the domain: both checks are unknown.
+    assert_eq!(report["checks"]["smtp"]["status"], "unknown");
+    assert_eq!(report["checks"]["mta-sts"]["status"], "unknown");
+    assert!(!ids(report).iter().any(|i| i == "smtp.unreachable"));
+    // Nothing knocked on either port.
+    for listener in [&smtp, &https] {
+        let knocked = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(knocked.is_err(), "a connection was made");
+    }
+    // The form says what the server connects to.
+    let page = c
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("public addresses only"), "{page}");
+    server.stop().await;
+}
+
+/// `--allow-private`: the operator's own (loopback) servers are probed
+/// and fetched from, and an internal sending IP is accepted.
+#[tokio::test]
+async fn the_operator_may_allow_internal_addresses() {
+    use crate::https_support::Answer;
+    use mailaudit::reach::Reach;
+    let smtp = crate::smtp_support::start(crate::smtp_support::Config::with_tls(
+        "mx.probe.test",
+        crate::smtp::cert(&["mx.probe.test"], -1, 90),
+    ))
+    .await;
+    let https = crate::https_support::start(
+        crate::smtp::cert(&["mta-sts.probe.test"], -1, 90),
+        Answer {
+            status: 200,
+            content_type: "text/plain",
+            body: "version: STSv1\r\nmode: enforce\r\nmx: mx.probe.test\r\nmax_age: 604800\r\n"
+                .into(),
+        },
+    )
+    .await;
+    let config = connecting(smtp.addr.port(), https.addr.port(), Reach::Any);
+    let (_dns, engine) = probe_engine().await;
+    let (_dir, url) = sqlite();
+    let server = Server::with_engine(engine, &url, config).await;
+    let c = client();
+    let (status, accepted) = post_json(
+        &c,
+        &server.url("/api/v1/audits"),
+        &json!({"domain": "probe.test", "ips": ["127.0.0.1"], "checks": ["smtp", "mta-sts"]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let done = finished(&c, &server, accepted["id"].as_str().unwrap()).await;
+    let report = &done["report"];
+    let found = ids(report);
+    assert!(!found.iter().any(|i| i == "smtp.unreachable"), "{found:?}");
+    assert!(
+        !found.iter().any(|i| i.starts_with("mta-sts.")),
+        "{found:?}"
+    );
+    assert_eq!(report["checks"]["smtp"]["status"], "pass", "{report:#}");
+    assert_eq!(report["checks"]["mta-sts"]["status"], "pass", "{report:#}");
     server.stop().await;
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::SmtpTarget;
+use mailaudit::reach::Reach;
 use mailaudit::report::json;
 use mailaudit::rules::Rules;
 use mailaudit::smtp::{ProbeOptions, roots};
@@ -35,6 +36,7 @@ pub struct Setup {
     pub relay_test: bool,
     pub timeout: Duration,
     pub fault: Option<(&'static str, Fault)>,
+    pub reach: Reach,
 }
 
 impl Setup {
@@ -45,6 +47,7 @@ impl Setup {
             relay_test: false,
             timeout: Duration::from_secs(3),
             fault: None,
+            reach: Reach::Any,
         }
     }
 }
@@ -109,6 +112,7 @@ pub async fn run(setup: Setup) -> Value {
             relay_test: setup.relay_test,
             slow_banner: SLOW_BANNER,
             roots: std::sync::Arc::new(roots(&extra).unwrap()),
+            reach: setup.reach,
         },
         sending: false,
         hosts: Vec::new(),
@@ -122,6 +126,12 @@ pub async fn scenario(id: &str) -> Value {
     let setup = match id {
         "smtp.unreachable" => Setup {
             server: None,
+            ..Setup::with(good())
+        },
+        // A service (reaching public addresses only) and an MX host on
+        // loopback: not probed, unknown.
+        "smtp.not-probed" => Setup {
+            reach: Reach::Public,
             ..Setup::with(good())
         },
         "smtp.conversation-failed" => Setup {
@@ -222,6 +232,7 @@ async fn each_problem_is_its_finding_and_only_that() {
         ("smtp.slow-banner", &[]),
         ("smtp.conversation-failed", &[]),
         ("smtp.dns-error", &[]),
+        ("smtp.not-probed", &[]),
     ] {
         let doc = scenario(id).await;
         let mut want: Vec<String> = std::iter::once(id)

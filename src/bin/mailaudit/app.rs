@@ -22,6 +22,7 @@ use mailaudit::engine::{Engine, Request};
 use mailaudit::facts::Target;
 use mailaudit::findings::Status;
 use mailaudit::input::{self, InputError};
+use mailaudit::reach::Reach;
 use mailaudit::report::TextOptions;
 use mailaudit::report::baseline::Baseline;
 use mailaudit::report::batch::BatchWriter;
@@ -573,11 +574,12 @@ impl Session {
 }
 
 /// The SMTP probe's settings: the trust anchors ([`trust_anchors`]), the
-/// EHLO name, the port and timeout.
-fn smtp_target(
+/// EHLO name, the port and timeout, and which addresses it may reach.
+pub(crate) fn smtp_target(
     args: &crate::cli::SmtpArgs,
     hosts: Vec<String>,
     roots: Arc<rustls::RootCertStore>,
+    reach: Reach,
 ) -> Result<mailaudit::facts::SmtpTarget, AppError> {
     let helo = match &args.smtp_helo {
         Some(h) => input::helo(h)?,
@@ -595,14 +597,34 @@ fn smtp_target(
             relay_test: args.smtp_relay_test,
             slow_banner: mailaudit::smtp::SLOW_BANNER,
             roots,
+            reach,
         },
         sending: args.smtp_sending,
         hosts,
     })
 }
 
+/// How HTTPS fetches (MTA-STS policies, BIMI logos) are made: the port
+/// and timeout of the flags, the trust anchors, which addresses they may
+/// reach.
+pub(crate) fn web_options(
+    args: &crate::cli::SmtpArgs,
+    roots: Arc<rustls::RootCertStore>,
+    reach: Reach,
+) -> mailaudit::web::WebOptions {
+    mailaudit::web::WebOptions {
+        connect_to: None,
+        port: args.https_port,
+        timeout: Duration::from_millis(args.smtp_timeout),
+        roots,
+        reach,
+    }
+}
+
 /// The Mozilla trust anchors and those of `--ca-file`.
-fn trust_anchors(args: &crate::cli::SmtpArgs) -> Result<rustls::RootCertStore, AppError> {
+pub(crate) fn trust_anchors(
+    args: &crate::cli::SmtpArgs,
+) -> Result<rustls::RootCertStore, AppError> {
     use rustls_pki_types::pem::PemObject;
     let mut extra = Vec::new();
     if let Some(path) = &args.ca_file {
@@ -634,7 +656,12 @@ fn run_smtp(args: crate::cli::SmtpCommandArgs) -> Result<Exit, AppError> {
             Err(_) => input::domain("host", h),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let target = smtp_target(&args.smtp, hosts, Arc::new(trust_anchors(&args.smtp)?))?;
+    let target = smtp_target(
+        &args.smtp,
+        hosts,
+        Arc::new(trust_anchors(&args.smtp)?),
+        Reach::Any,
+    )?;
     let setup = Setup::new(args.rules.dir.as_deref(), None, &args.dns, &args.output)?;
     let request = Request {
         kind: RunKind::Smtp,
@@ -806,19 +833,17 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
             subjects: None,
             max_addresses: args.max_addresses as usize,
             smtp: match &roots {
-                Some(roots) if args.smtp.smtp => {
-                    Some(smtp_target(&args.smtp, Vec::new(), Arc::clone(roots))?)
-                }
+                Some(roots) if args.smtp.smtp => Some(smtp_target(
+                    &args.smtp,
+                    Vec::new(),
+                    Arc::clone(roots),
+                    Reach::Any,
+                )?),
                 _ => None,
             },
             web: roots
                 .filter(|_| fetches)
-                .map(|roots| mailaudit::web::WebOptions {
-                    connect_to: None,
-                    port: args.smtp.https_port,
-                    timeout: Duration::from_millis(args.smtp.smtp_timeout),
-                    roots,
-                }),
+                .map(|roots| web_options(&args.smtp, roots, Reach::Any)),
             recipients,
         },
         checks,

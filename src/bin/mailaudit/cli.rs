@@ -297,6 +297,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", value_parser = retention)]
     pub retention: Option<std::time::Duration>,
 
+    /// Fetch MTA-STS policies and BIMI logos over HTTPS for requests
+    /// (off: those checks say they were not run).
+    #[arg(long)]
+    pub fetch: bool,
+
+    /// Let the SMTP probe and the HTTPS fetches connect to private,
+    /// loopback, link-local and cloud metadata addresses (off: a
+    /// requester cannot make the server reach its own network).
+    #[arg(long)]
+    pub allow_private: bool,
+
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+
     #[command(flatten)]
     pub rules: RulesArgs,
 

@@ -10,11 +10,14 @@ use std::sync::Arc;
 use mailaudit::blocklist::BlocklistEngine;
 use mailaudit::engine::Engine;
 use mailaudit::input::InputError;
+use mailaudit::reach::Reach;
 use mailaudit::rules::Rules;
 use mailaudit::service::store::Store;
 use mailaudit::service::{Service, ServiceConfig, serve, token_hash};
 
-use crate::app::{AppError, DnsPlan, Exit, blocklist_config};
+use crate::app::{
+    AppError, DnsPlan, Exit, blocklist_config, smtp_target, trust_anchors, web_options,
+};
 use crate::cli::ServeArgs;
 
 /// The tokens of `--token-file`, as SHA-256 hashes: a line is a token, or
@@ -113,11 +116,38 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
     }
     if let Some(dir) = &args.dns.web {
         return Err(InputError(format!(
-            "--web {}: the service makes no HTTPS fetches for its requests",
+            "--web {}: the service fetches from the sites themselves (--fetch), never from a directory",
             dir.display()
         ))
         .into());
     }
+    if args.allow_private && !args.smtp.smtp && !args.fetch {
+        return Err(InputError(
+            "--allow-private: nothing would connect anywhere; give --smtp or --fetch".into(),
+        )
+        .into());
+    }
+    let reach = if args.allow_private {
+        Reach::Any
+    } else {
+        Reach::Public
+    };
+    // One read of --ca-file for the probe and the fetches.
+    let roots = (args.smtp.smtp || args.fetch)
+        .then(|| trust_anchors(&args.smtp).map(Arc::new))
+        .transpose()?;
+    let smtp = match &roots {
+        Some(roots) if args.smtp.smtp => Some(smtp_target(
+            &args.smtp,
+            Vec::new(),
+            Arc::clone(roots),
+            reach,
+        )?),
+        _ => None,
+    };
+    let web = roots
+        .filter(|_| args.fetch)
+        .map(|roots| web_options(&args.smtp, roots, reach));
     let rules_dir = args.rules.dir.as_deref();
     let rules = Rules::load(rules_dir)?;
     let blocklist = (!args.no_blocklist)
@@ -135,6 +165,8 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         zone_files: dns.zone_files.clone(),
         rate_per_minute: args.rate,
         spool: spool_dir(&args)?,
+        smtp,
+        web,
         ..ServiceConfig::default()
     };
 
@@ -143,7 +175,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MAILAUDIT_LOG").unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new(
-                    "info,hickory_server=warn,hickory_proto=warn,hickory_resolver=warn,sqlx=warn",
+                    "info,hickory_server=error,hickory_proto=warn,hickory_resolver=warn,sqlx=warn",
                 )
             }),
         )
