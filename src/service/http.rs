@@ -342,11 +342,22 @@ async fn read_form(req: Request) -> Result<FormFields, Response> {
 
 /// `POST /api/v1/audits`: JSON, or multipart with a message and a
 /// recipient list.
+/// The client of a request, for `--rate`: the peer, or whom a trusted
+/// proxy's `X-Forwarded-For` names.
+fn client_of(service: &Service, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    service.config.client(peer.ip(), forwarded)
+}
+
 async fn submit_api(
     State(service): State<Arc<Service>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    let client = client_of(&service, peer, req.headers());
     let job = if multipart(&req) {
         match read_multipart(req).await {
             Ok(fields) => fields.job(),
@@ -358,7 +369,7 @@ async fn submit_api(
             Err(e) => return body_refused(e.status(), e.body_text()),
         }
     };
-    match service.submit(&job, Some(client.ip())).await {
+    match service.submit(&job, Some(client)).await {
         Ok((id, state)) => accepted(id, state),
         Err(r) => refused(r),
     }
@@ -373,15 +384,17 @@ struct BlocklistBody {
 
 async fn submit_blocklist(
     State(service): State<Arc<Service>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<axum::Json<BlocklistBody>, JsonRejection>,
 ) -> Response {
+    let client = client_of(&service, peer, &headers);
     let targets = match body {
         Ok(axum::Json(b)) => b.targets,
         Err(e) => return body_refused(e.status(), e.body_text()),
     };
     match service
-        .submit(&Job::Blocklist { targets }, Some(client.ip()))
+        .submit(&Job::Blocklist { targets }, Some(client))
         .await
     {
         Ok((id, state)) => accepted(id, state),
@@ -393,14 +406,15 @@ async fn submit_blocklist(
 /// wrong.
 async fn submit_form(
     State(service): State<Arc<Service>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    let client = client_of(&service, peer, req.headers());
     let fields = match read_form(req).await {
         Ok(f) => f,
         Err(r) => return r,
     };
-    match service.submit(&fields.job(), Some(client.ip())).await {
+    match service.submit(&fields.job(), Some(client)).await {
         Ok((id, _)) => Redirect::to(&format!("/audits/{id}")).into_response(),
         Err(Refused::Invalid(why)) => {
             pages::home_with(

@@ -67,6 +67,9 @@ pub struct ServiceConfig {
     /// `serve --fetch`: fetch MTA-STS policies and BIMI logos over HTTPS;
     /// `None`: not fetched (the checks say so).
     pub web: Option<WebOptions>,
+    /// `--trusted-proxy`: reverse proxies whose `X-Forwarded-For` names
+    /// the client (for `--rate`); from anyone else the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl ServiceConfig {
@@ -78,6 +81,27 @@ impl ServiceConfig {
             .map(|s| s.options.reach)
             .or(self.web.as_ref().map(|w| w.reach))
             .unwrap_or(Reach::Public)
+    }
+
+    /// The client a request comes from, for `--rate`: the peer, or, when
+    /// the peer is a trusted proxy, the nearest address in its
+    /// `X-Forwarded-For` values (read from the right) that is not a
+    /// trusted proxy itself. What a client writes further left is not
+    /// believed: the client can put anything there.
+    pub fn client<'h>(&self, peer: IpAddr, forwarded: impl Iterator<Item = &'h str>) -> IpAddr {
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if self.trusted_proxies.contains(&ip) => client = ip,
+                Ok(ip) => return ip,
+                Err(_) => return client,
+            }
+        }
+        client
     }
 
     /// What a request may make this server connect to, in a sentence for
@@ -122,6 +146,7 @@ impl Default for ServiceConfig {
             spool: std::env::temp_dir(),
             smtp: None,
             web: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -576,6 +601,12 @@ impl Service {
         buckets.retain(|_, (tokens, at)| {
             *tokens + now.duration_since(*at).as_secs_f64() * per_second < rate
         });
+        // An IPv6 client holds a /64 at least: one bucket for it, or a
+        // new address per request would never be limited.
+        let client = match client {
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            v4 => v4,
+        };
         let (tokens, at) = buckets.entry(client).or_insert((rate, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(rate);
         *at = now;
@@ -791,4 +822,48 @@ pub(crate) fn authorised_token(service: &Service, token: &str) -> bool {
 pub fn token_hash(token: &str) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(token.trim().as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_names_it() {
+        let config = ServiceConfig {
+            trusted_proxies: vec![ip("127.0.0.1"), ip("10.0.0.2")],
+            ..ServiceConfig::default()
+        };
+        // A stranger's header is not believed.
+        assert_eq!(
+            config.client(ip("198.51.100.9"), ["203.0.113.1"].into_iter()),
+            ip("198.51.100.9")
+        );
+        // The proxy's: the rightmost address that is not a proxy.
+        assert_eq!(
+            config.client(
+                ip("127.0.0.1"),
+                ["6.6.6.6, 203.0.113.1, 10.0.0.2"].into_iter()
+            ),
+            ip("203.0.113.1")
+        );
+        // Several header lines are one list.
+        assert_eq!(
+            config.client(ip("127.0.0.1"), ["6.6.6.6", "2001:db8::5"].into_iter()),
+            ip("2001:db8::5")
+        );
+        // No header, or garbage where the proxy wrote: the nearest proxy.
+        assert_eq!(
+            config.client(ip("127.0.0.1"), [].into_iter()),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            config.client(ip("127.0.0.1"), ["unknown, 10.0.0.2"].into_iter()),
+            ip("10.0.0.2")
+        );
+    }
 }

@@ -550,6 +550,46 @@ async fn a_full_queue_and_a_busy_client_get_429_with_retry_after() {
     let (status, _) = get_json(&c, &server.url("/api/v1/audits")).await;
     assert_eq!(status, 200);
     server.stop().await;
+
+    // Behind a trusted proxy (loopback here) each forwarded client has
+    // its own bucket; what a client prepends to the header is ignored.
+    let (_dir, url) = sqlite();
+    let server = Server::start(
+        &env,
+        &url,
+        ServiceConfig {
+            rate_per_minute: Some(2),
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..config()
+        },
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for (n, forwarded) in [
+        "198.51.100.1",
+        "198.51.100.1",
+        "203.0.113.9, 198.51.100.1",
+        "198.51.100.2",
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2::3",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = c
+            .post(server.url("/api/v1/blocklist"))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", forwarded)
+            .body(json!({"targets": [format!("192.0.2.{}", n + 10)]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    // The third is 198.51.100.1 again; an IPv6 client is its /64.
+    assert_eq!(statuses, [202, 202, 429, 202, 202, 202, 429]);
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -277,6 +277,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N/min", value_parser = rate)]
     pub rate: Option<u32>,
 
+    /// A reverse proxy in front (repeatable): from it, the client for
+    /// --rate is the rightmost X-Forwarded-For address that is not a
+    /// proxy; from anyone else the header is ignored.
+    #[arg(long, value_name = "IP")]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+
     /// Most sending IPs one request may name (ranges expanded).
     #[arg(long, value_name = "N", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(1..=1 << 16))]

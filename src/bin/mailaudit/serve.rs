@@ -167,6 +167,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         spool: spool_dir(&args)?,
         smtp,
         web,
+        trusted_proxies: args.trusted_proxy.clone(),
         ..ServiceConfig::default()
     };
 
