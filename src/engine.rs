@@ -89,6 +89,46 @@ impl Request {
         }
     }
 
+    /// A message as it arrived: delivered to a test address over
+    /// `connection`, or read from the reader's mailbox with `trust` naming
+    /// their own relays (`message --received`). The sending hop's address
+    /// is the sending IP, its HELO and the envelope sender the SPF
+    /// identities, and the From domain is audited whole; without a From
+    /// domain (nor an envelope one) only the message is checked.
+    pub fn received(
+        message: crate::message::Loaded,
+        connection: Option<crate::message::received::Connection>,
+        trust: crate::message::received::Trust,
+    ) -> Request {
+        let sender =
+            crate::message::received::sender_of(&message.bytes, connection.as_ref(), &trust);
+        let envelope_domain = sender
+            .mail_from
+            .as_deref()
+            .and_then(|m| m.rsplit_once('@'))
+            .and_then(|(_, d)| crate::dns::name::normalize_domain(d).ok());
+        let domain = sender.from_domain.clone().or(envelope_domain);
+        Request {
+            kind: if domain.is_some() {
+                RunKind::Audit
+            } else {
+                RunKind::Message
+            },
+            target: Target {
+                domain,
+                ips: sender.ip.into_iter().collect(),
+                helo: sender.helo,
+                mail_from: sender.mail_from.filter(|m| !m.is_empty()),
+                messages: vec![message],
+                connection,
+                trust,
+                ..Target::default()
+            },
+            checks: None,
+            deadline: None,
+        }
+    }
+
     /// The checks of this kind of run, in registry order: the report has
     /// an entry for each, run or not.
     pub fn checks_of_kind(&self) -> Vec<&'static dyn Check> {

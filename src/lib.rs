@@ -23,6 +23,7 @@ pub mod reach;
 pub mod recipients;
 pub mod records;
 pub mod report;
+pub mod rspamd;
 pub mod rules;
 #[cfg(feature = "serve")]
 pub mod service;

@@ -22,8 +22,11 @@ pub mod message;
 pub mod mta_sts;
 pub mod mx;
 pub mod ptr;
+pub mod received;
 pub mod recipients;
 pub mod smtp;
+pub mod smtp_in;
+pub mod spam_filter;
 pub mod spf;
 pub mod tls_rpt;
 
@@ -215,8 +218,11 @@ pub static REGISTRY: &[&dyn Check] = &[
     &bimi::Bimi,
     &smtp::Smtp,
     &dane::Dane,
+    &smtp_in::SmtpIn,
     &message::Message,
+    &received::ReceivedPath,
     &arc::ArcChain,
+    &spam_filter::SpamFilter,
     &recipients::Recipients,
     &blocklist::Blocklist,
 ];

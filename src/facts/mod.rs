@@ -33,7 +33,7 @@ use hickory_proto::rr::RecordType;
 use crate::blocklist::{BlocklistEngine, Subject, Subjects};
 use crate::dns::{Dns, Outcome};
 use crate::message::Loaded;
-use crate::message::scan::{Scanned, scan};
+use crate::message::scan::{Scanned, scan_delivered};
 use crate::records::spf::{Mechanism, SpfRecord, TermKind, is_spf};
 use crate::rules::Rules;
 
@@ -66,6 +66,15 @@ pub struct Target {
     /// `recipients FILE` or `audit --recipients FILE`: the recipient list
     /// to check; `None`: the recipients check is not run.
     pub recipients: Option<Arc<crate::recipients::RecipientsInput>>,
+    /// The SMTP connection that delivered the message to a test address:
+    /// its client is the sending IP, its HELO and MAIL FROM the envelope.
+    pub connection: Option<crate::message::received::Connection>,
+    /// The reader's own relays and receiver (`message --received`): what
+    /// of a message's Received path and Authentication-Results to believe.
+    pub trust: crate::message::received::Trust,
+    /// `--rspamd URL`: ask this rspamd for its opinion of each message;
+    /// `None`: not asked (the spam-filter check says so).
+    pub rspamd: Option<crate::rspamd::Rspamd>,
 }
 
 /// What the SMTP probe is asked to do.
@@ -92,6 +101,9 @@ impl Default for Target {
             smtp: None,
             web: None,
             recipients: None,
+            connection: None,
+            trust: Default::default(),
+            rspamd: None,
         }
     }
 }
@@ -289,7 +301,11 @@ impl<'a> Facts<'a> {
         blocklist: Option<Arc<BlocklistEngine>>,
         target: &'a Target,
     ) -> Facts<'a> {
-        let messages: Vec<Scanned<'a>> = target.messages.iter().map(|m| scan(m, &rules)).collect();
+        let messages: Vec<Scanned<'a>> = target
+            .messages
+            .iter()
+            .map(|m| scan_delivered(m, &rules, target.connection.as_ref(), &target.trust))
+            .collect();
         let caps: Arc<std::sync::Mutex<Vec<Cap>>> = Arc::default();
         for p in &messages {
             if p.link_domains_found > p.link_domains.len() {

@@ -2,6 +2,7 @@
 //! message at all, RFC 5322 basics, List-Unsubscribe (RFC 2369, RFC 8058),
 //! the unsubscribe link in the body, and the domains its links point to.
 
+pub mod received;
 pub mod scan;
 
 use std::io::Read;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use mail_auth::AuthenticatedMessage;
 
 use crate::findings::{self as ids, Finding};
-use crate::message::{self, LinkFound, ListUnsubscribe, Loaded};
+use crate::message::{self, LinkFound, ListUnsubscribe, Loaded, received};
 use crate::rules::Rules;
 
 /// Link domains handed to the domain blocklists, per message.
@@ -37,12 +37,32 @@ pub struct Scanned<'a> {
     pub link_domains_found: usize,
     /// (d=, s=) of each DKIM-Signature that parses.
     pub signatures: Vec<(String, String)>,
-    pub received_ip: Option<IpAddr>,
+    /// The Received path, and which hop sent it (`sending_ip`).
+    pub path: received::Path,
     pub return_path: Option<String>,
+}
+
+impl Scanned<'_> {
+    /// The address that sent the message to the reader's systems (or to
+    /// us): the sending hop's, when the path names one.
+    pub fn sending_ip(&self) -> Option<IpAddr> {
+        self.path.sending_hop().and_then(|h| h.ip)
+    }
 }
 
 /// Parses and checks one message without DNS.
 pub fn scan<'a>(loaded: &'a Loaded, rules: &Rules) -> Scanned<'a> {
+    scan_delivered(loaded, rules, None, &received::Trust::default())
+}
+
+/// [`scan`], for a message delivered over `connection` (to a test
+/// address) or read with the reader's trusted relays.
+pub fn scan_delivered<'a>(
+    loaded: &'a Loaded,
+    rules: &Rules,
+    connection: Option<&received::Connection>,
+    trust: &received::Trust,
+) -> Scanned<'a> {
     let file = loaded.path.as_str();
     let mut p = Scanned {
         loaded,
@@ -58,7 +78,7 @@ pub fn scan<'a>(loaded: &'a Loaded, rules: &Rules) -> Scanned<'a> {
         link_domains: Vec::new(),
         link_domains_found: 0,
         signatures: Vec::new(),
-        received_ip: None,
+        path: received::Path::default(),
         return_path: None,
     };
     if p.problem.is_none() {
@@ -121,7 +141,7 @@ pub fn scan<'a>(loaded: &'a Loaded, rules: &Rules) -> Scanned<'a> {
     (p.link_domains, p.link_domains_found) = message::link_domains(&html, &text, MAX_LINK_DOMAINS);
 
     // Envelope hints and the signatures the message carries.
-    p.received_ip = msg.received().and_then(|r| r.from_ip());
+    p.path = received::path(msg, connection, trust);
     p.return_path = msg
         .return_address()
         .map(|a| a.trim_matches(['<', '>']).to_string())

@@ -64,6 +64,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/audits", post(submit_api).get(list_api))
         .route("/api/v1/audits/{id}", get(get_api))
         .route("/api/v1/blocklist", post(submit_blocklist))
+        .route("/api/v1/tests", post(create_test_api))
+        .route("/api/v1/tests/{id}", get(get_test_api))
+        .route("/tests", post(pages::create_test))
+        .route("/tests/{id}", get(pages::test))
         .layer(middleware::from_fn_with_state(service.clone(), guard));
     open.merge(guarded)
         .fallback(not_found)
@@ -491,4 +495,75 @@ async fn list_api(
         .into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// `POST /api/v1/tests`: a new test address (201).
+async fn create_test_api(
+    State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if service.config.tests.is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this server gives out no test addresses (serve --smtp-listen --mail-domain)",
+        );
+    }
+    match service
+        .create_test(Some(client_of(&service, peer, &headers)))
+        .await
+    {
+        Ok(t) => (StatusCode::CREATED, axum::Json(test_json(&t, "waiting"))).into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+/// A test as the API shows it.
+fn test_json(t: &super::TestAddress, status: &str) -> serde_json::Value {
+    json!({
+        "id": t.id,
+        "address": t.address,
+        "status": status,
+        "created_at": super::pages::rfc3339(t.created_at),
+        "expires_at": super::pages::rfc3339(t.expires_at),
+        "links": {"self": format!("/api/v1/tests/{}", t.id), "html": format!("/tests/{}", t.id)},
+    })
+}
+
+/// `GET /api/v1/tests/ID`: the address, whether a message arrived, the
+/// audits of what arrived (newest first) and the newest report.
+async fn get_test_api(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    if !valid_id(&id) {
+        return error(StatusCode::NOT_FOUND, "no such test");
+    }
+    let row = match service.store.test(&id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no such test"),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let received = match service.store.audits_of_test(&id).await {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let status = super::test_status(&row, !received.is_empty());
+    let mut body = test_json(&service.test_address(&row), status);
+    let latest = match received.iter().find(|a| a.state == AuditState::Done) {
+        Some(a) => service
+            .store
+            .report(&a.id, "json")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()),
+        None => None,
+    };
+    body["messages"] = json!(received.iter().map(|r| json!({
+        "id": r.id,
+        "status": r.state.as_str(),
+        "verdict": r.verdict,
+        "received_at": super::pages::rfc3339(r.created_at),
+        "links": {"self": format!("/api/v1/audits/{}", r.id), "html": format!("/audits/{}", r.id)},
+    })).collect::<Vec<_>>());
+    body["report"] = latest.unwrap_or(serde_json::Value::Null);
+    (StatusCode::OK, axum::Json(body)).into_response()
 }

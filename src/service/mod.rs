@@ -14,6 +14,7 @@
 
 mod http;
 mod pages;
+pub mod smtp_in;
 pub mod store;
 
 use std::collections::HashMap;
@@ -70,6 +71,20 @@ pub struct ServiceConfig {
     /// `--trusted-proxy`: reverse proxies whose `X-Forwarded-For` names
     /// the client (for `--rate`); from anyone else the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `--smtp-listen` with `--mail-domain`: test addresses are given out
+    /// and the messages they receive audited; `None`: no test addresses.
+    pub tests: Option<TestAddresses>,
+    /// `--rspamd URL`: messages (uploaded or received) are scored by it.
+    pub rspamd: Option<crate::rspamd::Rspamd>,
+}
+
+/// How test addresses are given out.
+#[derive(Debug, Clone)]
+pub struct TestAddresses {
+    /// The domain after the `@` (its MX points at the listener).
+    pub mail_domain: String,
+    /// How long an address takes mail (`--test-lifetime`).
+    pub lifetime: Duration,
 }
 
 impl ServiceConfig {
@@ -147,6 +162,8 @@ impl Default for ServiceConfig {
             smtp: None,
             web: None,
             trusted_proxies: Vec::new(),
+            tests: None,
+            rspamd: None,
         }
     }
 }
@@ -289,6 +306,13 @@ pub enum Job {
     Blocklist {
         targets: Vec<String>,
     },
+    /// A message that arrived at a test address, with the connection that
+    /// delivered it.
+    Received {
+        test: String,
+        connection: crate::message::received::Connection,
+        message: Upload,
+    },
 }
 
 /// Most targets one blocklist request may name.
@@ -309,6 +333,7 @@ impl Job {
         match self {
             Job::Audit { .. } => "audit",
             Job::Blocklist { .. } => "blocklist",
+            Job::Received { .. } => "received",
         }
     }
 
@@ -317,6 +342,26 @@ impl Job {
         match self {
             Job::Audit { request, .. } => request.domain.clone(),
             Job::Blocklist { targets } => targets.join(" "),
+            Job::Received {
+                connection,
+                message,
+                ..
+            } => {
+                let sender = crate::message::received::sender_of(
+                    &message.bytes,
+                    Some(connection),
+                    &Default::default(),
+                );
+                sender
+                    .from_domain
+                    .or_else(|| {
+                        connection
+                            .mail_from
+                            .rsplit_once('@')
+                            .map(|(_, d)| d.to_ascii_lowercase())
+                    })
+                    .unwrap_or_else(|| connection.recipients.join(" "))
+            }
         }
     }
 
@@ -366,6 +411,8 @@ impl Job {
                     .map_err(|e| e.0)?;
                 Ok(Job::Blocklist { targets })
             }
+            // Made by our own listener, never by a client.
+            Job::Received { .. } => Ok(self.clone()),
         }
     }
 
@@ -384,6 +431,7 @@ impl Job {
                 let mut req = request.engine_request(config.max_addresses)?;
                 req.target.smtp = config.smtp.clone();
                 req.target.web = config.web.clone();
+                req.target.rspamd = config.rspamd.clone();
                 if let Some(m) = message {
                     req.target.messages.push(crate::message::Loaded {
                         path: m.name.clone(),
@@ -421,8 +469,60 @@ impl Job {
                 .map_err(|e| e.0)?;
                 Ok((Request::blocklist(targets.clone(), subjects), None))
             }
+            Job::Received {
+                connection,
+                message,
+                ..
+            } => {
+                // The message as it arrived, from the address that
+                // delivered it: no probe of that address (it is the
+                // sender's), the domain's own records fetched as for an
+                // audit.
+                let mut req = Request::received(
+                    crate::message::Loaded {
+                        path: message.name.clone(),
+                        size: message.bytes.len() as u64,
+                        truncated: false,
+                        bytes: message.bytes.clone(),
+                    },
+                    Some(connection.clone()),
+                    Default::default(),
+                );
+                req.target.web = config.web.clone();
+                req.target.rspamd = config.rspamd.clone();
+                Ok((req, None))
+            }
         }
     }
+}
+
+/// A test address as given out.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestAddress {
+    pub id: String,
+    pub address: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Where a test is: `waiting` (live, nothing arrived), `received` (a
+/// message arrived; it may take more until it expires) or `expired`.
+pub fn test_status(row: &store::TestRow, received: bool) -> &'static str {
+    match (received, row.expires_at > now_ms()) {
+        (_, false) => "expired",
+        (true, true) => "received",
+        (false, true) => "waiting",
+    }
+}
+
+/// Why a recipient is refused (SMTP 550).
+#[derive(Debug)]
+pub enum Unknown {
+    /// No test has this address.
+    NoSuchTest,
+    /// The test expired.
+    Expired,
+    Store(StoreError),
 }
 
 /// Why a submission was not accepted.
@@ -459,6 +559,8 @@ struct Metrics {
     run_ms: AtomicU64,
     /// DNS questions the audits asked, in all.
     dns_questions: AtomicU64,
+    /// Messages accepted at test addresses.
+    received: AtomicU64,
 }
 
 /// The running service: one engine, one store, one queue.
@@ -587,6 +689,99 @@ impl Service {
         Ok((id, State::Queued))
     }
 
+    /// Gives out a new test address.
+    pub async fn create_test(&self, client: Option<IpAddr>) -> Result<TestAddress, Refused> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(Refused::Closing);
+        }
+        let Some(tests) = &self.config.tests else {
+            return Err(Refused::Invalid(
+                "this server gives out no test addresses (serve --smtp-listen --mail-domain)"
+                    .into(),
+            ));
+        };
+        if let Some(client) = client {
+            self.rate_limit(client).await?;
+        }
+        let created_at = now_ms();
+        let row = store::TestRow {
+            id: new_id(),
+            local_part: format!("test-{}", &new_id()[..20]),
+            created_at,
+            expires_at: created_at + tests.lifetime.as_millis() as i64,
+        };
+        self.store.insert_test(&row).await?;
+        Ok(self.test_address(&row))
+    }
+
+    /// A stored test as given out.
+    pub fn test_address(&self, row: &store::TestRow) -> TestAddress {
+        let domain = self
+            .config
+            .tests
+            .as_ref()
+            .map_or("", |t| t.mail_domain.as_str());
+        TestAddress {
+            id: row.id.clone(),
+            address: format!("{}@{domain}", row.local_part),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }
+    }
+
+    /// The live test a local part names (RCPT TO).
+    pub async fn live_test(&self, local_part: &str) -> Result<store::TestRow, Unknown> {
+        let local = local_part.to_ascii_lowercase();
+        if !local.starts_with("test-") || local.len() > 64 {
+            return Err(Unknown::NoSuchTest);
+        }
+        match self.store.test_by_address(&local).await {
+            Ok(Some(t)) if t.expires_at > now_ms() => Ok(t),
+            Ok(Some(_)) => Err(Unknown::Expired),
+            Ok(None) => Err(Unknown::NoSuchTest),
+            Err(e) => Err(Unknown::Store(e)),
+        }
+    }
+
+    /// Queues the audit of a message that arrived for `test`; its id.
+    pub async fn receive(
+        &self,
+        test: &store::TestRow,
+        connection: crate::message::received::Connection,
+        bytes: Vec<u8>,
+    ) -> Result<String, Refused> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(Refused::Closing);
+        }
+        if self.queued.load(Ordering::Relaxed) >= self.config.queue as u64 {
+            self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(Refused::Busy);
+        }
+        let job = Job::Received {
+            test: test.id.clone(),
+            message: Upload {
+                name: format!("message-to-{}.eml", test.local_part),
+                bytes,
+            },
+            connection,
+        };
+        let stored = serde_json::to_string(&job).expect("serialises");
+        let id = new_id();
+        self.store
+            .insert_received(&id, now_ms(), Some(&job.subject()), &stored, &test.id)
+            .await?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.queue.try_send(id.clone()).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.store.remove(&id).await?;
+            self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(Refused::Busy);
+        }
+        self.metrics.received.fetch_add(1, Ordering::Relaxed);
+        self.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(id)
+    }
+
     /// Counts a submission of `client` against `--rate`: a bucket of
     /// `rate` submissions that refills evenly over a minute.
     async fn rate_limit(&self, client: IpAddr) -> Result<(), Refused> {
@@ -694,7 +889,12 @@ impl Service {
     /// The Prometheus text exposition of the service's counters.
     pub async fn metrics(&self) -> String {
         let m = &self.metrics;
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
+            (
+                "messages_received_total",
+                "Messages accepted at test addresses.",
+                &m.received,
+            ),
             ("audits_accepted_total", "Audits accepted.", &m.accepted),
             (
                 "audits_folded_total",

@@ -7,7 +7,7 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{Environment, context};
@@ -49,6 +49,10 @@ fn templates() -> &'static Environment<'static> {
             (
                 "login.html.j2",
                 include_str!("../../templates/serve/login.html.j2"),
+            ),
+            (
+                "test.html.j2",
+                include_str!("../../templates/serve/test.html.j2"),
             ),
         ] {
             env.add_template(name, text)
@@ -137,6 +141,7 @@ pub(super) async fn home_with(
             max_addresses => service.config.max_addresses,
             max_body => size(service.config.body_limit),
             limits => service.config.connections(),
+            tests => service.config.tests.as_ref().map(|t| t.mail_domain.clone()),
         },
     )
 }
@@ -236,6 +241,93 @@ pub(super) async fn audit(
             status => stored.state.as_str(),
             error => stored.error,
             created_at => rfc3339(stored.created_at),
+        },
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The form's button: a new test address, then its page.
+pub(super) async fn create_test(
+    State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let client = service.config.client(
+        peer.ip(),
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    match service.create_test(Some(client)).await {
+        Ok(t) => Redirect::to(&format!("/tests/{}", t.id)).into_response(),
+        Err(super::Refused::Invalid(why)) => {
+            home_with(&service, StatusCode::NOT_FOUND, Some(&why), "", "", "").await
+        }
+        Err(super::Refused::Limited(wait)) => {
+            let why = format!("Too many requests from this address; try again in {wait} s.");
+            home_with(
+                &service,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&why),
+                "",
+                "",
+                "",
+            )
+            .await
+        }
+        Err(other) => {
+            let why = match other {
+                super::Refused::Closing => "The service is shutting down.".to_string(),
+                super::Refused::Store(e) => e.to_string(),
+                _ => "The service is busy; try again later.".to_string(),
+            };
+            home_with(
+                &service,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(&why),
+                "",
+                "",
+                "",
+            )
+            .await
+        }
+    }
+}
+
+/// `/tests/ID`: the address and what arrived at it; reloads itself until
+/// a message's report is ready.
+pub(super) async fn test(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    if !valid_id(&id) {
+        return not_found();
+    }
+    let row = match service.store.test(&id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return not_found(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let received = service.store.audits_of_test(&id).await.unwrap_or_default();
+    let status = super::test_status(&row, !received.is_empty());
+    let pending = received.is_empty() && status == "waiting"
+        || received
+            .iter()
+            .any(|a| matches!(a.state, AuditState::Queued | AuditState::Running));
+    let address = service.test_address(&row);
+    let mut r = page(
+        StatusCode::OK,
+        "test.html.j2",
+        context! {
+            id => row.id,
+            address => address.address,
+            status,
+            pending,
+            expires_at => rfc3339(row.expires_at),
+            created_at => rfc3339(row.created_at),
+            latest => received.first().map(|a| a.id.clone()),
+            latest_done => received.first().is_some_and(|a| a.state == AuditState::Done),
+            received => rows(received),
         },
     );
     r.headers_mut()

@@ -59,6 +59,34 @@ pub struct Listed {
     pub verdict: Option<String>,
 }
 
+/// A test address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRow {
+    pub id: String,
+    pub local_part: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+fn test_row(r: &sqlx::any::AnyRow) -> TestRow {
+    TestRow {
+        id: r.get("id"),
+        local_part: r.get("local_part"),
+        created_at: r.get("created_at"),
+        expires_at: r.get("expires_at"),
+    }
+}
+
+fn listed(r: &sqlx::any::AnyRow) -> Listed {
+    Listed {
+        id: r.get("id"),
+        created_at: r.get("created_at"),
+        domain: r.get("domain"),
+        state: State::parse(&r.get::<String, _>("status")),
+        verdict: r.get("verdict"),
+    }
+}
+
 /// What a store error says (the database's own words).
 #[derive(Debug, thiserror::Error)]
 #[error("the store: {0}")]
@@ -257,16 +285,75 @@ impl Store {
                 .await?
             }
         };
-        Ok(rows
-            .into_iter()
-            .map(|r| Listed {
-                id: r.get("id"),
-                created_at: r.get("created_at"),
-                domain: r.get("domain"),
-                state: State::parse(&r.get::<String, _>("status")),
-                verdict: r.get("verdict"),
-            })
-            .collect())
+        Ok(rows.iter().map(listed).collect())
+    }
+
+    /// A new test address.
+    pub async fn insert_test(&self, t: &TestRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tests (id, local_part, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&t.id)
+        .bind(&t.local_part)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn test(&self, id: &str) -> Result<Option<TestRow>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, local_part, created_at, expires_at FROM tests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.as_ref().map(test_row))
+    }
+
+    /// The test whose address has this local part (lower case).
+    pub async fn test_by_address(&self, local_part: &str) -> Result<Option<TestRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, local_part, created_at, expires_at FROM tests WHERE local_part = $1",
+        )
+        .bind(local_part)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(test_row))
+    }
+
+    /// Accepts a message for a test: an audit like [`Store::insert`],
+    /// tied to its test.
+    pub async fn insert_received(
+        &self,
+        id: &str,
+        created_at: i64,
+        domain: Option<&str>,
+        request: &str,
+        test_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audits (id, created_at, kind, domain, request, status, test_id) VALUES ($1, $2, 'received', $3, $4, 'queued', $5)",
+        )
+        .bind(id)
+        .bind(created_at)
+        .bind(domain)
+        .bind(request)
+        .bind(test_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The messages a test received, newest first.
+    pub async fn audits_of_test(&self, test_id: &str) -> Result<Vec<Listed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, domain, status, verdict FROM audits WHERE test_id = $1 ORDER BY created_at DESC, id LIMIT 100",
+        )
+        .bind(test_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(listed).collect())
     }
 
     /// Audits accepted but not finished (a restart runs them), oldest
@@ -291,6 +378,13 @@ impl Store {
         .await?;
         let done = sqlx::query(
             "DELETE FROM audits WHERE created_at < $1 AND status IN ('done', 'failed')",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        // Tests that expired before then and have no message left.
+        sqlx::query(
+            "DELETE FROM tests WHERE expires_at < $1 AND NOT EXISTS (SELECT 1 FROM audits WHERE audits.test_id = tests.id)",
         )
         .bind(before)
         .execute(&mut *tx)

@@ -27,9 +27,14 @@ mod map;
 mod messages;
 mod mta_sts;
 mod recipients;
+#[path = "../support/rspamd.rs"]
+mod rspamd_support;
 mod serve;
 mod smtp;
+#[path = "../support/smtp_client.rs"]
+mod smtp_client;
 #[path = "../support/smtp.rs"]
 mod smtp_support;
 mod snapshots;
+mod test_addresses;
 mod truth;

@@ -51,6 +51,10 @@ impl Server {
         }
     }
 
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -67,7 +71,7 @@ impl Server {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     // Plain HTTP, but reqwest's TLS side wants a crypto provider chosen.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -92,7 +96,7 @@ pub fn config() -> ServiceConfig {
     }
 }
 
-async fn post_json(c: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post_json(c: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
     let r = c
         .post(url)
         .header("content-type", "application/json")
@@ -105,7 +109,7 @@ async fn post_json(c: &reqwest::Client, url: &str, body: &Value) -> (u16, Value)
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn get_json(c: &reqwest::Client, url: &str) -> (u16, Value) {
+pub(crate) async fn get_json(c: &reqwest::Client, url: &str) -> (u16, Value) {
     let r = c.get(url).send().await.expect("the request is answered");
     let status = r.status().as_u16();
     let text = r.text().await.expect("a body");
@@ -113,7 +117,7 @@ async fn get_json(c: &reqwest::Client, url: &str) -> (u16, Value) {
 }
 
 /// Polls the API until the audit is done or failed (30 s at most).
-async fn finished(c: &reqwest::Client, server: &Server, id: &str) -> Value {
+pub(crate) async fn finished(c: &reqwest::Client, server: &Server, id: &str) -> Value {
     let started = Instant::now();
     loop {
         let (status, body) = get_json(c, &server.url(&format!("/api/v1/audits/{id}"))).await;

@@ -845,6 +845,8 @@ fn run_audit(args: AuditArgs) -> Result<Exit, AppError> {
                 .filter(|_| fetches)
                 .map(|roots| web_options(&args.smtp, roots, Reach::Any)),
             recipients,
+            rspamd: rspamd(&args.spam_filter)?,
+            ..Target::default()
         },
         checks,
         deadline: None,
@@ -925,27 +927,85 @@ fn run_message(args: MessageArgs) -> Result<Exit, AppError> {
         })
         .transpose()?;
     let (helo, mail_from) = smtp_identities(args.helo.as_deref(), args.mail_from.as_deref())?;
-    let messages = load_messages(&args.files, args.max_message_size)?;
+    if args.received && args.files.len() != 1 {
+        return Err(InputError(format!(
+            "--received reads one message as it was received; {} files were given",
+            args.files.len()
+        ))
+        .into());
+    }
+    let relays = args
+        .trusted_relays
+        .iter()
+        .map(|r| input::ip_or_cidr("--trusted-relay", r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let authserv_id = args
+        .authserv_id
+        .as_deref()
+        .map(|id| {
+            let id = id.trim();
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) || id.contains(';') {
+                Err(InputError(format!(
+                    "--authserv-id {id:?}: not an authserv-id (a host name, as your server writes it)"
+                )))
+            } else {
+                Ok(id.to_ascii_lowercase())
+            }
+        })
+        .transpose()?;
+    let rspamd = rspamd(&args.spam_filter)?;
+    let mut messages = load_messages(&args.files, args.max_message_size)?;
     let setup = Setup::new(
         args.rules.dir.as_deref(),
         (!args.no_blocklist).then_some(&args.blocklist),
         &args.dns,
         &args.output,
     )?;
-    let request = Request {
-        kind: RunKind::Message,
-        target: Target {
-            ips: ip.into_iter().collect(),
-            helo,
-            mail_from,
-            messages,
-            ..Target::default()
-        },
-        checks: None,
-        deadline: None,
+    let request = if args.received {
+        let trust = mailaudit::message::received::Trust {
+            relays,
+            authserv_id,
+        };
+        let mut request = Request::received(messages.remove(0), None, trust);
+        if mail_from.is_some() {
+            request.target.mail_from = mail_from;
+        }
+        request.target.rspamd = rspamd;
+        request
+    } else {
+        Request {
+            kind: RunKind::Message,
+            target: Target {
+                ips: ip.into_iter().collect(),
+                helo,
+                mail_from,
+                messages,
+                rspamd,
+                ..Target::default()
+            },
+            checks: None,
+            deadline: None,
+        }
     };
     let (session, output) = setup.start(None)?;
     output.finish(session.run(&request))
+}
+
+/// `--rspamd URL`, checked.
+pub(crate) fn rspamd(
+    args: &crate::cli::SpamFilterArgs,
+) -> Result<Option<mailaudit::rspamd::Rspamd>, InputError> {
+    args.rspamd
+        .as_deref()
+        .map(|url| {
+            mailaudit::rspamd::parse_url(url)
+                .map_err(|why| InputError(format!("--rspamd: {why}")))?;
+            Ok(mailaudit::rspamd::Rspamd {
+                url: url.to_string(),
+                timeout: std::time::Duration::from_secs(30),
+            })
+        })
+        .transpose()
 }
 
 fn run_blocklist(args: BlocklistRunArgs) -> Result<Exit, AppError> {

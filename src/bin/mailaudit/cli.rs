@@ -318,6 +318,12 @@ pub struct ServeArgs {
     pub smtp: SmtpArgs,
 
     #[command(flatten)]
+    pub test_addresses: TestAddressArgs,
+
+    #[command(flatten)]
+    pub spam_filter: SpamFilterArgs,
+
+    #[command(flatten)]
     pub rules: RulesArgs,
 
     /// Skip the blocklist check.
@@ -329,6 +335,77 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub dns: DnsArgs,
+}
+
+/// Test addresses: `serve` takes mail over SMTP and audits what arrives.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct TestAddressArgs {
+    /// Take mail for test addresses on this address (0.0.0.0:25 in
+    /// production, behind the mail domain's MX); needs --mail-domain.
+    #[arg(long, value_name = "ADDR:PORT", requires = "mail_domain")]
+    pub smtp_listen: Option<std::net::SocketAddr>,
+
+    /// The domain of the test addresses (test-...@DOMAIN); its MX must
+    /// point at --smtp-listen.
+    #[arg(long, value_name = "DOMAIN", requires = "smtp_listen")]
+    pub mail_domain: Option<String>,
+
+    /// The name the listener greets with (default: --mail-domain).
+    #[arg(long, value_name = "NAME", requires = "smtp_listen")]
+    pub smtp_listen_hostname: Option<String>,
+
+    /// The listener's STARTTLS certificate chain (PEM); without it a
+    /// self-signed one is made at start.
+    #[arg(long, value_name = "FILE", requires_all = ["smtp_listen_key", "smtp_listen"])]
+    pub smtp_listen_cert: Option<PathBuf>,
+
+    /// The key of --smtp-listen-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "smtp_listen_cert")]
+    pub smtp_listen_key: Option<PathBuf>,
+
+    /// Largest message taken (552 above).
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    pub smtp_listen_max_size: u64,
+
+    /// Longest wait for a client's command or line (`60s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = wait)]
+    pub smtp_listen_timeout: std::time::Duration,
+
+    /// Longest SMTP session, whatever the client does.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = wait)]
+    pub smtp_listen_session_limit: std::time::Duration,
+
+    /// SMTP sessions at once, in all.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = count::<100_000>)]
+    pub smtp_listen_max_connections: usize,
+
+    /// SMTP sessions at once from one address.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = count::<100_000>)]
+    pub smtp_listen_max_per_client: usize,
+
+    /// How long a test address takes mail (`24h`, `7d`).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = retention)]
+    pub test_lifetime: std::time::Duration,
+}
+
+/// A wait: a number and a unit (`s`, `m`), from a second to a day.
+#[cfg(feature = "serve")]
+fn wait(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a wait like 60s or 5m (1s to 1440m)");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        _ => return Err(bad()),
+    };
+    if secs == 0 || secs > 86_400 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// A rate: `N/min` (or a bare N), from 1 to 100000.
@@ -387,6 +464,27 @@ pub struct MessageArgs {
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
 
+    /// The message as you received it: the sending IP and HELO are the
+    /// first hop of its Received path from outside your --trusted-relay
+    /// networks, and its From domain is audited whole (SPF, DMARC, PTR,
+    /// blocklists, ...), as for a test address. One FILE.
+    #[arg(long, conflicts_with_all = ["ip", "helo"])]
+    pub received: bool,
+
+    /// With --received: your own receiving server's authserv-id; its
+    /// Authentication-Results above the sending hop are marked trusted
+    /// (everyone else's are shown, never believed).
+    #[arg(long, value_name = "ID", requires = "received")]
+    pub authserv_id: Option<String>,
+
+    /// With --received: a network of your own relays (repeatable); hops
+    /// from them are followed to the one before.
+    #[arg(long = "trusted-relay", value_name = "CIDR", requires = "received")]
+    pub trusted_relays: Vec<String>,
+
+    #[command(flatten)]
+    pub spam_filter: SpamFilterArgs,
+
     /// Read at most this many bytes of each message.
     #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE,
           value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
@@ -407,6 +505,16 @@ pub struct MessageArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A real spam filter asked about each message.
+#[derive(Debug, Args, Clone)]
+pub struct SpamFilterArgs {
+    /// Ask the rspamd at URL (its normal worker, e.g.
+    /// http://127.0.0.1:11333) to score each message; its score, action
+    /// and symbols are shown as rspamd's opinion.
+    #[arg(long, value_name = "URL")]
+    pub rspamd: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -520,6 +628,9 @@ pub struct AuditArgs {
     /// headers and link, RFC 5322 basics.
     #[arg(long = "message", value_name = "FILE.eml")]
     pub messages: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub spam_filter: SpamFilterArgs,
 
     /// Read at most this many bytes of each message.
     #[arg(long, value_name = "BYTES", default_value_t = mailaudit::message::DEFAULT_MAX_SIZE,

@@ -12,8 +12,9 @@ use mailaudit::engine::Engine;
 use mailaudit::input::InputError;
 use mailaudit::reach::Reach;
 use mailaudit::rules::Rules;
+use mailaudit::service::smtp_in::{SmtpInConfig, generated_tls, listen, tls_from_files};
 use mailaudit::service::store::Store;
-use mailaudit::service::{Service, ServiceConfig, serve, token_hash};
+use mailaudit::service::{Service, ServiceConfig, TestAddresses, serve, token_hash};
 
 use crate::app::{
     AppError, DnsPlan, Exit, blocklist_config, smtp_target, trust_anchors, web_options,
@@ -97,6 +98,42 @@ fn spool_dir(args: &ServeArgs) -> Result<std::path::PathBuf, AppError> {
     Ok(dir)
 }
 
+/// `--smtp-listen` and its companions, checked: where, the test
+/// addresses, and how the listener behaves.
+fn smtp_in_config(
+    args: &ServeArgs,
+) -> Result<Option<(SocketAddr, TestAddresses, SmtpInConfig)>, AppError> {
+    let t = &args.test_addresses;
+    let (Some(addr), Some(domain)) = (t.smtp_listen, t.mail_domain.as_deref()) else {
+        return Ok(None);
+    };
+    let mail_domain = mailaudit::input::domain("--mail-domain", domain)?;
+    let hostname = match t.smtp_listen_hostname.as_deref() {
+        Some(h) => mailaudit::input::domain("--smtp-listen-hostname", h)?,
+        None => mail_domain.clone(),
+    };
+    let tls = match (&t.smtp_listen_cert, &t.smtp_listen_key) {
+        (Some(cert), Some(key)) => tls_from_files(cert, key).map_err(InputError)?,
+        _ => generated_tls(&hostname).map_err(AppError::Runtime)?,
+    };
+    Ok(Some((
+        addr,
+        TestAddresses {
+            mail_domain,
+            lifetime: t.test_lifetime,
+        },
+        SmtpInConfig {
+            hostname,
+            tls: Some(tls),
+            max_size: t.smtp_listen_max_size as usize,
+            command_timeout: t.smtp_listen_timeout,
+            session_limit: t.smtp_listen_session_limit,
+            max_connections: t.smtp_listen_max_connections,
+            max_per_client: t.smtp_listen_max_per_client,
+        },
+    )))
+}
+
 /// Whether clients of this address can only be on this machine.
 fn loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
@@ -155,6 +192,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         .transpose()?;
     let dns = DnsPlan::from_args(&args.dns)?;
     let url = database_url(&args)?;
+    let smtp_in = smtp_in_config(&args)?;
     let config = ServiceConfig {
         workers: args.workers,
         queue: args.queue,
@@ -168,6 +206,8 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         smtp,
         web,
         trusted_proxies: args.trusted_proxy.clone(),
+        tests: smtp_in.as_ref().map(|(_, tests, _)| tests.clone()),
+        rspamd: crate::app::rspamd(&args.spam_filter)?,
         ..ServiceConfig::default()
     };
 
@@ -199,9 +239,27 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| AppError::Runtime(format!("--listen {}: {e}", args.listen)))?;
+        // Both listeners are bound before anything is served: a port in
+        // use is an error at start, not later.
+        let smtp_listener = match &smtp_in {
+            Some((addr, _, _)) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| AppError::Runtime(format!("--smtp-listen {addr}: {e}")))?,
+            ),
+            None => None,
+        };
         let service = Service::start(engine, store, config)
             .await
             .map_err(|e| AppError::Runtime(e.to_string()))?;
+        if let (Some(listener), Some((addr, tests, smtp_config))) = (smtp_listener, smtp_in) {
+            tracing::info!(
+                "taking mail for test-*@{} on {}",
+                tests.mail_domain,
+                listener.local_addr().unwrap_or(addr)
+            );
+            tokio::spawn(listen(listener, Arc::clone(&service), smtp_config));
+        }
         tracing::info!(
             "serving on http://{} (store: {})",
             listener.local_addr().unwrap_or(args.listen),
