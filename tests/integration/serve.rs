@@ -916,6 +916,8 @@ async fn the_openapi_file_names_the_routes_there_are() {
             "/api/v1/audits",
             "/api/v1/audits/{id}",
             "/api/v1/blocklist",
+            "/api/v1/tests",
+            "/api/v1/tests/{id}",
             "/healthz",
             "/metrics"
         ]
