@@ -669,13 +669,33 @@ impl Service {
             self.metrics.folded.fetch_add(1, Ordering::Relaxed);
             return Ok((id.clone(), found.state));
         }
+        let id = self.enqueue(&job, &stored, None).await?;
+        recent.insert(key, (id.clone(), Instant::now()));
+        Ok((id, State::Queued))
+    }
+
+    /// Stores a normalised job (`stored` is its JSON) and queues it: its
+    /// new id, or Busy when the queue is full (nothing is kept then).
+    async fn enqueue(
+        &self,
+        job: &Job,
+        stored: &str,
+        test_id: Option<&str>,
+    ) -> Result<String, Refused> {
         if self.queued.load(Ordering::Relaxed) >= self.config.queue as u64 {
             self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
             return Err(Refused::Busy);
         }
         let id = new_id();
         self.store
-            .insert(&id, now_ms(), job.kind(), Some(&job.subject()), &stored)
+            .insert(
+                &id,
+                now_ms(),
+                job.kind(),
+                Some(&job.subject()),
+                stored,
+                test_id,
+            )
             .await?;
         self.queued.fetch_add(1, Ordering::Relaxed);
         if self.queue.try_send(id.clone()).is_err() {
@@ -684,9 +704,8 @@ impl Service {
             self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
             return Err(Refused::Busy);
         }
-        recent.insert(key, (id.clone(), Instant::now()));
         self.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-        Ok((id, State::Queued))
+        Ok(id)
     }
 
     /// Gives out a new test address.
@@ -753,10 +772,6 @@ impl Service {
         if self.closing.load(Ordering::Relaxed) {
             return Err(Refused::Closing);
         }
-        if self.queued.load(Ordering::Relaxed) >= self.config.queue as u64 {
-            self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
-            return Err(Refused::Busy);
-        }
         let job = Job::Received {
             test: test.id.clone(),
             message: Upload {
@@ -766,19 +781,8 @@ impl Service {
             connection,
         };
         let stored = serde_json::to_string(&job).expect("serialises");
-        let id = new_id();
-        self.store
-            .insert_received(&id, now_ms(), Some(&job.subject()), &stored, &test.id)
-            .await?;
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        if self.queue.try_send(id.clone()).is_err() {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            self.store.remove(&id).await?;
-            self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
-            return Err(Refused::Busy);
-        }
+        let id = self.enqueue(&job, &stored, Some(&test.id)).await?;
         self.metrics.received.fetch_add(1, Ordering::Relaxed);
-        self.metrics.accepted.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
 

@@ -151,6 +151,8 @@ impl Store {
         Ok(())
     }
 
+    /// A new audit, queued; `test_id` ties a received message to its
+    /// test.
     pub async fn insert(
         &self,
         id: &str,
@@ -158,15 +160,17 @@ impl Store {
         kind: &str,
         domain: Option<&str>,
         request: &str,
+        test_id: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audits (id, created_at, kind, domain, request, status) VALUES ($1, $2, $3, $4, $5, 'queued')",
+            "INSERT INTO audits (id, created_at, kind, domain, request, status, test_id) VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
         )
         .bind(id)
         .bind(created_at)
         .bind(kind)
         .bind(domain)
         .bind(request)
+        .bind(test_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -320,29 +324,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(test_row))
-    }
-
-    /// Accepts a message for a test: an audit like [`Store::insert`],
-    /// tied to its test.
-    pub async fn insert_received(
-        &self,
-        id: &str,
-        created_at: i64,
-        domain: Option<&str>,
-        request: &str,
-        test_id: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audits (id, created_at, kind, domain, request, status, test_id) VALUES ($1, $2, 'received', $3, $4, 'queued', $5)",
-        )
-        .bind(id)
-        .bind(created_at)
-        .bind(domain)
-        .bind(request)
-        .bind(test_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// The messages a test received, newest first.
