@@ -91,22 +91,12 @@ check! {
 /// The envelope rspamd is told: the connection we saw, else what the
 /// Received path and the run say.
 fn envelope(facts: &Facts<'_>, m: &Scanned<'_>) -> Envelope {
-    match &facts.target.connection {
-        Some(c) => Envelope {
-            ip: Some(c.client_ip),
-            helo: Some(c.helo.clone()),
-            mail_from: Some(c.mail_from.clone()),
-            recipients: c.recipients.clone(),
-        },
-        None => Envelope {
-            ip: m.sending_ip(),
-            helo: facts.target.helo.clone(),
-            mail_from: m
-                .return_path
-                .clone()
-                .or_else(|| facts.target.mail_from.clone()),
-            recipients: Vec::new(),
-        },
+    let connection = facts.target.connection.as_ref();
+    Envelope {
+        ip: connection.map(|c| c.client_ip).or_else(|| m.sending_ip()),
+        helo: facts.helo().map(str::to_string),
+        mail_from: facts.mail_from_of(m),
+        recipients: connection.map(|c| c.recipients.clone()).unwrap_or_default(),
     }
 }
 

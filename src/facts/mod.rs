@@ -607,6 +607,29 @@ impl<'a> Facts<'a> {
     }
 
     /// The SPF identities of this run for the audited domain.
+    /// The envelope sender a message came with: the MAIL FROM of the
+    /// connection that delivered it to us, else its Return-Path, else
+    /// `--mail-from` ("" is the null sender).
+    pub fn mail_from_of(&self, m: &Scanned<'_>) -> Option<String> {
+        match &self.target.connection {
+            Some(c) => Some(c.mail_from.clone()),
+            None => m
+                .return_path
+                .clone()
+                .or_else(|| self.target.mail_from.clone()),
+        }
+    }
+
+    /// The HELO name of the sending server: the connection's, else
+    /// `--helo`.
+    pub fn helo(&self) -> Option<&str> {
+        self.target
+            .connection
+            .as_ref()
+            .map(|c| c.helo.as_str())
+            .or(self.target.helo.as_deref())
+    }
+
     pub fn identity(&self) -> spf::Identity {
         spf::Identity::for_domain(
             self.domain(),

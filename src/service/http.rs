@@ -348,7 +348,11 @@ async fn read_form(req: Request) -> Result<FormFields, Response> {
 /// recipient list.
 /// The client of a request, for `--rate`: the peer, or whom a trusted
 /// proxy's `X-Forwarded-For` names.
-fn client_of(service: &Service, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+pub(super) fn client_of(
+    service: &Service,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> std::net::IpAddr {
     let forwarded = headers
         .get_all("x-forwarded-for")
         .iter()

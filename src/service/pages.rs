@@ -254,13 +254,7 @@ pub(super) async fn create_test(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let client = service.config.client(
-        peer.ip(),
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    );
+    let client = super::http::client_of(&service, peer, &headers);
     match service.create_test(Some(client)).await {
         Ok(t) => Redirect::to(&format!("/tests/{}", t.id)).into_response(),
         Err(super::Refused::Invalid(why)) => {

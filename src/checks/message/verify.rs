@@ -418,22 +418,12 @@ async fn evaluate_dmarc(
     // connection that delivered it to us, else the address its Received
     // path names as the sender, else every sending IP given, each
     // evaluated as its own transaction (receivers see one at a time).
-    let connection = facts.target.connection.as_ref();
     let ips: Vec<std::net::IpAddr> = match p.sending_ip() {
         Some(ip) => vec![ip],
         None => facts.target.ips.clone(),
     };
-    let mail_from = match connection {
-        Some(c) => Some(c.mail_from.clone()),
-        None => p
-            .return_path
-            .clone()
-            .or_else(|| facts.target.mail_from.clone()),
-    };
-    let helo = connection
-        .map(|c| c.helo.as_str())
-        .or(facts.target.helo.as_deref())
-        .unwrap_or("");
+    let mail_from = facts.mail_from_of(p);
+    let helo = facts.helo().unwrap_or("");
     // The SPF identity: the MAIL FROM domain, or the HELO name for the null
     // sender (RFC 7208 §2.4).
     let identity = |mail_from: &str| {
