@@ -172,26 +172,23 @@ pub fn path(
     // Each Received field and where it stands among the header fields
     // (an Authentication-Results above the boundary hop may be trusted).
     let raw = message::raw_headers(msg);
-    let positions: Vec<usize> = raw
+    // (position among the header fields, as `raw` lists them too; a field
+    // that does not read as a hop has none).
+    let fields = msg.parts.first().map_or(&[][..], |p| &p.headers[..]);
+    let received = fields
+        .iter()
+        .filter(|h| h.name == mail_parser::HeaderName::Received)
+        .count();
+    let parsed: Vec<(usize, &mail_parser::Received<'_>)> = fields
         .iter()
         .enumerate()
-        .filter(|(_, (n, _))| n.eq_ignore_ascii_case("Received"))
-        .map(|(i, _)| i)
+        .filter(|(_, h)| h.name == mail_parser::HeaderName::Received)
+        .filter_map(|(i, h)| h.value.as_received().map(|r| (i, r)))
         .collect();
-    let parsed: Vec<&mail_parser::Received<'_>> = msg
-        .parts
-        .first()
-        .map(|p| {
-            p.headers
-                .iter()
-                .filter(|h| h.name == mail_parser::HeaderName::Received)
-                .filter_map(|h| h.value.as_received())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.unreadable = positions.len().saturating_sub(parsed.len());
+    out.unreadable = received - parsed.len();
     out.capped = parsed.len() > MAX_HOPS;
-    newest_first.extend(parsed.iter().take(MAX_HOPS).map(|r| hop_of(r)));
+    let positions: Vec<usize> = parsed.iter().take(MAX_HOPS).map(|(i, _)| *i).collect();
+    newest_first.extend(parsed.iter().take(MAX_HOPS).map(|(_, r)| hop_of(r)));
 
     // The sending hop: from the top, the first whose sender is not one of
     // the reader's own hosts (a trusted relay, the same machine, a private
