@@ -29,9 +29,9 @@ use crate::common::fixture;
 /// served as the real DNS has it: every top-level domain exists (an SOA
 /// record), since mailaudit asks a TLD before it believes an NXDOMAIN.
 #[derive(Default)]
-struct ScenarioDns {
-    records: HashMap<String, Vec<Record>>,
-    timeouts: Vec<String>,
+pub(crate) struct ScenarioDns {
+    pub(crate) records: HashMap<String, Vec<Record>>,
+    pub(crate) timeouts: Vec<String>,
 }
 
 #[async_trait::async_trait]
@@ -71,7 +71,7 @@ impl Interceptor for ScenarioDns {
     }
 }
 
-fn text(y: &Yaml) -> String {
+pub(crate) fn text(y: &Yaml) -> String {
     match y {
         Yaml::String(s) => s.clone(),
         Yaml::Integer(i) => i.to_string(),
@@ -83,7 +83,7 @@ fn text(y: &Yaml) -> String {
 
 /// A name from its labels as written (the suite has names with spaces and
 /// percent signs, which the presentation-format parser refuses).
-fn name(s: &str) -> Option<Name> {
+pub(crate) fn name(s: &str) -> Option<Name> {
     let mut n = Name::from_labels(s.trim_end_matches('.').split('.').map(str::as_bytes)).ok()?;
     n.set_fqdn(true);
     Some(n)

@@ -3,6 +3,7 @@
 //! injected by tests/support/faults.rs.
 
 mod arc;
+mod arc_suite;
 mod batch;
 mod bimi;
 mod blocklist;
