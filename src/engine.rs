@@ -108,6 +108,11 @@ impl Request {
             .and_then(|m| m.rsplit_once('@'))
             .and_then(|(_, d)| crate::dns::name::normalize_domain(d).ok());
         let domain = sender.from_domain.clone().or(envelope_domain);
+        let ips_source = Some(if connection.is_some() {
+            "connection"
+        } else {
+            "received"
+        });
         Request {
             kind: if domain.is_some() {
                 RunKind::Audit
@@ -122,6 +127,7 @@ impl Request {
                 messages: vec![message],
                 connection,
                 trust,
+                ips_source,
                 ..Target::default()
             },
             checks: None,
@@ -422,7 +428,7 @@ fn given_ips(target: &Target) -> Vec<SendingIp> {
         .iter()
         .map(|ip| SendingIp {
             ip: *ip,
-            source: "argument",
+            source: target.ips_source.unwrap_or("argument"),
             via: None,
         })
         .collect()

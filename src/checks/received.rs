@@ -82,7 +82,7 @@ fn judge(file: &str, path: &Path) -> Vec<Finding> {
                     if clear.len() == 1 {
                         "One hop".to_string()
                     } else {
-                        format!("{} hops", clear.len())
+                        hops(clear.len())
                     },
                     names.join("; ")
                 ),
@@ -183,7 +183,7 @@ impl Detail for Paths {
                     .and_then(|h| h.ip)
                     .map(|ip| format!(", sent from {ip}"))
                     .unwrap_or_default();
-                format!("{}: {} hops{sender}", m.file, m.path.hops.len())
+                format!("{}: {}{sender}", m.file, hops(m.path.hops.len()))
             })
             .collect::<Vec<_>>()
             .join("; ")
@@ -300,12 +300,21 @@ impl Detail for Paths {
                 && !mine.iter().any(|f| f.id == RECEIVED_NO_TLS_HOP)
             {
                 out.push(format!(
-                    "{}: every hop across a network was encrypted ({} hops)",
+                    "{}: every hop across a network was encrypted ({})",
                     m.file,
-                    network.len()
+                    hops(network.len())
                 ));
             }
         }
         out
+    }
+}
+
+/// "1 hop", "3 hops".
+fn hops(n: usize) -> String {
+    if n == 1 {
+        "1 hop".into()
+    } else {
+        format!("{n} hops")
     }
 }

@@ -113,7 +113,7 @@ impl<T> Found<T> {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SendingIp {
     pub ip: std::net::IpAddr,
-    /// "argument", "mx" or "spf".
+    /// "argument", "connection", "received", "mx" or "spf".
     pub source: &'static str,
     /// The MX host or SPF term it was found through.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -75,6 +75,11 @@ pub struct Target {
     /// `--rspamd URL`: ask this rspamd for its opinion of each message;
     /// `None`: not asked (the spam-filter check says so).
     pub rspamd: Option<crate::rspamd::Rspamd>,
+    /// Where `ips` came from, as the report says it: `None` is `--ip`
+    /// ("argument"); a received message's are "connection" (the address
+    /// that delivered it to a test address) or "received" (its Received
+    /// path).
+    pub ips_source: Option<&'static str>,
 }
 
 /// What the SMTP probe is asked to do.
@@ -104,6 +109,7 @@ impl Default for Target {
             connection: None,
             trust: Default::default(),
             rspamd: None,
+            ips_source: None,
         }
     }
 }
@@ -560,6 +566,7 @@ impl<'a> Facts<'a> {
     /// each with its source, and the lookups that failed on the way.
     pub fn sending_ips(&self) -> impl Future<Output = Arc<Found<SendingIp>>> + Send + 'a {
         let given = self.target.ips.clone();
+        let source = self.target.ips_source.unwrap_or("argument");
         let mx = self.mx();
         let dns = self.dns.clone();
         let domain = self.domain().to_string();
@@ -572,7 +579,7 @@ impl<'a> Facts<'a> {
                         .into_iter()
                         .map(|ip| SendingIp {
                             ip,
-                            source: "argument",
+                            source,
                             via: None,
                         })
                         .collect(),

@@ -1,6 +1,6 @@
-//! The public ARC validation suite (ValiMail's arc_test_suite,
-//! `tests/arc-draft-validation-tests.yml`, in the OpenSPF suite's YAML
-//! style) run through the ARC check over real DNS: each scenario's
+//! The public ARC validation suite (ValiMail's arc_test_suite, its
+//! `arc-draft-validation-tests.yml`, in the OpenSPF suite's YAML style)
+//! run through the ARC check over real DNS: each scenario's
 //! `txt-records` are served by the embedded server, each test's message is
 //! validated by the `arc` check as in an audit, and its chain result must
 //! be the suite's `cv` (None, Pass, Fail).

@@ -429,3 +429,140 @@ fn the_service_pages_in_chromium() {
     rt.block_on(server.stop());
     drop(env);
 }
+
+/// The test-address page (issue 21) in the same browser, scripts off:
+/// the home page's button (pressed with the keyboard) makes an address,
+/// the page shows it and reloads itself while it waits; a real message
+/// sent to it over SMTP turns the page into a link to its report, all at
+/// 375 px, and nothing is asked of any other address.
+#[test]
+fn the_test_address_page_in_chromium() {
+    use crate::test_addresses::{Setup, ZONES, campaign, deliver, setup};
+    let Some((chromium, _)) = tools() else {
+        return;
+    };
+    let out = out_dir();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (env, s) = rt.block_on(async {
+        let env = crate::common::Env::new(ZONES).await;
+        let s = setup(&env, |_, _| {}).await;
+        (env, s)
+    });
+    let browser = launch(&chromium);
+    let (tab, requests) = tab(&browser);
+    set_width(&tab, 375);
+    tab.navigate_to(&s.server.url("/"))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    let button = tab.find_element("form[action='/tests'] button").unwrap();
+    tab.call_method(headless_chrome::protocol::cdp::DOM::Focus {
+        node_id: Some(button.node_id),
+        backend_node_id: None,
+        object_id: None,
+    })
+    .unwrap();
+    tab.press_key("Enter").unwrap();
+
+    // The page of the new address: the address, waiting, a reload.
+    let wait_for = |what: &str, ok: &dyn Fn(&str, &str) -> bool| -> (String, String) {
+        let started = std::time::Instant::now();
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let at = tab.get_url();
+            let html = tab.get_content().unwrap_or_default();
+            if ok(&at, &html) {
+                return (at, html);
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{what}: not there after 60 s; at {at}: {}",
+                &html[..html.len().min(600)]
+            );
+        }
+    };
+    let (page, html) = wait_for("the test page", &|at, html| {
+        at.contains("/tests/") && html.contains("waiting")
+    });
+    assert!(html.contains("http-equiv=\"refresh\""), "it reloads itself");
+    let address = html
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the address on the page")
+        .to_string();
+    assert!(
+        address.starts_with("test-") && address.ends_with("@audit.test"),
+        "{address}"
+    );
+    let wide = too_wide(&tab, 375);
+    assert!(
+        wide.is_empty(),
+        "the test page is wider than 375 px: {wide:#?}"
+    );
+    screenshot(&tab, &out.join("serve-test-waiting-375.png"), None);
+
+    // A real message arrives; the page (reloading itself) links the report.
+    let replies = rt.block_on(deliver(
+        &s,
+        true,
+        "out.sender.test",
+        "bounces@sender.test",
+        &[&address],
+        &campaign(""),
+    ));
+    assert_eq!(replies.last().map(|r| r.0), Some(250), "{replies:?}");
+    let (at, html) = wait_for("the report link", &|at, html| {
+        at == page && html.contains("The report of the newest message")
+    });
+    assert!(html.contains("received"), "{html}");
+    assert!(
+        !html.contains("http-equiv=\"refresh\""),
+        "it stops reloading once the report is done"
+    );
+    let wide = too_wide(&tab, 375);
+    assert!(
+        wide.is_empty(),
+        "the test page is wider than 375 px: {wide:#?}"
+    );
+    screenshot(&tab, &out.join("serve-test-received-375.png"), None);
+
+    // Follow the link with the keyboard: the report of what arrived.
+    let link = tab.find_element("a[href^='/audits/']").unwrap();
+    tab.call_method(headless_chrome::protocol::cdp::DOM::Focus {
+        node_id: Some(link.node_id),
+        backend_node_id: None,
+        object_id: None,
+    })
+    .unwrap();
+    tab.press_key("Enter").unwrap();
+    let (_, report) = wait_for("the report", &|u, html| {
+        u != at && u.contains("/audits/") && html.contains("127.0.0.1")
+    });
+    assert!(
+        report.contains("sender.test"),
+        "the report names the domain"
+    );
+    let wide = too_wide(&tab, 375);
+    assert!(
+        wide.is_empty(),
+        "the report is wider than 375 px: {wide:#?}"
+    );
+
+    let origin = format!("http://{}/", s.server.addr);
+    let asked = requests.lock().unwrap().clone();
+    let outside: Vec<&String> = asked.iter().filter(|u| !u.starts_with(&origin)).collect();
+    assert!(
+        outside.is_empty(),
+        "requests beyond the service: {outside:?}"
+    );
+    drop(tab);
+    drop(browser);
+    let Setup { server, .. } = s;
+    rt.block_on(server.stop());
+    drop(env);
+}

@@ -590,6 +590,8 @@ const FOREIGN_FLAGS: &[(&str, &str)] = &[
     ("--no-deps", "pip"),
     ("--reuse-key", "certbot"),
     ("--release", "cargo"),
+    ("--test", "cargo"),
+    ("--nocapture", "cargo"),
     ("--system", "useradd"),
     ("--home", "useradd"),
     ("--now", "systemctl"),

@@ -21,7 +21,7 @@ use crate::messages::{FOOTER, LU, SIGNED_HEADERS, bulk, loaded, rsa, sign};
 use crate::serve::{Server, client, config, finished, get_json, post_json, sqlite};
 use crate::smtp_client::{Client, relay};
 
-const ZONES: &[&str] = &[
+pub(crate) const ZONES: &[&str] = &[
     "zones/test.zone",
     "zones/reverse.zone",
     "zones/reverse6.zone",
@@ -32,7 +32,7 @@ const DOMAIN: &str = "audit.test";
 
 /// A campaign message of sender.test, signed with its key (s2048) over
 /// the unsubscribe headers; `extra` goes into the header.
-fn campaign(extra: &str) -> String {
+pub(crate) fn campaign(extra: &str) -> String {
     let msg = bulk(&format!("{LU}{extra}"), FOOTER)
         .replace("news@shop.test", "news@sender.test")
         .replace("shop.test/", "sender.test/")
@@ -41,14 +41,17 @@ fn campaign(extra: &str) -> String {
 }
 
 /// The service, its SMTP listener, and the certificate it offers.
-struct Setup {
-    server: Server,
+pub(crate) struct Setup {
+    pub(crate) server: Server,
     smtp: SocketAddr,
     cert: CertificateDer<'static>,
     _dir: tempfile::TempDir,
 }
 
-async fn setup(env: &Env, tweak: impl FnOnce(&mut SmtpInConfig, &mut ServiceConfig)) -> Setup {
+pub(crate) async fn setup(
+    env: &Env,
+    tweak: impl FnOnce(&mut SmtpInConfig, &mut ServiceConfig),
+) -> Setup {
     let made = rcgen::generate_simple_self_signed(vec![DOMAIN.to_string()]).expect("a certificate");
     let cert = made.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
@@ -95,7 +98,7 @@ async fn new_test(s: &Setup) -> (String, String) {
 
 /// Sends `message` from `helo`/`from` to `to`, with STARTTLS or not:
 /// every reply after the greeting.
-async fn deliver(
+pub(crate) async fn deliver(
     s: &Setup,
     tls: bool,
     helo: &str,
