@@ -28,4 +28,5 @@ pub mod rules;
 #[cfg(feature = "serve")]
 pub mod service;
 pub mod smtp;
+pub mod watch;
 pub mod web;

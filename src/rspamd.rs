@@ -4,7 +4,6 @@
 //! shown as such; they are not a verdict of ours.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -68,23 +67,7 @@ impl Rspamd {
     /// Asks rspamd about `message`.
     pub async fn check(&self, message: &[u8], envelope: &Envelope) -> Result<Opinion, String> {
         let url = parse_url(&self.url)?;
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(Arc::new(rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        }))
-        .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout)
-            .user_agent(concat!("mailaudit/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = crate::web::operator_client(self.timeout)?;
         let mut request = client.post(&url).body(message.to_vec());
         // Header values are what the sender chose: only printable ASCII
         // goes into a request header.
@@ -105,10 +88,17 @@ impl Rspamd {
         for r in envelope.recipients.iter().filter_map(|r| clean(r)).take(10) {
             request = request.header("Rcpt", r);
         }
-        let mut response = request.send().await.map_err(|e| describe(&e))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| crate::web::describe_error(&e))?;
         let status = response.status();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| crate::web::describe_error(&e))?
+        {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_ANSWER {
                 return Err(format!("its answer is larger than {MAX_ANSWER} octets"));
@@ -119,20 +109,6 @@ impl Rspamd {
         }
         read_answer(&body)
     }
-}
-
-/// An error in a sentence (reqwest's own, with its cause).
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "no answer in time".into();
-    }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    text
 }
 
 /// Reads a `/checkv2` answer.

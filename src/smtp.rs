@@ -284,6 +284,132 @@ async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
     Ok((name, extensions))
 }
 
+/// Hands `message` (header and body, CRLF line ends) to the relay at
+/// `relay` (`host:port`) for `to`, from `from`: the alert mail of watches.
+/// STARTTLS is used when the relay offers it, its certificate checked
+/// against the public roots and `extra_roots`; a relay that offers
+/// nothing is spoken to in the clear (a local relay on loopback).
+pub async fn submit(
+    relay: &str,
+    from: &str,
+    to: &[String],
+    message: &str,
+    extra_roots: &[CertificateDer<'static>],
+    timeout: Duration,
+) -> Result<(), String> {
+    let host = relay
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+        .unwrap_or(relay)
+        .to_string();
+    let mut tcp = tokio::time::timeout(timeout, TcpStream::connect(relay))
+        .await
+        .map_err(|_| format!("no connection within {} s", timeout.as_secs()))?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let greeting = reply(&mut tcp, timeout).await?;
+    if greeting.code != 220 {
+        return Err(format!("it greets with {}", greeting.code));
+    }
+    let helo = "mailaudit.invalid";
+    let r = command(&mut tcp, &format!("EHLO {helo}"), timeout).await?;
+    if r.code != 250 {
+        return Err(format!("EHLO refused: {}", r.code));
+    }
+    let starttls = r
+        .lines
+        .iter()
+        .skip(1)
+        .any(|l| l.trim().eq_ignore_ascii_case("STARTTLS"));
+    if !starttls {
+        return transact(&mut tcp, from, to, message, timeout).await;
+    }
+    let r = command(&mut tcp, "STARTTLS", timeout).await?;
+    if r.code != 220 {
+        return Err(format!("STARTTLS refused: {}", r.code));
+    }
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for c in extra_roots {
+        roots
+            .add(c.clone())
+            .map_err(|e| format!("a --alert-smtp-ca certificate: {e}"))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from(host.clone()).map_err(|e| format!("{host}: {e}"))?;
+    let mut tls = tokio::time::timeout(
+        timeout,
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| "no TLS handshake in time".to_string())?
+    .map_err(|e| format!("TLS: {e}"))?;
+    let r = command(&mut tls, &format!("EHLO {helo}"), timeout).await?;
+    if r.code != 250 {
+        return Err(format!("EHLO refused after STARTTLS: {}", r.code));
+    }
+    transact(&mut tls, from, to, message, timeout).await
+}
+
+/// MAIL, RCPT, DATA (dot-stuffed) and QUIT.
+async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    from: &str,
+    to: &[String],
+    message: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let expect = |r: Reply, code: u16, what: &str| -> Result<(), String> {
+        if r.code == code {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} refused: {} {}",
+                r.code,
+                r.lines.first().map_or("", String::as_str)
+            ))
+        }
+    };
+    expect(
+        command(s, &format!("MAIL FROM:<{from}>"), timeout).await?,
+        250,
+        "MAIL FROM",
+    )?;
+    for rcpt in to {
+        expect(
+            command(s, &format!("RCPT TO:<{rcpt}>"), timeout).await?,
+            250,
+            "RCPT TO",
+        )?;
+    }
+    expect(command(s, "DATA", timeout).await?, 354, "DATA")?;
+    let mut data = String::with_capacity(message.len() + 16);
+    for line in message.split("\r\n") {
+        if line.starts_with('.') {
+            data.push('.');
+        }
+        data.push_str(line);
+        data.push_str("\r\n");
+    }
+    if data.ends_with("\r\n\r\n") {
+        data.truncate(data.len() - 2);
+    }
+    data.push_str(".\r\n");
+    s.write_all(data.as_bytes())
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    s.flush().await.map_err(|e| format!("write failed: {e}"))?;
+    expect(reply(s, timeout).await?, 250, "the message")?;
+    let _ = command(s, "QUIT", timeout).await;
+    Ok(())
+}
+
 /// Probes `host` at `address`. Never fails: what could not be seen is
 /// said in the result.
 pub async fn probe(host: &str, address: IpAddr, opts: &ProbeOptions) -> Probe {

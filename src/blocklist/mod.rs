@@ -528,6 +528,14 @@ struct Active {
     reason: Option<String>,
     /// Kinds this sweep may ask it about.
     kinds: BTreeSet<Kind>,
+    /// The list's pace, shared by every run of the engine.
+    pace: Arc<Pace>,
+}
+
+/// How fast one list is asked: questions in flight and the next free slot
+/// of `--per-list-qps`. One per list and engine, so that runs at once (a
+/// service's audits, a round of watches) share the list's limits.
+struct Pace {
     permits: Semaphore,
     next_slot: Mutex<Instant>,
 }
@@ -557,6 +565,8 @@ impl Active {
 pub struct BlocklistEngine {
     pub config: BlocklistConfig,
     health: Mutex<HashMap<(String, Kind), PendingHealth>>,
+    /// Each list's pace, by zone.
+    paces: Mutex<HashMap<String, Arc<Pace>>>,
     /// Told how far a sweep is.
     progress: Option<Arc<dyn Progress>>,
 }
@@ -566,8 +576,20 @@ impl BlocklistEngine {
         BlocklistEngine {
             config,
             health: Mutex::new(HashMap::new()),
+            paces: Mutex::new(HashMap::new()),
             progress: None,
         }
+    }
+
+    /// The pace of the list at `zone`, made on first use.
+    fn pace(&self, zone: &str) -> Arc<Pace> {
+        let mut paces = self.paces.lock().expect("pace lock");
+        Arc::clone(paces.entry(zone.to_string()).or_insert_with(|| {
+            Arc::new(Pace {
+                permits: Semaphore::new(self.config.per_list_concurrency.max(1)),
+                next_slot: Mutex::new(Instant::now()),
+            })
+        }))
     }
 
     /// Reports sweep progress to `progress` (one step per list lookup).
@@ -725,8 +747,7 @@ impl BlocklistEngine {
                 state: state.clone(),
                 reason: reason.clone(),
                 kinds: BTreeSet::new(),
-                permits: Semaphore::new(self.config.per_list_concurrency.max(1)),
-                next_slot: Mutex::new(Instant::now()),
+                pace: self.pace(&list.zone),
             });
         }
         let verdicts = join_all(tests.iter().map(|(_, _, p)| p.clone())).await;
@@ -908,10 +929,10 @@ impl BlocklistEngine {
         }
         let qname = subject.query_name(&a.query_zone);
         let outcome = {
-            let _permit = a.permits.acquire().await.expect("semaphore open");
+            let _permit = a.pace.permits.acquire().await.expect("semaphore open");
             if let Some(qps) = self.config.per_list_qps {
                 let wait = {
-                    let mut next = a.next_slot.lock().expect("rate lock");
+                    let mut next = a.pace.next_slot.lock().expect("rate lock");
                     let now = Instant::now();
                     let slot = (*next).max(now);
                     *next = slot + Duration::from_secs_f64(1.0 / qps);

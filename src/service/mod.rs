@@ -16,6 +16,7 @@ mod http;
 mod pages;
 pub mod smtp_in;
 pub mod store;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, mpsc, watch as signal};
 
 use crate::engine::{Engine, Request};
 use crate::facts::SmtpTarget;
@@ -32,7 +33,7 @@ use crate::input::AddressCap;
 use crate::reach::Reach;
 use crate::report::model::RunKind;
 use crate::web::WebOptions;
-use store::{State, Store, StoreError};
+use store::{Owner, State, Store, StoreError};
 
 pub use http::serve;
 
@@ -76,6 +77,11 @@ pub struct ServiceConfig {
     pub tests: Option<TestAddresses>,
     /// `--rspamd URL`: messages (uploaded or received) are scored by it.
     pub rspamd: Option<crate::rspamd::Rspamd>,
+    /// How watches run and whom their alerts tell.
+    pub watch: watch::WatchConfig,
+    /// How often the service looks for due watches (`None`: it runs none
+    /// itself; `mailaudit watch run` does).
+    pub watch_tick: Option<Duration>,
 }
 
 /// How test addresses are given out.
@@ -164,6 +170,8 @@ impl Default for ServiceConfig {
             trusted_proxies: Vec::new(),
             tests: None,
             rspamd: None,
+            watch: watch::WatchConfig::default(),
+            watch_tick: None,
         }
     }
 }
@@ -575,7 +583,7 @@ pub struct Service {
     /// Per-client submission buckets (`--rate`): tokens left, and when.
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     closing: AtomicBool,
-    stop: watch::Sender<bool>,
+    stop: signal::Sender<bool>,
     metrics: Metrics,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -603,10 +611,16 @@ impl Service {
         store: Store,
         config: ServiceConfig,
     ) -> Result<Arc<Service>, StoreError> {
-        let unfinished = store.unfinished().await?;
+        // No workers: a service that runs no queue (`mailaudit watch run`
+        // beside a running `serve`), which leaves the unfinished alone.
+        let unfinished = if config.workers == 0 {
+            Vec::new()
+        } else {
+            store.unfinished().await?
+        };
         // Room for what is waiting already, beyond the configured queue.
         let (tx, rx) = mpsc::channel(config.queue.max(1) + unfinished.len());
-        let (stop, _) = watch::channel(false);
+        let (stop, _) = signal::channel(false);
         let service = Arc::new(Service {
             engine,
             store,
@@ -626,11 +640,14 @@ impl Service {
         }
         let rx = Arc::new(Mutex::new(rx));
         let mut handles = Vec::new();
-        for _ in 0..service.config.workers.max(1) {
+        for _ in 0..service.config.workers {
             handles.push(tokio::spawn(work(service.clone(), rx.clone())));
         }
         if let Some(keep) = service.config.retention {
             tokio::spawn(prune(service.clone(), keep));
+        }
+        if let Some(tick) = service.config.watch_tick {
+            tokio::spawn(schedule(service.clone(), tick));
         }
         *service.workers.lock().await = handles;
         Ok(service)
@@ -669,19 +686,14 @@ impl Service {
             self.metrics.folded.fetch_add(1, Ordering::Relaxed);
             return Ok((id.clone(), found.state));
         }
-        let id = self.enqueue(&job, &stored, None).await?;
+        let id = self.enqueue(&job, &stored, Owner::None).await?;
         recent.insert(key, (id.clone(), Instant::now()));
         Ok((id, State::Queued))
     }
 
     /// Stores a normalised job (`stored` is its JSON) and queues it: its
     /// new id, or Busy when the queue is full (nothing is kept then).
-    async fn enqueue(
-        &self,
-        job: &Job,
-        stored: &str,
-        test_id: Option<&str>,
-    ) -> Result<String, Refused> {
+    async fn enqueue(&self, job: &Job, stored: &str, owner: Owner<'_>) -> Result<String, Refused> {
         if self.queued.load(Ordering::Relaxed) >= self.config.queue as u64 {
             self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
             return Err(Refused::Busy);
@@ -694,7 +706,7 @@ impl Service {
                 job.kind(),
                 Some(&job.subject()),
                 stored,
-                test_id,
+                owner,
             )
             .await?;
         self.queued.fetch_add(1, Ordering::Relaxed);
@@ -781,7 +793,7 @@ impl Service {
             connection,
         };
         let stored = serde_json::to_string(&job).expect("serialises");
-        let id = self.enqueue(&job, &stored, Some(&test.id)).await?;
+        let id = self.enqueue(&job, &stored, Owner::Test(&test.id)).await?;
         self.metrics.received.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
@@ -863,31 +875,36 @@ impl Service {
         let mut report = self.engine.run(&request).await;
         report.made.command = vec!["mailaudit".into(), "serve".into(), format!("audit {id}")];
         report.made.zone_files = self.config.zone_files.clone();
-        // Every report format, made once now: a permalink serves what the
-        // audit saw, in any of them.
+        self.metrics
+            .run_ms
+            .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.finish(id, &report).await;
+    }
+
+    /// Stores a finished audit's report in every format, made once now (a
+    /// permalink serves what the audit saw, in any of them); its verdict
+    /// as stored.
+    async fn finish(&self, id: &str, report: &crate::report::model::Report) -> String {
         let options = crate::report::TextOptions::default();
         let verdict = serde_json::to_value(report.verdict())
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        let verdict = verdict.as_str();
         let reports: Vec<(&str, String)> = crate::report::FORMATS
             .iter()
-            .map(|f| (f.name(), f.render(&report, &options)))
+            .map(|f| (f.name(), f.render(report, &options)))
             .collect();
-        self.metrics
-            .run_ms
-            .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.metrics
             .dns_questions
             .fetch_add(report.stats.queries, Ordering::Relaxed);
-        match self.store.set_done(id, now_ms(), verdict, &reports).await {
+        match self.store.set_done(id, now_ms(), &verdict, &reports).await {
             Ok(()) => self.metrics.finished.fetch_add(1, Ordering::Relaxed),
             Err(e) => {
                 let _ = self.store.set_failed(id, now_ms(), &e.to_string()).await;
                 self.metrics.failed.fetch_add(1, Ordering::Relaxed)
             }
         };
+        verdict
     }
 
     /// The Prometheus text exposition of the service's counters.
@@ -970,6 +987,23 @@ async fn work(service: Arc<Service>, rx: Arc<Mutex<mpsc::Receiver<String>>>) {
         let Some(id) = next else { return };
         service.queued.fetch_sub(1, Ordering::Relaxed);
         service.run_one(&id).await;
+    }
+}
+
+/// Runs the watches that are due, every `tick`, until the service stops.
+async fn schedule(service: Arc<Service>, tick: Duration) {
+    let mut stop = service.stop.subscribe();
+    loop {
+        if service.closing() {
+            return;
+        }
+        if let Err(e) = service.run_watches(watch::Which::Due(now_ms())).await {
+            tracing::error!("watches: {e}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 

@@ -87,6 +87,50 @@ fn listed(r: &sqlx::any::AnyRow) -> Listed {
     }
 }
 
+/// A watched target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchRow {
+    pub id: String,
+    pub target: String,
+    /// The audit request (canonical JSON).
+    pub request: String,
+    pub every_ms: i64,
+    pub created_at: i64,
+    pub next_run: i64,
+    /// What the runs saw (`watch::Memory`, JSON).
+    pub memory: String,
+    pub runs: i64,
+}
+
+fn watch_row(r: &sqlx::any::AnyRow) -> WatchRow {
+    WatchRow {
+        id: r.get("id"),
+        target: r.get("target"),
+        request: r.get("request"),
+        every_ms: r.get("every_ms"),
+        created_at: r.get("created_at"),
+        next_run: r.get("next_run"),
+        memory: r.get("memory"),
+        runs: r.get("runs"),
+    }
+}
+
+const WATCH_COLUMNS: &str = "id, target, request, every_ms, created_at, next_run, memory, runs";
+
+/// One run of a watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchRun {
+    pub audit_id: String,
+    pub ran_at: i64,
+    pub verdict: String,
+    pub score: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    pub unknown: i64,
+    /// The alerts it confirmed (JSON array).
+    pub alerts: String,
+}
+
 /// What a store error says (the database's own words).
 #[derive(Debug, thiserror::Error)]
 #[error("the store: {0}")]
@@ -102,6 +146,16 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         StoreError(e.to_string())
     }
+}
+
+/// What an audit belongs to.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    None,
+    /// A message that arrived at this test address.
+    Test(&'a str),
+    /// A run of this watch.
+    Watch(&'a str),
 }
 
 #[derive(Clone)]
@@ -151,8 +205,8 @@ impl Store {
         Ok(())
     }
 
-    /// A new audit, queued; `test_id` ties a received message to its
-    /// test.
+    /// A new audit, queued; `owner` ties a received message to its test,
+    /// a watch's run to its watch.
     pub async fn insert(
         &self,
         id: &str,
@@ -160,10 +214,15 @@ impl Store {
         kind: &str,
         domain: Option<&str>,
         request: &str,
-        test_id: Option<&str>,
+        owner: Owner<'_>,
     ) -> Result<(), StoreError> {
+        let (test_id, watch_id) = match owner {
+            Owner::None => (None, None),
+            Owner::Test(t) => (Some(t), None),
+            Owner::Watch(w) => (None, Some(w)),
+        };
         sqlx::query(
-            "INSERT INTO audits (id, created_at, kind, domain, request, status, test_id) VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
+            "INSERT INTO audits (id, created_at, kind, domain, request, status, test_id, watch_id) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
         )
         .bind(id)
         .bind(created_at)
@@ -171,6 +230,7 @@ impl Store {
         .bind(domain)
         .bind(request)
         .bind(test_id)
+        .bind(watch_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -372,6 +432,159 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    /// A new watch; an error when its target is watched already.
+    pub async fn insert_watch(&self, w: &WatchRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO watches (id, target, request, every_ms, created_at, next_run, memory, runs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&w.id)
+        .bind(&w.target)
+        .bind(&w.request)
+        .bind(w.every_ms)
+        .bind(w.created_at)
+        .bind(w.next_run)
+        .bind(&w.memory)
+        .bind(w.runs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every watch, by target.
+    pub async fn watches(&self) -> Result<Vec<WatchRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WATCH_COLUMNS} FROM watches ORDER BY target"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(watch_row).collect())
+    }
+
+    /// The watch with this id, or of this target.
+    pub async fn watch(&self, id_or_target: &str) -> Result<Option<WatchRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {WATCH_COLUMNS} FROM watches WHERE id = $1 OR target = $1"
+        ))
+        .bind(id_or_target)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(watch_row))
+    }
+
+    /// Forgets a watch and its history (its reports stay, as audits, until
+    /// the retention removes them); whether there was one.
+    pub async fn remove_watch(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM watch_runs WHERE watch_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let gone = sqlx::query("DELETE FROM watches WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone.rows_affected() > 0)
+    }
+
+    /// The watches due at `now` (Unix ms), the longest waiting first.
+    pub async fn due_watches(&self, now: i64) -> Result<Vec<WatchRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WATCH_COLUMNS} FROM watches WHERE next_run <= $1 ORDER BY next_run, id"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(watch_row).collect())
+    }
+
+    /// Takes a due run of a watch: moves its next run from `was` to
+    /// `next`, unless another instance moved it first (false then).
+    pub async fn claim_watch(&self, id: &str, was: i64, next: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE watches SET next_run = $3 WHERE id = $1 AND next_run = $2")
+            .bind(id)
+            .bind(was)
+            .bind(next)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a run of a watch and what the watch remembers after it, in
+    /// one transaction.
+    pub async fn record_watch_run(
+        &self,
+        watch_id: &str,
+        run: &WatchRun,
+        memory: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO watch_runs (watch_id, audit_id, ran_at, verdict, score, errors, warnings, unknown, alerts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(watch_id)
+        .bind(&run.audit_id)
+        .bind(run.ran_at)
+        .bind(&run.verdict)
+        .bind(run.score)
+        .bind(run.errors)
+        .bind(run.warnings)
+        .bind(run.unknown)
+        .bind(&run.alerts)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE watches SET memory = $2, runs = runs + 1 WHERE id = $1")
+            .bind(watch_id)
+            .bind(memory)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A watch's runs, newest first, at most `limit`.
+    pub async fn watch_runs(
+        &self,
+        watch_id: &str,
+        limit: i64,
+    ) -> Result<Vec<WatchRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT audit_id, ran_at, verdict, score, errors, warnings, unknown, alerts FROM watch_runs WHERE watch_id = $1 ORDER BY ran_at DESC, audit_id LIMIT $2",
+        )
+        .bind(watch_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| WatchRun {
+                audit_id: r.get("audit_id"),
+                ran_at: r.get("ran_at"),
+                verdict: r.get("verdict"),
+                score: r.get("score"),
+                errors: r.get("errors"),
+                warnings: r.get("warnings"),
+                unknown: r.get("unknown"),
+                alerts: r.get("alerts"),
+            })
+            .collect())
+    }
+
+    /// The JSON report of the newest run of a watch whose verdict is not
+    /// "could not check": the one a run is compared with.
+    pub async fn last_definitive_report(
+        &self,
+        watch_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.body AS body FROM watch_runs w JOIN reports r ON r.id = w.audit_id AND r.format = 'json' WHERE w.watch_id = $1 AND w.verdict <> 'could-not-check' ORDER BY w.ran_at DESC LIMIT 1",
+        )
+        .bind(watch_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.get("body")))
     }
 
     /// Audits per state (for /metrics).

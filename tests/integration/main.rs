@@ -39,3 +39,4 @@ mod smtp_support;
 mod snapshots;
 mod test_addresses;
 mod truth;
+mod watch;

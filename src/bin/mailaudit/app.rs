@@ -82,6 +82,8 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         // main.rs sends `serve` to serve.rs, which builds on this file.
         #[cfg(feature = "serve")]
         Command::Serve(_) => unreachable!("main.rs runs serve"),
+        #[cfg(feature = "serve")]
+        Command::Watch(_) => unreachable!("main.rs runs watch"),
         Command::Explain(args) => {
             let rules = Rules::load(args.rules.dir.as_deref())?;
             let text =
@@ -622,22 +624,32 @@ pub(crate) fn web_options(
 }
 
 /// The Mozilla trust anchors and those of `--ca-file`.
+/// The certificates of a PEM file given with `flag` (at least one).
+pub(crate) fn pem_certificates(
+    flag: &str,
+    path: &Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, AppError> {
+    use rustls_pki_types::pem::PemObject;
+    let shown = path.display();
+    let mut certs = Vec::new();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| InputError(format!("{flag} {shown}: {e}")))?
+    {
+        certs.push(cert.map_err(|e| InputError(format!("{flag} {shown}: {e}")))?);
+    }
+    if certs.is_empty() {
+        return Err(InputError(format!("{flag} {shown}: no certificate in it")).into());
+    }
+    Ok(certs)
+}
+
 pub(crate) fn trust_anchors(
     args: &crate::cli::SmtpArgs,
 ) -> Result<rustls::RootCertStore, AppError> {
-    use rustls_pki_types::pem::PemObject;
-    let mut extra = Vec::new();
-    if let Some(path) = &args.ca_file {
-        let shown = path.display();
-        for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?
-        {
-            extra.push(cert.map_err(|e| InputError(format!("--ca-file {shown}: {e}")))?);
-        }
-        if extra.is_empty() {
-            return Err(InputError(format!("--ca-file {shown}: no certificate in it")).into());
-        }
-    }
+    let extra = match &args.ca_file {
+        Some(path) => pem_certificates("--ca-file", path)?,
+        None => Vec::new(),
+    };
     mailaudit::smtp::roots(&extra).map_err(|e| {
         InputError(format!(
             "--ca-file {}: {e}",

@@ -73,6 +73,16 @@ pub enum Command {
   mailaudit serve --listen 0.0.0.0:8025 --token-file tokens.txt --retention 90d
   mailaudit serve --database postgres://mailaudit@db/mailaudit --workers 8")]
     Serve(Box<ServeArgs>),
+    /// Watch domains: audit them again on a schedule, keep the history,
+    /// and alert on changes seen twice (docs/monitoring.md).
+    #[cfg(feature = "serve")]
+    #[command(after_help = "Examples:
+  mailaudit watch add example.com --every 6h --ip 192.0.2.10
+  mailaudit watch run --webhook https://hooks.example.net/mail --webhook-secret-file hook.key   # from cron
+  mailaudit watch list
+  mailaudit watch history example.com
+  mailaudit watch remove example.com")]
+    Watch(Box<WatchArgs>),
     /// Print everything mailaudit says about one finding ID: what it
     /// means, every step that fixes it, references.
     #[command(after_help = "Examples:
@@ -250,14 +260,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8025")]
     pub listen: std::net::SocketAddr,
 
-    /// Where the reports are stored (SQLite, created when missing).
-    #[arg(long, value_name = "DIR", default_value = "mailaudit-data")]
-    pub data: PathBuf,
-
-    /// Store in this database instead (postgres://USER@HOST/DB for several
-    /// instances behind one load balancer, or sqlite://FILE).
-    #[arg(long, value_name = "URL")]
-    pub database: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Audits run at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = count::<256>)]
@@ -321,7 +325,173 @@ pub struct ServeArgs {
     pub test_addresses: TestAddressArgs,
 
     #[command(flatten)]
+    pub alerts: AlertArgs,
+
+    #[command(flatten)]
     pub spam_filter: SpamFilterArgs,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    /// Skip the blocklist check.
+    #[arg(long = "no-dnsbl")]
+    pub no_blocklist: bool,
+
+    #[command(flatten)]
+    pub blocklist: BlocklistArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+/// Where the service and the watches keep what they store.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Where the reports are stored (SQLite, created when missing).
+    #[arg(long, value_name = "DIR", default_value = "mailaudit-data")]
+    pub data: PathBuf,
+
+    /// Store in this database instead (postgres://USER@HOST/DB for several
+    /// instances behind one load balancer, or sqlite://FILE).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+/// How watches tell of the changes they confirm (`serve`, `watch run`).
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// POST each run's confirmed changes to this URL as JSON
+    /// (docs/monitoring.md).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+
+    /// Sign each webhook body with HMAC-SHA256 under the key in FILE (its
+    /// first line); the signature is the X-Mailaudit-Signature header.
+    #[arg(long, value_name = "FILE", requires = "webhook")]
+    pub webhook_secret_file: Option<PathBuf>,
+
+    /// Mail each run's confirmed changes through this relay (STARTTLS when
+    /// offered); needs --alert-from and --alert-to.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["alert_from", "alert_to"])]
+    pub alert_smtp: Option<String>,
+
+    /// The sender of alert mail.
+    #[arg(long, value_name = "ADDRESS", requires = "alert_smtp")]
+    pub alert_from: Option<String>,
+
+    /// A recipient of alert mail (repeatable).
+    #[arg(long, value_name = "ADDRESS", requires = "alert_smtp")]
+    pub alert_to: Vec<String>,
+
+    /// Also trust the certificate authorities in FILE (PEM) for the
+    /// relay's STARTTLS.
+    #[arg(long, value_name = "FILE", requires = "alert_smtp")]
+    pub alert_smtp_ca: Option<PathBuf>,
+
+    /// Runs that must see a change before it is alerted (an unknown run
+    /// neither counts nor breaks the count).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = count::<100>)]
+    pub confirm_runs: usize,
+
+    /// Watches run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = count::<64>)]
+    pub watch_parallel: usize,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(subcommand)]
+    pub action: WatchAction,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Subcommand)]
+pub enum WatchAction {
+    /// Watch a domain (and its sending IPs).
+    Add(WatchAddArgs),
+    /// The watched domains, their schedule and last verdict.
+    List(WatchListArgs),
+    /// Stop watching a domain (its reports stay until --retention).
+    Remove {
+        /// The domain (or the watch's id).
+        target: String,
+    },
+    /// Run the watches that are due, once (for cron or a systemd timer).
+    Run(Box<WatchRunArgs>),
+    /// The runs of a watch, newest first, with what each alerted.
+    History(WatchHistoryArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct WatchAddArgs {
+    /// The domain to watch.
+    pub target: String,
+
+    /// How often to audit it again (`6h`, `1d`; at least 5m). Runs of
+    /// several watches are spread over the interval.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = retention)]
+    pub every: std::time::Duration,
+
+    /// A sending IP or range (repeatable).
+    #[arg(long, value_name = "IP|CIDR")]
+    pub ip: Vec<String>,
+
+    /// A DKIM selector to look up besides the common ones (repeatable).
+    #[arg(long, value_name = "SELECTOR")]
+    pub selector: Vec<String>,
+
+    /// Only these checks (comma-separated; all by default).
+    #[arg(long, value_name = "CHECK,...", value_delimiter = ',')]
+    pub checks: Vec<String>,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct WatchListArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct WatchHistoryArgs {
+    /// The domain (or the watch's id).
+    pub target: String,
+
+    /// Runs shown at most.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = count::<10_000>)]
+    pub limit: usize,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct WatchRunArgs {
+    /// Run every watch now, whether it is due or not.
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+
+    /// Fetch MTA-STS policies and BIMI logos over HTTPS (off: those checks
+    /// say they were not run).
+    #[arg(long)]
+    pub fetch: bool,
+
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
 
     #[command(flatten)]
     pub rules: RulesArgs,

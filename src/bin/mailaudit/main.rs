@@ -6,6 +6,8 @@ mod app;
 mod cli;
 #[cfg(feature = "serve")]
 mod serve;
+#[cfg(feature = "serve")]
+mod watch;
 
 use std::process::ExitCode;
 
@@ -42,6 +44,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         #[cfg(feature = "serve")]
         cli::Command::Serve(args) => serve::run(*args),
+        #[cfg(feature = "serve")]
+        cli::Command::Watch(args) => watch::run(*args),
         _ => app::run(cli),
     };
     match outcome {

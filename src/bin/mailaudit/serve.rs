@@ -14,12 +14,13 @@ use mailaudit::reach::Reach;
 use mailaudit::rules::Rules;
 use mailaudit::service::smtp_in::{SmtpInConfig, generated_tls, listen, tls_from_files};
 use mailaudit::service::store::Store;
+use mailaudit::service::watch::{EmailAlerts, WatchConfig, Webhook};
 use mailaudit::service::{Service, ServiceConfig, TestAddresses, serve, token_hash};
 
 use crate::app::{
     AppError, DnsPlan, Exit, blocklist_config, smtp_target, trust_anchors, web_options,
 };
-use crate::cli::ServeArgs;
+use crate::cli::{AlertArgs, ServeArgs, StoreArgs};
 
 /// The tokens of `--token-file`, as SHA-256 hashes: a line is a token, or
 /// `sha256:HEX` of one.
@@ -67,7 +68,7 @@ fn read_tokens(path: &Path) -> Result<Vec<[u8; 32]>, AppError> {
 
 /// The database URL: `--database`, else SQLite in `--data DIR` (made when
 /// missing).
-fn database_url(args: &ServeArgs) -> Result<String, AppError> {
+pub fn database_url(args: &StoreArgs) -> Result<String, AppError> {
     if let Some(url) = &args.database {
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -88,7 +89,7 @@ fn database_url(args: &ServeArgs) -> Result<String, AppError> {
 
 /// Where uploaded recipient lists are spooled while checked: the data
 /// directory (SQLite) or the system's temporary directory.
-fn spool_dir(args: &ServeArgs) -> Result<std::path::PathBuf, AppError> {
+fn spool_dir(args: &StoreArgs) -> Result<std::path::PathBuf, AppError> {
     if args.database.is_some() {
         return Ok(std::env::temp_dir());
     }
@@ -132,6 +133,86 @@ fn smtp_in_config(
             max_per_client: t.smtp_listen_max_per_client,
         },
     )))
+}
+
+/// The alert flags, checked: how watches run and whom they tell.
+pub fn watch_config(args: &AlertArgs) -> Result<WatchConfig, AppError> {
+    let webhook = match &args.webhook {
+        Some(url) => {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| InputError(format!("--webhook {url:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(InputError(format!("--webhook {url:?}: not an http(s) URL")).into());
+            }
+            let secret = match &args.webhook_secret_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        InputError(format!("--webhook-secret-file {}: {e}", path.display()))
+                    })?;
+                    let key = text.lines().next().unwrap_or("").trim().to_string();
+                    if key.len() < 16 {
+                        return Err(InputError(format!(
+                            "--webhook-secret-file {}: the key (its first line) has fewer than 16 characters",
+                            path.display()
+                        ))
+                        .into());
+                    }
+                    Some(key.into_bytes())
+                }
+                None => None,
+            };
+            Some(Webhook {
+                url: url.clone(),
+                secret,
+            })
+        }
+        None => None,
+    };
+    let email = match &args.alert_smtp {
+        Some(relay) => {
+            if relay
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                return Err(InputError(format!("--alert-smtp {relay:?}: not HOST:PORT")).into());
+            }
+            let address = |flag: &str, a: &str| -> Result<String, AppError> {
+                let ok = a.len() <= 254
+                    && a.split_once('@')
+                        .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+                    && a.bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"<>,;\\\"".contains(&b));
+                if ok {
+                    Ok(a.to_string())
+                } else {
+                    Err(InputError(format!("{flag} {a:?}: not a mail address")).into())
+                }
+            };
+            let from = address("--alert-from", args.alert_from.as_deref().unwrap_or(""))?;
+            let to = args
+                .alert_to
+                .iter()
+                .map(|a| address("--alert-to", a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let extra_roots = match &args.alert_smtp_ca {
+                Some(path) => crate::app::pem_certificates("--alert-smtp-ca", path)?,
+                None => Vec::new(),
+            };
+            Some(EmailAlerts {
+                relay: relay.clone(),
+                from,
+                to,
+                extra_roots,
+            })
+        }
+        None => None,
+    };
+    Ok(WatchConfig {
+        confirm_runs: args.confirm_runs as u32,
+        parallel: args.watch_parallel,
+        webhook,
+        email,
+    })
 }
 
 /// Whether clients of this address can only be on this machine.
@@ -191,7 +272,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         .then(|| blocklist_config(&args.blocklist, rules_dir))
         .transpose()?;
     let dns = DnsPlan::from_args(&args.dns)?;
-    let url = database_url(&args)?;
+    let url = database_url(&args.store)?;
     let smtp_in = smtp_in_config(&args)?;
     let config = ServiceConfig {
         workers: args.workers,
@@ -202,12 +283,14 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         retention: args.retention,
         zone_files: dns.zone_files.clone(),
         rate_per_minute: args.rate,
-        spool: spool_dir(&args)?,
+        spool: spool_dir(&args.store)?,
         smtp,
         web,
         trusted_proxies: args.trusted_proxy.clone(),
         tests: smtp_in.as_ref().map(|(_, tests, _)| tests.clone()),
         rspamd: crate::app::rspamd(&args.spam_filter)?,
+        watch: watch_config(&args.alerts)?,
+        watch_tick: Some(std::time::Duration::from_secs(60)),
         ..ServiceConfig::default()
     };
 

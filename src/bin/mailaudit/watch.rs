@@ -1,0 +1,300 @@
+//! `mailaudit watch`: add, list and remove watched domains, run the ones
+//! that are due (from cron or a systemd timer) and show a watch's history,
+//! in the store `serve` uses (docs/monitoring.md).
+
+use std::sync::Arc;
+
+use mailaudit::blocklist::BlocklistEngine;
+use mailaudit::engine::Engine;
+use mailaudit::input::InputError;
+use mailaudit::reach::Reach;
+use mailaudit::report::terminal::safe;
+use mailaudit::rules::Rules;
+use mailaudit::service::store::{Store, WatchRow};
+use mailaudit::service::watch::{Which, add};
+use mailaudit::service::{AuditRequest, Refused, Service, ServiceConfig};
+use serde_json::json;
+
+use crate::app::{
+    AppError, DnsPlan, Exit, blocklist_config, smtp_target, trust_anchors, web_options,
+};
+use crate::cli::{WatchAction, WatchArgs, WatchRunArgs};
+
+/// Unix milliseconds as an RFC 3339 time (UTC, seconds).
+fn when(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// An interval in its largest whole unit: `6h`, `1d`, `90m`.
+fn every(ms: i64) -> String {
+    let minutes = ms / 60_000;
+    if minutes % 1440 == 0 {
+        format!("{}d", minutes / 1440)
+    } else if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+fn refused(e: Refused) -> AppError {
+    match e {
+        Refused::Invalid(why) => InputError(why).into(),
+        Refused::Store(e) => AppError::Runtime(e.to_string()),
+        other => AppError::Runtime(format!("{other:?}")),
+    }
+}
+
+fn store_error(e: mailaudit::service::store::StoreError) -> AppError {
+    AppError::Runtime(e.to_string())
+}
+
+/// The watch named by a domain or an id, or a one-line error.
+async fn named(store: &Store, target: &str) -> Result<WatchRow, AppError> {
+    let key = mailaudit::input::domain("target", target)
+        .unwrap_or_else(|_| target.trim().to_ascii_lowercase());
+    store
+        .watch(&key)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            InputError(format!("{target}: not watched (see mailaudit watch list)")).into()
+        })
+}
+
+pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
+    let url = crate::serve::database_url(&args.store)?;
+    // What a run needs is checked before anything is opened.
+    let run_setup = match &args.action {
+        WatchAction::Run(r) => Some(run_setup(r)?),
+        _ => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let store = Store::open(&url)
+            .await
+            .map_err(|e| InputError(format!("--database: {e}")))?;
+        match args.action {
+            WatchAction::Add(a) => {
+                let request = AuditRequest {
+                    domain: a.target.clone(),
+                    ips: a.ip.clone(),
+                    selectors: a.selector.clone(),
+                    checks: a.checks.clone(),
+                };
+                let row = add(&store, &ServiceConfig::default(), &request, a.every)
+                    .await
+                    .map_err(refused)?;
+                println!(
+                    "watching {} every {} (watch {}); first run due {}",
+                    row.target,
+                    every(row.every_ms),
+                    row.id,
+                    when(row.next_run)
+                );
+                Ok(Exit::Ok)
+            }
+            WatchAction::List(l) => {
+                let rows = store.watches().await.map_err(store_error)?;
+                let mut out = Vec::new();
+                for row in &rows {
+                    let last = store.watch_runs(&row.id, 1).await.map_err(store_error)?;
+                    out.push((row, last.into_iter().next()));
+                }
+                if l.json {
+                    let list: Vec<_> = out
+                        .iter()
+                        .map(|(w, last)| {
+                            json!({
+                                "id": w.id, "target": w.target, "every": every(w.every_ms),
+                                "runs": w.runs, "next_run": when(w.next_run),
+                                "last": last.as_ref().map(|r| json!({
+                                    "audit": r.audit_id, "ran_at": when(r.ran_at),
+                                    "verdict": r.verdict, "score": r.score,
+                                })),
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&list).expect("json"));
+                } else if out.is_empty() {
+                    println!("no domain is watched (mailaudit watch add DOMAIN)");
+                } else {
+                    for (w, last) in &out {
+                        let last = match last {
+                            Some(r) => format!("{} at {} (score {}/10)", r.verdict, when(r.ran_at), r.score),
+                            None => "not run yet".into(),
+                        };
+                        println!(
+                            "{}  every {}  {} run(s)  last: {}  next: {}",
+                            w.target,
+                            every(w.every_ms),
+                            w.runs,
+                            last,
+                            when(w.next_run)
+                        );
+                    }
+                }
+                Ok(Exit::Ok)
+            }
+            WatchAction::Remove { target } => {
+                let row = named(&store, &target).await?;
+                store.remove_watch(&row.id).await.map_err(store_error)?;
+                println!("no longer watching {}", row.target);
+                Ok(Exit::Ok)
+            }
+            WatchAction::History(h) => {
+                let row = named(&store, &h.target).await?;
+                let runs = store
+                    .watch_runs(&row.id, h.limit as i64)
+                    .await
+                    .map_err(store_error)?;
+                if h.json {
+                    let list: Vec<_> = runs
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "audit": r.audit_id, "ran_at": when(r.ran_at), "verdict": r.verdict,
+                                "score": r.score, "errors": r.errors, "warnings": r.warnings,
+                                "unknown": r.unknown,
+                                "alerts": serde_json::from_str::<serde_json::Value>(&r.alerts).unwrap_or_default(),
+                            })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({"target": row.target, "runs": list}))
+                            .expect("json")
+                    );
+                    return Ok(Exit::Ok);
+                }
+                println!("{}: {} run(s), every {}", row.target, row.runs, every(row.every_ms));
+                for r in &runs {
+                    println!(
+                        "  {}  {:<26} score {:>2}/10  {} error(s), {} warning(s), {} unknown  audit {}",
+                        when(r.ran_at),
+                        r.verdict,
+                        r.score,
+                        r.errors,
+                        r.warnings,
+                        r.unknown,
+                        r.audit_id
+                    );
+                    let alerts: Vec<mailaudit::watch::Alert> =
+                        serde_json::from_str(&r.alerts).unwrap_or_default();
+                    for a in alerts {
+                        println!("      alert {}: {}", a.kind.as_str(), safe(&a.summary));
+                    }
+                }
+                Ok(Exit::Ok)
+            }
+            WatchAction::Run(r) => {
+                let (engine_parts, config) = run_setup.expect("checked above");
+                let (resolver, _server) = engine_parts.dns.start().await?;
+                let mut engine = Engine::new(resolver, engine_parts.rules);
+                if let Some(b) = engine_parts.blocklist {
+                    engine = engine.with_blocklist(BlocklistEngine::new(b));
+                }
+                let service = Service::start(engine, store, config)
+                    .await
+                    .map_err(store_error)?;
+                let which = if r.all {
+                    Which::All
+                } else {
+                    Which::Due(
+                        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+                    )
+                };
+                let ran = service.run_watches(which).await.map_err(store_error)?;
+                let mut undelivered = false;
+                for r in &ran {
+                    println!(
+                        "{}: {} (audit {}), {} alert(s)",
+                        r.target,
+                        r.verdict,
+                        r.audit,
+                        r.alerts.len()
+                    );
+                    for a in &r.alerts {
+                        println!("  {}: {}", a.kind.as_str(), safe(&a.summary));
+                    }
+                    for u in &r.undelivered {
+                        undelivered = true;
+                        eprintln!("mailaudit: {}: alert not delivered: {}", r.target, safe(u));
+                    }
+                }
+                if ran.is_empty() {
+                    println!("no watch was due");
+                }
+                service.shut_down().await;
+                Ok(if undelivered { Exit::Runtime } else { Exit::Ok })
+            }
+        }
+    })
+}
+
+/// What `watch run` builds its engine from.
+struct EngineParts {
+    dns: DnsPlan,
+    rules: Rules,
+    blocklist: Option<mailaudit::blocklist::BlocklistConfig>,
+}
+
+/// The flags of `watch run`, checked: the engine's parts and the
+/// service's configuration (no queue of its own: a `serve` beside it
+/// keeps its own).
+fn run_setup(args: &WatchRunArgs) -> Result<(EngineParts, ServiceConfig), AppError> {
+    let roots = (args.smtp.smtp || args.fetch)
+        .then(|| trust_anchors(&args.smtp).map(Arc::new))
+        .transpose()?;
+    let smtp = match &roots {
+        Some(roots) if args.smtp.smtp => Some(smtp_target(
+            &args.smtp,
+            Vec::new(),
+            Arc::clone(roots),
+            Reach::Any,
+        )?),
+        _ => None,
+    };
+    let web = match (&args.dns.web, roots) {
+        (Some(dir), _) => {
+            return Err(InputError(format!(
+                "--web {}: watches fetch from the sites themselves (--fetch)",
+                dir.display()
+            ))
+            .into());
+        }
+        (None, Some(roots)) if args.fetch => Some(web_options(&args.smtp, roots, Reach::Any)),
+        _ => None,
+    };
+    let rules_dir = args.rules.dir.as_deref();
+    let rules = Rules::load(rules_dir)?;
+    let blocklist = (!args.no_blocklist)
+        .then(|| blocklist_config(&args.blocklist, rules_dir))
+        .transpose()?;
+    let dns = DnsPlan::from_args(&args.dns)?;
+    let config = ServiceConfig {
+        workers: 0,
+        zone_files: dns.zone_files.clone(),
+        smtp,
+        web,
+        watch: crate::serve::watch_config(&args.alerts)?,
+        ..ServiceConfig::default()
+    };
+    Ok((
+        EngineParts {
+            dns,
+            rules,
+            blocklist,
+        },
+        config,
+    ))
+}

@@ -1,0 +1,315 @@
+//! Watching (issue 22) over the embedded DNS: a listing that comes, goes,
+//! fails to answer and flaps between runs; the alerts that reach a real
+//! webhook receiver on loopback (HMAC verified); history across restarts
+//! (each run is a new service on the same store, SQLite and PostgreSQL);
+//! the `watch` commands.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailaudit::service::store::Store;
+use mailaudit::service::watch::{SIGNATURE_HEADER, WatchConfig, Webhook, Which, sign};
+use mailaudit::service::{AuditRequest, Service, ServiceConfig};
+use serde_json::Value;
+
+use crate::common::{Env, Fault, LISTS};
+
+const SECRET: &[u8] = b"a webhook secret of some length";
+/// The listing the zone changes: 192.0.2.10 on bl.test.
+const LISTING: &str = "10.2.0.192.bl.test";
+
+/// A body received, and its signature header.
+type Received = (Vec<u8>, Option<String>);
+
+/// A webhook receiver on loopback: every body it got, with its signature
+/// header.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        use axum::routing::post;
+        let got = Arc::clone(&self.got);
+        let app = axum::Router::new().route(
+            "/hook",
+            post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let got = Arc::clone(&got);
+                    async move {
+                        let sig = headers
+                            .get(SIGNATURE_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .map(String::from);
+                        got.lock().unwrap().push((body.to_vec(), sig));
+                        "ok"
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    }
+
+    /// The bodies received, each checked against its signature.
+    fn notices(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(body, sig)| {
+                assert_eq!(
+                    sig.as_deref(),
+                    Some(sign(SECRET, body).as_str()),
+                    "the signature verifies"
+                );
+                serde_json::from_slice(body).expect("a JSON body")
+            })
+            .collect()
+    }
+}
+
+fn kinds(notice: &Value) -> Vec<String> {
+    notice["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// One run of every watch, by a service started for it on the store at
+/// `url` (a restart each time), with a fresh resolver (no answer cached
+/// from the run before).
+async fn run_once(env: &Env, url: &str, hook: &str) -> Vec<mailaudit::service::watch::Ran> {
+    let store = Store::open(url).await.expect("the store");
+    let config = ServiceConfig {
+        workers: 0,
+        watch: WatchConfig {
+            webhook: Some(Webhook {
+                url: hook.to_string(),
+                secret: Some(SECRET.to_vec()),
+            }),
+            ..WatchConfig::default()
+        },
+        ..ServiceConfig::default()
+    };
+    let service = Service::start(env.fresh(), store, config)
+        .await
+        .expect("the service");
+    let ran = service.run_watches(Which::All).await.expect("the runs");
+    service.shut_down().await;
+    ran
+}
+
+/// The listing of 192.0.2.10 on bl.test as the list answers it this run.
+fn answer(env: &Env, state: &str) {
+    env.server.clear_faults();
+    match state {
+        "listed" => {}
+        "clear" => env.server.set_fault(LISTING, Fault::NxDomain),
+        "servfail" => env.server.set_fault(LISTING, Fault::ServFail),
+        other => panic!("{other}"),
+    }
+}
+
+async fn the_story(url: &str, target: &str) {
+    let env = Env::new(LISTS).await.lists(&["bl.test"]);
+    let receiver = Receiver::default();
+    let hook = receiver.start().await;
+    {
+        let store = Store::open(url).await.expect("the store");
+        if let Some(old) = store.watch(target).await.unwrap() {
+            store.remove_watch(&old.id).await.unwrap();
+        }
+        mailaudit::service::watch::add(
+            &store,
+            &ServiceConfig::default(),
+            &AuditRequest {
+                domain: target.into(),
+                ips: vec!["192.0.2.10".into()],
+                selectors: Vec::new(),
+                checks: vec!["dnsbl".into()],
+            },
+            Duration::from_secs(6 * 3600),
+        )
+        .await
+        .expect("the watch");
+    }
+    let step = |state: &'static str| {
+        answer(&env, state);
+        run_once(&env, url, &hook)
+    };
+    // Clear twice: where the watch starts; nothing to say.
+    for _ in 0..2 {
+        let ran = step("clear").await;
+        assert_eq!(ran.len(), 1);
+        assert!(ran[0].alerts.is_empty(), "{:?}", ran[0].alerts);
+    }
+    // Listed: seen once is not yet a change; twice is, once.
+    let ran = step("listed").await;
+    assert!(ran[0].alerts.is_empty(), "{:?}", ran[0].alerts);
+    let ran = step("listed").await;
+    assert_eq!(ran[0].verdict, "listed");
+    assert_eq!(receiver.notices().len(), 1, "one webhook after two runs");
+    // The list fails to answer: nothing said either way; listed again:
+    // still what was confirmed, nothing new.
+    let ran = step("servfail").await;
+    assert_eq!(ran[0].verdict, "could-not-check");
+    assert!(ran[0].alerts.is_empty(), "{:?}", ran[0].alerts);
+    let ran = step("listed").await;
+    assert!(ran[0].alerts.is_empty(), "{:?}", ran[0].alerts);
+    // Delisted, with a failed run between the two that see it: one alert.
+    for state in ["clear", "servfail"] {
+        let ran = step(state).await;
+        assert!(ran[0].alerts.is_empty(), "{state}: {:?}", ran[0].alerts);
+    }
+    let ran = step("clear").await;
+    assert!(!ran[0].alerts.is_empty());
+    assert_eq!(receiver.notices().len(), 2);
+    // A flap (listed once, then clear again) sends nothing; ten unchanged
+    // runs send nothing.
+    let ran = step("listed").await;
+    assert!(ran[0].alerts.is_empty());
+    for _ in 0..10 {
+        let ran = step("clear").await;
+        assert!(ran[0].alerts.is_empty(), "{:?}", ran[0].alerts);
+    }
+
+    let notices = receiver.notices();
+    assert_eq!(notices.len(), 2, "{notices:#?}");
+    let listed = &notices[0];
+    assert_eq!(listed["event"], "mailaudit.watch.alerts");
+    assert_eq!(listed["watch"]["target"], target);
+    assert_eq!(kinds(listed), ["newly-listed", "verdict-changed"]);
+    let alert = &listed["alerts"][0];
+    assert_eq!(alert["subject"], "192.0.2.10");
+    assert_eq!(alert["about"], "bl.test");
+    assert_eq!(alert["from"], "clear");
+    assert_eq!(alert["to"], "listed");
+    assert_eq!(alert["runs"], 2);
+    assert_eq!(listed["alerts"][1]["from"], "ready to send");
+    assert_eq!(listed["alerts"][1]["to"], "listed on blocklists");
+    let delisted = &notices[1];
+    assert_eq!(kinds(delisted), ["delisted", "verdict-changed"]);
+    assert_eq!(delisted["alerts"][0]["subject"], "192.0.2.10");
+    assert_eq!(delisted["alerts"][0]["runs"], 2);
+
+    // The history survived every restart: 20 runs, newest first, the
+    // alerts with the runs that confirmed them, each report stored.
+    let store = Store::open(url).await.unwrap();
+    let watch = store.watch(target).await.unwrap().expect("the watch");
+    assert_eq!(watch.runs, 20);
+    let runs = store.watch_runs(&watch.id, 100).await.unwrap();
+    assert_eq!(runs.len(), 20);
+    let alerted: Vec<usize> = runs
+        .iter()
+        .rev()
+        .enumerate()
+        .filter(|(_, r)| r.alerts != "[]")
+        .map(|(n, _)| n + 1)
+        .collect();
+    assert_eq!(alerted, [4, 9], "the runs that confirmed a change");
+    let report = store
+        .report(&runs[0].audit_id, "json")
+        .await
+        .unwrap()
+        .expect("the newest run's report");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["target"]["domain"], target);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_is_alerted_once_when_seen_twice_and_unknown_runs_say_nothing() {
+    let (_dir, url) = crate::serve::sqlite();
+    the_story(&url, "clean.test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_the_watch_history_too() {
+    let Ok(url) = std::env::var("MAILAUDIT_TEST_POSTGRES") else {
+        eprintln!(
+            "skipped: no PostgreSQL (set MAILAUDIT_TEST_POSTGRES=postgres://USER@HOST/DB; .ci/run starts one)"
+        );
+        return;
+    };
+    the_story(&url, "shop.test").await;
+}
+
+/// An error-level finding that appears (the SPF record is gone, twice) is
+/// one "new-error" alert; its return, twice, one "resolved"; a run whose
+/// SPF lookup fails says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_that_appears_and_goes_is_alerted_once_each_way() {
+    let env = Env::new(LISTS).await;
+    let receiver = Receiver::default();
+    let hook = receiver.start().await;
+    let (_dir, url) = crate::serve::sqlite();
+    {
+        let store = Store::open(&url).await.unwrap();
+        mailaudit::service::watch::add(
+            &store,
+            &ServiceConfig::default(),
+            &AuditRequest {
+                domain: "clean.test".into(),
+                ips: vec!["192.0.2.1".into()],
+                selectors: Vec::new(),
+                checks: vec!["spf".into()],
+            },
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    }
+    let mut alerts = Vec::new();
+    for state in [
+        "there", "there", "gone", "failing", "gone", "gone", "there", "there",
+    ] {
+        env.server.clear_faults();
+        match state {
+            "gone" => env.server.set_fault_for(
+                "clean.test",
+                hickory_proto::rr::RecordType::TXT,
+                Fault::NoData,
+            ),
+            "failing" => env.server.set_fault_for(
+                "clean.test",
+                hickory_proto::rr::RecordType::TXT,
+                Fault::ServFail,
+            ),
+            _ => {}
+        }
+        let ran = run_once(&env, &url, &hook).await;
+        alerts.push(
+            ran[0]
+                .alerts
+                .iter()
+                .map(|a| format!("{} {}", a.kind.as_str(), a.about))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        alerts,
+        [
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            vec![
+                "new-error spf.missing".to_string(),
+                "verdict-changed ".to_string()
+            ],
+            none.clone(),
+            none.clone(),
+            vec![
+                "resolved spf.missing".to_string(),
+                "verdict-changed ".to_string()
+            ],
+        ]
+    );
+    assert_eq!(receiver.notices().len(), 2);
+}
