@@ -245,6 +245,25 @@ pub fn mailbox(what: &str, value: &str) -> Result<String, InputError> {
     Ok(format!("{local}@{dom}"))
 }
 
+/// A period: a number and a unit (`m`, `h`, `d`), from a minute to ten
+/// years (`--retention`, `--every`, a watch's `every`).
+pub fn period(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a period like 90d, 12h or 30m");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let minutes = match unit {
+        "m" => n,
+        "h" => n.saturating_mul(60),
+        "d" => n.saturating_mul(1440),
+        _ => return Err(bad()),
+    };
+    if minutes == 0 || minutes > 3650 * 1440 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(minutes * 60))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

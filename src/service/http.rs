@@ -68,6 +68,14 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/tests/{id}", get(get_test_api))
         .route("/tests", post(pages::create_test))
         .route("/tests/{id}", get(pages::test))
+        .route("/api/v1/watches", post(add_watch_api).get(list_watches_api))
+        .route(
+            "/api/v1/watches/{id}",
+            get(get_watch_api).delete(remove_watch_api),
+        )
+        .route("/watches", get(pages::watches).post(pages::add_watch))
+        .route("/watches/{id}", get(pages::watch))
+        .route("/watches/{id}/remove", post(pages::remove_watch))
         .layer(middleware::from_fn_with_state(service.clone(), guard));
     open.merge(guarded)
         .fallback(not_found)
@@ -570,4 +578,90 @@ async fn get_test_api(State(service): State<Arc<Service>>, Path(id): Path<String
     })).collect::<Vec<_>>());
     body["report"] = latest.unwrap_or(serde_json::Value::Null);
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// `POST /api/v1/watches`: an audit request and how often to run it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatchBody {
+    domain: String,
+    #[serde(default)]
+    ips: Vec<String>,
+    #[serde(default)]
+    selectors: Vec<String>,
+    #[serde(default)]
+    checks: Vec<String>,
+    /// `6h`, `1d`, `30m` (default 6h).
+    every: Option<String>,
+}
+
+/// `POST /api/v1/watches`: a new watch (201).
+async fn add_watch_api(State(service): State<Arc<Service>>, req: Request) -> Response {
+    let body = match axum::Json::<WatchBody>::from_request(req, &()).await {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return body_refused(e.status(), e.body_text()),
+    };
+    let every = match crate::input::period(body.every.as_deref().unwrap_or("6h")) {
+        Ok(d) => d,
+        Err(why) => return error(StatusCode::BAD_REQUEST, format!("every: {why}")),
+    };
+    let request = AuditRequest {
+        domain: body.domain,
+        ips: body.ips,
+        selectors: body.selectors,
+        checks: body.checks,
+    };
+    match service.add_watch(&request, every).await {
+        Ok(row) => (
+            StatusCode::CREATED,
+            axum::Json(super::watch::watch_json(&row, None)),
+        )
+            .into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+/// `GET /api/v1/watches`: every watch with its last run.
+async fn list_watches_api(State(service): State<Arc<Service>>) -> Response {
+    match super::watch::list(&service.store).await {
+        Ok(list) => {
+            let watches: Vec<serde_json::Value> = list
+                .iter()
+                .map(|(w, last)| super::watch::watch_json(w, last.as_ref()))
+                .collect();
+            axum::Json(json!({ "watches": watches })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /api/v1/watches/ID`: the watch and its runs, newest first.
+async fn get_watch_api(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    if !valid_id(&id) {
+        return error(StatusCode::NOT_FOUND, "no such watch");
+    }
+    let row = match service.store.watch(&id).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no such watch"),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let runs = match service.store.watch_runs(&row.id, 100).await {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let mut body = super::watch::watch_json(&row, runs.first());
+    body["runs"] = json!(runs.iter().map(super::watch::run_json).collect::<Vec<_>>());
+    axum::Json(body).into_response()
+}
+
+/// `DELETE /api/v1/watches/ID`: 204.
+async fn remove_watch_api(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    if !valid_id(&id) {
+        return error(StatusCode::NOT_FOUND, "no such watch");
+    }
+    match service.store.remove_watch(&id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, "no such watch"),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }

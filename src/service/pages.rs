@@ -54,6 +54,14 @@ fn templates() -> &'static Environment<'static> {
                 "test.html.j2",
                 include_str!("../../templates/serve/test.html.j2"),
             ),
+            (
+                "watches.html.j2",
+                include_str!("../../templates/serve/watches.html.j2"),
+            ),
+            (
+                "watch.html.j2",
+                include_str!("../../templates/serve/watch.html.j2"),
+            ),
         ] {
             env.add_template(name, text)
                 .expect("the service's templates parse (tested)");
@@ -374,4 +382,203 @@ pub(super) async fn login(
             context! { error => "That token cannot be kept in a cookie." },
         ),
     }
+}
+
+/// `/watches`: every watch and its last verdict, and the form to add one.
+pub(super) async fn watches(State(service): State<Arc<Service>>) -> Response {
+    watches_with(&service, StatusCode::OK, None, "", "", "6h").await
+}
+
+async fn watches_with(
+    service: &Service,
+    status: StatusCode,
+    error: Option<&str>,
+    domain: &str,
+    ips: &str,
+    every: &str,
+) -> Response {
+    let list = super::watch::list(&service.store).await.unwrap_or_default();
+    let watches: Vec<serde_json::Value> = list
+        .iter()
+        .map(|(w, last)| super::watch::watch_json(w, last.as_ref()))
+        .collect();
+    page(
+        status,
+        "watches.html.j2",
+        context! {
+            watches => minijinja::Value::from(minijinja::value::Serde(&watches)),
+            error, domain, ips, every,
+            confirm_runs => service.config.watch.confirm_runs,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct WatchFields {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    ips: String,
+    #[serde(default)]
+    every: String,
+}
+
+/// The form's new watch: to its page, or the form again saying what is
+/// wrong.
+pub(super) async fn add_watch(
+    State(service): State<Arc<Service>>,
+    form: Result<Form<WatchFields>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return watches_with(
+            &service,
+            StatusCode::BAD_REQUEST,
+            Some("The form could not be read."),
+            "",
+            "",
+            "6h",
+        )
+        .await;
+    };
+    let every = if f.every.trim().is_empty() {
+        "6h"
+    } else {
+        f.every.trim()
+    };
+    let request = super::AuditRequest {
+        domain: f.domain.clone(),
+        ips: f
+            .ips
+            .split([' ', ',', '\n', '\r', '\t'])
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        selectors: Vec::new(),
+        checks: Vec::new(),
+    };
+    let result = match crate::input::period(every) {
+        Ok(d) => service.add_watch(&request, d).await,
+        Err(why) => Err(super::Refused::Invalid(format!("every: {why}"))),
+    };
+    match result {
+        Ok(row) => Redirect::to(&format!("/watches/{}", row.id)).into_response(),
+        Err(r) => {
+            let (status, why) = match r {
+                super::Refused::Invalid(why) => (StatusCode::BAD_REQUEST, why),
+                super::Refused::Store(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                other => (StatusCode::SERVICE_UNAVAILABLE, format!("{other:?}")),
+            };
+            watches_with(&service, status, Some(&why), &f.domain, &f.ips, every).await
+        }
+    }
+}
+
+/// `/watches/ID`: the watch, a chart of its runs and their history.
+pub(super) async fn watch(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    if !valid_id(&id) {
+        return not_found();
+    }
+    let row = match service.store.watch(&id).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return not_found(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let runs = service
+        .store
+        .watch_runs(&row.id, 100)
+        .await
+        .unwrap_or_default();
+    let w = super::watch::watch_json(&row, runs.first());
+    let shown: Vec<serde_json::Value> = runs.iter().map(super::watch::run_json).collect();
+    page(
+        StatusCode::OK,
+        "watch.html.j2",
+        context! {
+            w => minijinja::Value::from(minijinja::value::Serde(&w)),
+            runs => minijinja::Value::from(minijinja::value::Serde(&shown)),
+            chart => (runs.len() >= 2).then(|| chart(&runs)),
+        },
+    )
+}
+
+/// `POST /watches/ID/remove`: to the list.
+pub(super) async fn remove_watch(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Response {
+    if !valid_id(&id) {
+        return not_found();
+    }
+    match service.store.remove_watch(&id).await {
+        Ok(_) => Redirect::to("/watches").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// The runs (newest first) as an inline SVG: the score as a line (0 to
+/// 10), errors and warnings as lines scaled to the most of either, a grey
+/// mark under each run that could not check everything. Made of numbers
+/// only: nothing from outside is in it.
+fn chart(runs: &[super::store::WatchRun]) -> String {
+    use std::fmt::Write;
+    let (w, h, left, bottom, top) = (640.0_f64, 200.0_f64, 34.0_f64, 24.0_f64, 10.0_f64);
+    let oldest_first: Vec<&super::store::WatchRun> = runs.iter().rev().collect();
+    let n = oldest_first.len().max(2) as f64;
+    let x = |i: usize| left + (w - left - 10.0) * i as f64 / (n - 1.0);
+    let plot = h - bottom - top;
+    let y = |v: f64, max: f64| top + plot * (1.0 - v / max.max(1.0));
+    let most = oldest_first
+        .iter()
+        .map(|r| r.errors.max(r.warnings))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let line = |value: &dyn Fn(&super::store::WatchRun) -> f64, max: f64| -> String {
+        oldest_first
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{:.1},{:.1}", x(i), y(value(r), max)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut svg = format!(
+        r##"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="Score and findings of the last {} runs" xmlns="http://www.w3.org/2000/svg">"##,
+        oldest_first.len()
+    );
+    for (v, label) in [(0.0, "0"), (5.0, "5"), (10.0, "10")] {
+        let yy = y(v, 10.0);
+        let _ = write!(
+            svg,
+            r##"<line x1="{left}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e6e8ec"/><text x="4" y="{:.1}" font-size="11" fill="#5a6476">{label}</text>"##,
+            w - 10.0,
+            yy + 4.0
+        );
+    }
+    for (i, r) in oldest_first.iter().enumerate() {
+        if r.verdict == "could-not-check" {
+            let _ = write!(
+                svg,
+                r##"<rect x="{:.1}" y="{:.1}" width="6" height="6" fill="#9aa3b2"/>"##,
+                x(i) - 3.0,
+                h - bottom + 4.0
+            );
+        }
+    }
+    let _ = write!(
+        svg,
+        r##"<polyline fill="none" stroke="#d97706" stroke-width="2" points="{}"/>"##,
+        line(&|r| r.warnings as f64, most)
+    );
+    let _ = write!(
+        svg,
+        r##"<polyline fill="none" stroke="#b91c1c" stroke-width="2" points="{}"/>"##,
+        line(&|r| r.errors as f64, most)
+    );
+    let _ = write!(
+        svg,
+        r##"<polyline fill="none" stroke="#23408e" stroke-width="2.5" points="{}"/>"##,
+        line(&|r| r.score as f64, 10.0)
+    );
+    svg.push_str("</svg>");
+    svg
 }

@@ -178,6 +178,61 @@ pub async fn add(
     Ok(row)
 }
 
+/// An interval in its largest whole unit: `6h`, `1d`, `90m`.
+pub fn every_words(ms: i64) -> String {
+    let minutes = ms / 60_000;
+    if minutes % 1440 == 0 {
+        format!("{}d", minutes / 1440)
+    } else if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+/// A watch as the API shows it, with its last run.
+pub fn watch_json(w: &WatchRow, last: Option<&WatchRun>) -> serde_json::Value {
+    let request: serde_json::Value = serde_json::from_str(&w.request).unwrap_or_default();
+    serde_json::json!({
+        "id": w.id,
+        "target": w.target,
+        "every": every_words(w.every_ms),
+        "ips": request["ips"],
+        "selectors": request["selectors"],
+        "checks": request["checks"],
+        "created_at": super::pages::rfc3339(w.created_at),
+        "next_run": super::pages::rfc3339(w.next_run),
+        "runs": w.runs,
+        "last": last.map(run_json),
+        "links": {"self": format!("/api/v1/watches/{}", w.id), "html": format!("/watches/{}", w.id)},
+    })
+}
+
+/// One run as the API shows it.
+pub fn run_json(r: &WatchRun) -> serde_json::Value {
+    serde_json::json!({
+        "audit": r.audit_id,
+        "ran_at": super::pages::rfc3339(r.ran_at),
+        "verdict": r.verdict,
+        "score": r.score,
+        "errors": r.errors,
+        "warnings": r.warnings,
+        "unknown": r.unknown,
+        "alerts": serde_json::from_str::<serde_json::Value>(&r.alerts).unwrap_or_default(),
+        "links": {"report": format!("/api/v1/audits/{}", r.audit_id), "html": format!("/audits/{}", r.audit_id)},
+    })
+}
+
+/// Every watch in `store` with its last run, by target.
+pub async fn list(store: &Store) -> Result<Vec<(WatchRow, Option<WatchRun>)>, StoreError> {
+    let mut out = Vec::new();
+    for w in store.watches().await? {
+        let last = store.watch_runs(&w.id, 1).await?.into_iter().next();
+        out.push((w, last));
+    }
+    Ok(out)
+}
+
 impl Service {
     /// [`add`] to this service's store.
     pub async fn add_watch(

@@ -899,6 +899,7 @@ async fn the_openapi_file_names_the_routes_there_are() {
                     .post(&url)
                     .header("content-type", "application/json")
                     .body("{}"),
+                "delete" => c.delete(&url),
                 other => panic!("{path}: method {other} not served"),
             };
             let r = r.send().await.unwrap();
@@ -918,6 +919,8 @@ async fn the_openapi_file_names_the_routes_there_are() {
             "/api/v1/blocklist",
             "/api/v1/tests",
             "/api/v1/tests/{id}",
+            "/api/v1/watches",
+            "/api/v1/watches/{id}",
             "/healthz",
             "/metrics"
         ]

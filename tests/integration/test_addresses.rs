@@ -83,8 +83,15 @@ pub(crate) async fn setup(
     }
 }
 
+impl Setup {
+    /// The listener's port.
+    pub(crate) fn smtp_port(&self) -> u16 {
+        self.smtp.port()
+    }
+}
+
 /// A new test address through the API: (id, address).
-async fn new_test(s: &Setup) -> (String, String) {
+pub(crate) async fn new_test(s: &Setup) -> (String, String) {
     let (status, body) = post_json(&client(), &s.server.url("/api/v1/tests"), &Value::Null).await;
     assert_eq!(status, 201, "{body}");
     let address = body["address"].as_str().expect("an address").to_string();
@@ -127,7 +134,7 @@ pub(crate) async fn deliver(
 
 /// Polls the test until a message arrived and its audit is done: the
 /// test's JSON.
-async fn arrived(s: &Setup, id: &str) -> Value {
+pub(crate) async fn arrived(s: &Setup, id: &str) -> Value {
     let c = client();
     let started = Instant::now();
     loop {

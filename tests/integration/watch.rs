@@ -313,3 +313,205 @@ async fn an_error_that_appears_and_goes_is_alerted_once_each_way() {
     );
     assert_eq!(receiver.notices().len(), 2);
 }
+
+/// The API and the pages: add (201; the same domain again, or too short
+/// an interval, 400), list, runs with their alerts, the page with its
+/// chart (inline SVG), remove (204, then 404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_and_the_pages_show_watches_and_their_history() {
+    use crate::serve::{Server, client, config, get_json, post_json, sqlite};
+    let env = Env::new(LISTS).await;
+    let (_dir, url) = sqlite();
+    let server = Server::start(&env, &url, config()).await;
+    let c = client();
+    let body = serde_json::json!({
+        "domain": "Clean.Test", "ips": ["192.0.2.1"], "checks": ["spf"], "every": "1h",
+    });
+    let (status, watch) = post_json(&c, &server.url("/api/v1/watches"), &body).await;
+    assert_eq!(status, 201, "{watch}");
+    assert_eq!(watch["target"], "clean.test");
+    assert_eq!(watch["every"], "1h");
+    assert_eq!(watch["runs"], 0);
+    let id = watch["id"].as_str().unwrap().to_string();
+    let (status, again) = post_json(&c, &server.url("/api/v1/watches"), &body).await;
+    assert_eq!(status, 400);
+    assert!(again["error"].as_str().unwrap().contains("watched already"));
+    let mut short = body.clone();
+    short["domain"] = "shop.test".into();
+    short["every"] = "1m".into();
+    let (status, e) = post_json(&c, &server.url("/api/v1/watches"), &short).await;
+    assert_eq!(status, 400, "{e}");
+    for _ in 0..2 {
+        server.service().run_watches(Which::All).await.unwrap();
+    }
+    let (status, list) = get_json(&c, &server.url("/api/v1/watches")).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["watches"].as_array().unwrap().len(), 1);
+    assert_eq!(list["watches"][0]["last"]["verdict"], "ready-to-send");
+    let (status, one) = get_json(&c, &server.url(&format!("/api/v1/watches/{id}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(one["runs"][0]["alerts"], serde_json::json!([]));
+    let report = one["runs"][0]["links"]["html"].as_str().unwrap();
+    assert_eq!(
+        c.get(server.url(report)).send().await.unwrap().status(),
+        200
+    );
+    let page = c
+        .get(server.url(&format!("/watches/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<svg class=\"chart\""), "{page}");
+    assert!(page.contains("clean.test"));
+    let list_page = c
+        .get(server.url("/watches"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list_page.contains(&format!("/watches/{id}")));
+    let gone = c
+        .delete(server.url(&format!("/api/v1/watches/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    let (status, _) = get_json(&c, &server.url(&format!("/api/v1/watches/{id}"))).await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+/// Alert mail goes through a real SMTP relay over STARTTLS (the test
+/// addresses' listener, its certificate trusted as --alert-smtp-ca does)
+/// and arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_mail_goes_through_the_relay_over_starttls() {
+    use crate::test_addresses::{ZONES, arrived, new_test, setup};
+    use mailaudit::service::smtp_in::server_tls;
+    use mailaudit::service::watch::EmailAlerts;
+    let env = Env::new(ZONES).await.lists(&[]);
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = made.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let tls = server_tls(vec![cert.clone()], key).unwrap();
+    let relay = setup(&env, |smtp, _| smtp.tls = Some(tls)).await;
+    let (test_id, address) = new_test(&relay).await;
+
+    let (_dir, url) = crate::serve::sqlite();
+    {
+        let store = Store::open(&url).await.unwrap();
+        mailaudit::service::watch::add(
+            &store,
+            &ServiceConfig::default(),
+            &AuditRequest {
+                domain: "clean.test".into(),
+                ips: vec!["192.0.2.1".into()],
+                selectors: Vec::new(),
+                checks: vec!["spf".into()],
+            },
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    }
+    let config = ServiceConfig {
+        workers: 0,
+        watch: WatchConfig {
+            confirm_runs: 1,
+            email: Some(EmailAlerts {
+                relay: format!("localhost:{}", relay.smtp_port()),
+                from: "alerts@sender.test".into(),
+                to: vec![address.clone()],
+                extra_roots: vec![cert],
+            }),
+            ..WatchConfig::default()
+        },
+        ..ServiceConfig::default()
+    };
+    let service = Service::start(env.fresh(), Store::open(&url).await.unwrap(), config)
+        .await
+        .unwrap();
+    service.run_watches(Which::All).await.unwrap();
+    // The SPF record goes: with one run to confirm, the next run alerts.
+    env.server.set_fault_for(
+        "clean.test",
+        hickory_proto::rr::RecordType::TXT,
+        Fault::NoData,
+    );
+    let service2 = Service::start(
+        env.fresh(),
+        Store::open(&url).await.unwrap(),
+        service.config().clone(),
+    )
+    .await
+    .unwrap();
+    let ran = service2.run_watches(Which::All).await.unwrap();
+    assert!(!ran[0].alerts.is_empty());
+    assert_eq!(ran[0].undelivered, Vec::<String>::new());
+    let test = arrived(&relay, &test_id).await;
+    assert_eq!(test["status"], "received");
+    assert_eq!(test["report"]["target"]["domain"], "sender.test");
+}
+
+/// The per-list limits hold across watches run at once: with one question
+/// in flight per list allowed, two watches of five addresses each never
+/// have two questions at the list together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_list_limits_hold_across_watches_run_together() {
+    let mut blocklist = mailaudit::blocklist::BlocklistConfig::new(
+        mailaudit::blocklist::catalog::Catalog::embedded(),
+    );
+    blocklist.explicit = vec!["bl.test".into()];
+    blocklist.per_list_concurrency = 1;
+    let env = Env::new(LISTS).await.blocklist(blocklist);
+    let (_dir, url) = crate::serve::sqlite();
+    let store = Store::open(&url).await.unwrap();
+    // Different addresses: no question is shared between the two.
+    for (domain, ips) in [
+        ("clean.test", "192.0.2.32/30"),
+        ("shop.test", "192.0.2.48/30"),
+    ] {
+        mailaudit::service::watch::add(
+            &store,
+            &ServiceConfig::default(),
+            &AuditRequest {
+                domain: domain.into(),
+                ips: vec![ips.into()],
+                selectors: Vec::new(),
+                checks: vec!["dnsbl".into()],
+            },
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    }
+    // The list's health is known first (its tests may be asked together);
+    // then, with nothing cached but the health, every answer takes a while,
+    // so that watches run at once would overlap at the list.
+    let config = ServiceConfig {
+        workers: 0,
+        ..ServiceConfig::default()
+    };
+    let service = Service::start(env.fresh(), store, config.clone())
+        .await
+        .unwrap();
+    service.run_watches(Which::All).await.unwrap();
+    env.server.set_latency(Duration::from_millis(30));
+    env.server.reset_peaks();
+    let service = Service::start(env.fresh(), Store::open(&url).await.unwrap(), config)
+        .await
+        .unwrap();
+    let ran = service.run_watches(Which::All).await.unwrap();
+    assert_eq!(ran.len(), 2);
+    assert_eq!(
+        env.server.max_in_flight_at("bl.test"),
+        1,
+        "one question at the list at a time, across both watches"
+    );
+}

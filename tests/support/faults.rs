@@ -53,6 +53,19 @@ struct State {
     log: HashMap<(String, RecordType), u32>,
     in_flight: u32,
     max_in_flight: u32,
+    /// Per zone (a name's last two labels): in flight now, and the most.
+    zone_in_flight: HashMap<String, (u32, u32)>,
+}
+
+/// The zone a name is counted under: its last two labels.
+fn zone_of(name: &str) -> String {
+    let labels: Vec<&str> = name.trim_end_matches('.').rsplit('.').take(2).collect();
+    labels
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join(".")
+        .to_ascii_lowercase()
 }
 
 impl State {
@@ -85,6 +98,9 @@ impl Interceptor for Faults {
             *s.log.entry((name.to_string(), rtype)).or_default() += 1;
             s.in_flight += 1;
             s.max_in_flight = s.max_in_flight.max(s.in_flight);
+            let zone = s.zone_in_flight.entry(zone_of(name)).or_default();
+            zone.0 += 1;
+            zone.1 = zone.1.max(zone.0);
             (s.find(name, rtype), s.latency)
         };
         let delay = latency
@@ -127,8 +143,12 @@ impl Interceptor for Faults {
         }
     }
 
-    fn finished(&self, _name: &str, _rtype: RecordType) {
-        self.0.write().expect("faults lock").in_flight -= 1;
+    fn finished(&self, name: &str, _rtype: RecordType) {
+        let mut s = self.0.write().expect("faults lock");
+        s.in_flight -= 1;
+        if let Some(zone) = s.zone_in_flight.get_mut(&zone_of(name)) {
+            zone.0 = zone.0.saturating_sub(1);
+        }
     }
 }
 
@@ -214,6 +234,32 @@ impl FaultServer {
     /// The most questions the server was handling at one time.
     pub fn max_in_flight(&self) -> u32 {
         self.faults.0.read().expect("faults lock").max_in_flight
+    }
+
+    /// The most questions below `zone` (its last two labels) the server
+    /// was handling at one time since the last [`FaultServer::reset_peaks`].
+    pub fn max_in_flight_at(&self, zone: &str) -> u32 {
+        self.faults
+            .0
+            .read()
+            .expect("faults lock")
+            .zone_in_flight
+            .get(zone)
+            .map_or(0, |z| z.1)
+    }
+
+    /// Forgets the per-zone peaks (what is in flight stays counted).
+    pub fn reset_peaks(&self) {
+        for z in self
+            .faults
+            .0
+            .write()
+            .expect("faults lock")
+            .zone_in_flight
+            .values_mut()
+        {
+            z.1 = z.0;
+        }
     }
 
     /// Every (name, type) asked so far.

@@ -588,24 +588,10 @@ fn rate(s: &str) -> Result<u32, String> {
     }
 }
 
-/// A retention period: a number and a unit (`m`, `h`, `d`), from a
-/// minute to ten years.
+/// A retention period or interval (`90d`, `12h`, `30m`).
 #[cfg(feature = "serve")]
 fn retention(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("{s:?} is not a period like 90d, 12h or 30m");
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let minutes = match unit {
-        "m" => n,
-        "h" => n.saturating_mul(60),
-        "d" => n.saturating_mul(1440),
-        _ => return Err(bad()),
-    };
-    if minutes == 0 || minutes > 3650 * 1440 {
-        return Err(bad());
-    }
-    Ok(std::time::Duration::from_secs(minutes * 60))
+    mailaudit::input::period(s)
 }
 
 /// `--rules DIR`, for every subcommand that reads the rules.

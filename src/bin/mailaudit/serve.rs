@@ -177,16 +177,11 @@ pub fn watch_config(args: &AlertArgs) -> Result<WatchConfig, AppError> {
                 return Err(InputError(format!("--alert-smtp {relay:?}: not HOST:PORT")).into());
             }
             let address = |flag: &str, a: &str| -> Result<String, AppError> {
-                let ok = a.len() <= 254
-                    && a.split_once('@')
-                        .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
-                    && a.bytes()
-                        .all(|b| b.is_ascii_graphic() && !b"<>,;\\\"".contains(&b));
-                if ok {
-                    Ok(a.to_string())
-                } else {
-                    Err(InputError(format!("{flag} {a:?}: not a mail address")).into())
+                let m = mailaudit::input::mailbox(flag, a)?;
+                if m.contains(['<', '>', '"', ',', ';', '\\']) || m.len() > 254 {
+                    return Err(InputError(format!("{flag} {a:?}: not a mail address")).into());
                 }
+                Ok(m)
             };
             let from = address("--alert-from", args.alert_from.as_deref().unwrap_or(""))?;
             let to = args

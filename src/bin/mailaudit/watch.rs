@@ -11,7 +11,7 @@ use mailaudit::reach::Reach;
 use mailaudit::report::terminal::safe;
 use mailaudit::rules::Rules;
 use mailaudit::service::store::{Store, WatchRow};
-use mailaudit::service::watch::{Which, add};
+use mailaudit::service::watch::{Which, add, every_words, list, run_json, watch_json};
 use mailaudit::service::{AuditRequest, Refused, Service, ServiceConfig};
 use serde_json::json;
 
@@ -29,18 +29,6 @@ fn when(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| ms.to_string())
-}
-
-/// An interval in its largest whole unit: `6h`, `1d`, `90m`.
-fn every(ms: i64) -> String {
-    let minutes = ms / 60_000;
-    if minutes % 1440 == 0 {
-        format!("{}d", minutes / 1440)
-    } else if minutes % 60 == 0 {
-        format!("{}h", minutes / 60)
-    } else {
-        format!("{minutes}m")
-    }
 }
 
 fn refused(e: Refused) -> AppError {
@@ -97,34 +85,17 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                 println!(
                     "watching {} every {} (watch {}); first run due {}",
                     row.target,
-                    every(row.every_ms),
+                    every_words(row.every_ms),
                     row.id,
                     when(row.next_run)
                 );
                 Ok(Exit::Ok)
             }
             WatchAction::List(l) => {
-                let rows = store.watches().await.map_err(store_error)?;
-                let mut out = Vec::new();
-                for row in &rows {
-                    let last = store.watch_runs(&row.id, 1).await.map_err(store_error)?;
-                    out.push((row, last.into_iter().next()));
-                }
+                let out = list(&store).await.map_err(store_error)?;
                 if l.json {
-                    let list: Vec<_> = out
-                        .iter()
-                        .map(|(w, last)| {
-                            json!({
-                                "id": w.id, "target": w.target, "every": every(w.every_ms),
-                                "runs": w.runs, "next_run": when(w.next_run),
-                                "last": last.as_ref().map(|r| json!({
-                                    "audit": r.audit_id, "ran_at": when(r.ran_at),
-                                    "verdict": r.verdict, "score": r.score,
-                                })),
-                            })
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&list).expect("json"));
+                    let watches: Vec<_> = out.iter().map(|(w, last)| watch_json(w, last.as_ref())).collect();
+                    println!("{}", serde_json::to_string_pretty(&json!({ "watches": watches })).expect("json"));
                 } else if out.is_empty() {
                     println!("no domain is watched (mailaudit watch add DOMAIN)");
                 } else {
@@ -136,7 +107,7 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                         println!(
                             "{}  every {}  {} run(s)  last: {}  next: {}",
                             w.target,
-                            every(w.every_ms),
+                            every_words(w.every_ms),
                             w.runs,
                             last,
                             when(w.next_run)
@@ -158,25 +129,12 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                     .await
                     .map_err(store_error)?;
                 if h.json {
-                    let list: Vec<_> = runs
-                        .iter()
-                        .map(|r| {
-                            json!({
-                                "audit": r.audit_id, "ran_at": when(r.ran_at), "verdict": r.verdict,
-                                "score": r.score, "errors": r.errors, "warnings": r.warnings,
-                                "unknown": r.unknown,
-                                "alerts": serde_json::from_str::<serde_json::Value>(&r.alerts).unwrap_or_default(),
-                            })
-                        })
-                        .collect();
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&json!({"target": row.target, "runs": list}))
-                            .expect("json")
-                    );
+                    let mut body = watch_json(&row, runs.first());
+                    body["runs"] = json!(runs.iter().map(run_json).collect::<Vec<_>>());
+                    println!("{}", serde_json::to_string_pretty(&body).expect("json"));
                     return Ok(Exit::Ok);
                 }
-                println!("{}: {} run(s), every {}", row.target, row.runs, every(row.every_ms));
+                println!("{}: {} run(s), every {}", row.target, row.runs, every_words(row.every_ms));
                 for r in &runs {
                     println!(
                         "  {}  {:<26} score {:>2}/10  {} error(s), {} warning(s), {} unknown  audit {}",
