@@ -579,6 +579,25 @@ fn chart(runs: &[super::store::WatchRun]) -> String {
         r##"<polyline fill="none" stroke="#23408e" stroke-width="2.5" points="{}"/>"##,
         line(&|r| r.score as f64, 10.0)
     );
+    // The first and last runs' dates under the axis.
+    if let (Some(first), Some(last)) = (oldest_first.first(), oldest_first.last()) {
+        let day = |ms: i64| {
+            rfc3339(ms)
+                .chars()
+                .take(16)
+                .collect::<String>()
+                .replace('T', " ")
+        };
+        let _ = write!(
+            svg,
+            r##"<text x="{left}" y="{:.1}" font-size="11" fill="#5a6476">{}</text><text x="{:.1}" y="{:.1}" font-size="11" fill="#5a6476" text-anchor="end">{}</text>"##,
+            h - 4.0,
+            day(first.ran_at),
+            w - 10.0,
+            h - 4.0,
+            day(last.ran_at)
+        );
+    }
     svg.push_str("</svg>");
     svg
 }

@@ -286,9 +286,12 @@ impl Service {
     async fn run_watch(&self, row: &WatchRow) -> Result<Ran, String> {
         let request: AuditRequest = serde_json::from_str(&row.request)
             .map_err(|e| format!("the stored request cannot be read: {e}"))?;
-        let engine_request = request.engine_request(self.config.max_addresses)?;
+        // As a submitted audit runs: with the operator's probe, fetch and
+        // spam-filter settings.
+        let job = Job::audit(request);
+        let (engine_request, _) = job.engine_request(&self.config)?;
         let id = new_id();
-        let job = serde_json::to_string(&Job::audit(request)).expect("serialises");
+        let job = serde_json::to_string(&job).expect("serialises");
         let store_err = |e: StoreError| e.to_string();
         self.store
             .insert(

@@ -566,3 +566,98 @@ fn the_test_address_page_in_chromium() {
     rt.block_on(server.stop());
     drop(env);
 }
+
+/// The watches pages (issue 22), scripts off: the list with its form at
+/// 375 px, a watch added with the keyboard, then (after runs) its page
+/// with the chart (inline SVG) and the history, no wider than the screen,
+/// nothing asked of any other address.
+#[test]
+fn the_watch_pages_in_chromium() {
+    use crate::serve::{Server, config, sqlite};
+    use mailaudit::service::watch::Which;
+    let Some((chromium, _)) = tools() else {
+        return;
+    };
+    let out = out_dir();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_dir, url) = sqlite();
+    let (env, server) = rt.block_on(async {
+        let env = crate::common::Env::world().await;
+        let server = Server::start(&env, &url, config()).await;
+        (env, server)
+    });
+    let browser = launch(&chromium);
+    let (tab, requests) = tab(&browser);
+    set_width(&tab, 375);
+    tab.navigate_to(&server.url("/watches"))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    let wide = too_wide(&tab, 375);
+    assert!(
+        wide.is_empty(),
+        "the watches page is wider than 375 px: {wide:#?}"
+    );
+    let field = tab.find_element("#domain").unwrap();
+    tab.call_method(headless_chrome::protocol::cdp::DOM::Focus {
+        node_id: Some(field.node_id),
+        backend_node_id: None,
+        object_id: None,
+    })
+    .unwrap();
+    tab.type_str("clean.test").unwrap();
+    tab.press_key("Enter").unwrap();
+    let started = std::time::Instant::now();
+    let page = loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let at = tab.get_url();
+        if at.contains("/watches/") {
+            break at;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no watch page; at {at}"
+        );
+    };
+    // Three runs, then the page again: the chart and the history.
+    rt.block_on(async {
+        for _ in 0..3 {
+            server.service().run_watches(Which::All).await.unwrap();
+        }
+    });
+    tab.navigate_to(&page)
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    let html = tab.get_content().unwrap();
+    assert!(html.contains("<svg class=\"chart\""), "{html}");
+    assert_eq!(html.matches("<td data-label=\"When\">").count(), 3);
+    let wide = too_wide(&tab, 375);
+    assert!(
+        wide.is_empty(),
+        "the watch page is wider than 375 px: {wide:#?}"
+    );
+    screenshot(&tab, &out.join("serve-watch-375.png"), None);
+    set_width(&tab, 1280);
+    tab.navigate_to(&page)
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    screenshot(&tab, &out.join("serve-watch-1280.png"), None);
+
+    let origin = format!("http://{}/", server.addr);
+    let asked = requests.lock().unwrap().clone();
+    let outside: Vec<&String> = asked.iter().filter(|u| !u.starts_with(&origin)).collect();
+    assert!(
+        outside.is_empty(),
+        "requests beyond the service: {outside:?}"
+    );
+    drop(tab);
+    drop(browser);
+    rt.block_on(server.stop());
+    drop(env);
+}

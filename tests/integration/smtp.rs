@@ -16,9 +16,9 @@ use serde_json::Value;
 use crate::common::{Fault, FaultServer, finding, ids};
 use crate::smtp_support::{Ca, Config, Tls, start};
 
-const MX: &str = "mx.smtp.test";
+pub(crate) const MX: &str = "mx.smtp.test";
 
-fn zones() -> Vec<String> {
+pub(crate) fn zones() -> Vec<String> {
     vec![
         "$ORIGIN smtp.test.\n$TTL 300\n@ IN SOA ns.smtp.test. h.smtp.test. 1 3600 600 86400 300\n@ IN NS ns.smtp.test.\nns IN A 127.0.0.53\n\
          @ IN MX 10 mx.smtp.test.\nmx IN A 127.0.0.1\n"

@@ -367,6 +367,48 @@ async fn the_api_and_the_pages_show_watches_and_their_history() {
         .unwrap();
     assert!(page.contains("<svg class=\"chart\""), "{page}");
     assert!(page.contains("clean.test"));
+    // An alert's words come from the report (DNS data quoted in a
+    // finding): escaped on the page.
+    let hostile = mailaudit::service::store::WatchRun {
+        audit_id: "0123456789abcdef0123456789abcdef".into(),
+        ran_at: 1,
+        verdict: "fix-before-sending".into(),
+        score: 3,
+        errors: 1,
+        warnings: 0,
+        unknown: 0,
+        alerts: serde_json::json!([{
+            "kind": "new-error", "subject": "clean.test", "about": "spf.syntax",
+            "from": "absent", "to": "present",
+            "summary": "spf.syntax: <script>alert(1)</script>",
+            "since": "2026-12-06T00:00:00Z", "runs": 2,
+        }])
+        .to_string(),
+    };
+    let memory = server
+        .service()
+        .store()
+        .watch(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .memory;
+    server
+        .service()
+        .store()
+        .record_watch_run(&id, &hostile, &memory)
+        .await
+        .unwrap();
+    let page = c
+        .get(server.url(&format!("/watches/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "{page}");
     let list_page = c
         .get(server.url("/watches"))
         .send()
@@ -513,5 +555,230 @@ async fn per_list_limits_hold_across_watches_run_together() {
         env.server.max_in_flight_at("bl.test"),
         1,
         "one question at the list at a time, across both watches"
+    );
+}
+
+/// A mail server whose certificate comes within 14 days of expiry (the
+/// SMTP probe, as `--smtp` runs it) is one `cert-expiring` alert, after
+/// two runs that saw it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_certificate_is_alerted_once() {
+    use crate::smtp::{MX, ca_cert, cert, good};
+    use crate::smtp_support::{Config, start};
+    use mailaudit::facts::SmtpTarget;
+    use mailaudit::smtp::{ProbeOptions, roots};
+    let dns = crate::common::FaultServer::from_texts(&crate::smtp::zones()).await;
+    let fine = start(good()).await;
+    let expiring = start(Config::with_tls(MX, cert(&[MX], -80, 5))).await;
+    let (_dir, url) = crate::serve::sqlite();
+    mailaudit::service::watch::add(
+        &Store::open(&url).await.unwrap(),
+        &ServiceConfig::default(),
+        &AuditRequest {
+            domain: "smtp.test".into(),
+            ips: Vec::new(),
+            selectors: Vec::new(),
+            checks: vec!["smtp".into()],
+        },
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    let mut alerts = Vec::new();
+    for port in [
+        fine.addr.port(),
+        fine.addr.port(),
+        expiring.addr.port(),
+        expiring.addr.port(),
+        expiring.addr.port(),
+    ] {
+        let config = ServiceConfig {
+            workers: 0,
+            smtp: Some(SmtpTarget {
+                options: ProbeOptions {
+                    port,
+                    timeout: Duration::from_secs(3),
+                    helo: "probe.mailaudit.test".into(),
+                    relay_test: false,
+                    slow_banner: Duration::from_millis(1500),
+                    roots: Arc::new(roots(&[ca_cert()]).unwrap()),
+                    reach: mailaudit::reach::Reach::Any,
+                },
+                sending: false,
+                hosts: Vec::new(),
+            }),
+            ..ServiceConfig::default()
+        };
+        let engine = mailaudit::engine::Engine::new(
+            crate::common::resolver_for(&dns),
+            mailaudit::rules::Rules::embedded(),
+        );
+        let service = Service::start(engine, Store::open(&url).await.unwrap(), config)
+            .await
+            .unwrap();
+        let ran = service.run_watches(Which::All).await.unwrap();
+        alerts.push(
+            ran[0]
+                .alerts
+                .iter()
+                .map(|a| format!("{} {} {}", a.kind.as_str(), a.subject, a.about))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        alerts,
+        [
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            vec![format!("cert-expiring {MX} (127.0.0.1) smtp.cert-expiring")],
+            none.clone(),
+        ]
+    );
+}
+
+/// The `watch` commands: add, list, run (offline, over zone files),
+/// history, remove; the errors are one line and exit 2, and a bad alert
+/// flag stops `watch run` before anything runs.
+#[test]
+fn the_watch_commands() {
+    use crate::common::mailaudit_at_root as mailaudit;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let ok = |args: &[&str]| -> String {
+        let out = mailaudit(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let refused = |args: &[&str], says: &str| {
+        let out = mailaudit(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    let added = ok(&[
+        "watch",
+        "add",
+        "clean.test",
+        "--ip",
+        "192.0.2.1",
+        "--every",
+        "6h",
+        "--data",
+        data,
+    ]);
+    assert!(added.starts_with("watching clean.test every 6h"), "{added}");
+    refused(
+        &["watch", "add", "clean.test", "--data", data],
+        "clean.test is watched already",
+    );
+    refused(
+        &["watch", "add", "shop.test", "--every", "1m", "--data", data],
+        "at least 5 minutes",
+    );
+    refused(
+        &[
+            "watch",
+            "add",
+            "shop.test",
+            "--every",
+            "soon",
+            "--data",
+            data,
+        ],
+        "is not a period",
+    );
+    let zones = [
+        "--zone",
+        "tests/fixtures/zones/test.zone",
+        "--zone",
+        "tests/fixtures/zones/reverse.zone",
+        "--no-dnsbl",
+    ];
+    let mut run = vec!["watch", "run", "--data", data];
+    run.extend(zones);
+    assert_eq!(ok(&run).trim(), "no watch was due");
+    run.push("--all");
+    let ran = ok(&run);
+    assert!(ran.starts_with("clean.test: "), "{ran}");
+    assert!(ran.contains("0 alert(s)"), "{ran}");
+    let list: Value =
+        serde_json::from_str(&ok(&["watch", "list", "--json", "--data", data])).unwrap();
+    assert_eq!(list["watches"][0]["target"], "clean.test");
+    assert_eq!(list["watches"][0]["runs"], 1);
+    assert_eq!(
+        list["watches"][0]["ips"],
+        serde_json::json!(["192.0.2.1/32"])
+    );
+    let history = ok(&["watch", "history", "clean.test", "--data", data]);
+    assert!(
+        history.starts_with("clean.test: 1 run(s), every 6h"),
+        "{history}"
+    );
+    for (flags, says) in [
+        (
+            vec!["--webhook", "ftp://hooks.test/x"],
+            "not an http(s) URL",
+        ),
+        (
+            vec![
+                "--webhook",
+                "https://hooks.test/x",
+                "--webhook-secret-file",
+                "/nonexistent",
+            ],
+            "--webhook-secret-file /nonexistent",
+        ),
+        (
+            vec![
+                "--alert-smtp",
+                "relay.test",
+                "--alert-from",
+                "a@b.test",
+                "--alert-to",
+                "c@d.test",
+            ],
+            "not HOST:PORT",
+        ),
+        (
+            vec![
+                "--alert-smtp",
+                "relay.test:25",
+                "--alert-from",
+                "nobody",
+                "--alert-to",
+                "c@d.test",
+            ],
+            "--alert-from",
+        ),
+        (vec!["--alert-smtp", "relay.test:25"], "--alert-from"),
+    ] {
+        let mut args = vec!["watch", "run", "--all", "--data", data];
+        args.extend(zones);
+        args.extend(flags);
+        refused(&args, says);
+    }
+    // Nothing ran for those: still one run.
+    let list: Value =
+        serde_json::from_str(&ok(&["watch", "list", "--json", "--data", data])).unwrap();
+    assert_eq!(list["watches"][0]["runs"], 1);
+    assert_eq!(
+        ok(&["watch", "remove", "clean.test", "--data", data]).trim(),
+        "no longer watching clean.test"
+    );
+    refused(
+        &["watch", "remove", "clean.test", "--data", data],
+        "not watched",
+    );
+    refused(
+        &["watch", "history", "nowhere.test", "--data", data],
+        "not watched",
     );
 }

@@ -349,12 +349,17 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// Where the reports are stored (SQLite, created when missing).
-    #[arg(long, value_name = "DIR", default_value = "mailaudit-data")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "mailaudit-data",
+        global = true
+    )]
     pub data: PathBuf,
 
     /// Store in this database instead (postgres://USER@HOST/DB for several
     /// instances behind one load balancer, or sqlite://FILE).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database: Option<String>,
 }
 
