@@ -354,26 +354,12 @@ async fn read_form(req: Request) -> Result<FormFields, Response> {
 
 /// `POST /api/v1/audits`: JSON, or multipart with a message and a
 /// recipient list.
-/// The client of a request, for `--rate`: the peer, or whom a trusted
-/// proxy's `X-Forwarded-For` names.
-pub(super) fn client_of(
-    service: &Service,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> std::net::IpAddr {
-    let forwarded = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    service.config.client(peer.ip(), forwarded)
-}
-
 async fn submit_api(
     State(service): State<Arc<Service>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let client = client_of(&service, peer, req.headers());
+    let client = service.client_of(peer, req.headers());
     let job = if multipart(&req) {
         match read_multipart(req).await {
             Ok(fields) => fields.job(),
@@ -404,7 +390,7 @@ async fn submit_blocklist(
     headers: HeaderMap,
     body: Result<axum::Json<BlocklistBody>, JsonRejection>,
 ) -> Response {
-    let client = client_of(&service, peer, &headers);
+    let client = service.client_of(peer, &headers);
     let targets = match body {
         Ok(axum::Json(b)) => b.targets,
         Err(e) => return body_refused(e.status(), e.body_text()),
@@ -425,7 +411,7 @@ async fn submit_form(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let client = client_of(&service, peer, req.headers());
+    let client = service.client_of(peer, req.headers());
     let fields = match read_form(req).await {
         Ok(f) => f,
         Err(r) => return r,
@@ -457,10 +443,7 @@ async fn get_api(State(service): State<Arc<Service>>, Path(id): Path<String>) ->
             body.insert("id".into(), json!(a.id));
             body.insert("status".into(), json!(a.state.as_str()));
             body.insert("domain".into(), json!(a.domain));
-            body.insert(
-                "created_at".into(),
-                json!(super::pages::rfc3339(a.created_at)),
-            );
+            body.insert("created_at".into(), json!(super::rfc3339(a.created_at)));
             if a.state == AuditState::Done {
                 body.insert("verdict".into(), json!(a.verdict));
                 let report = match service.store.report(&id, "json").await {
@@ -500,7 +483,7 @@ async fn list_api(
                 "domain": r.domain,
                 "status": r.state.as_str(),
                 "verdict": r.verdict,
-                "created_at": super::pages::rfc3339(r.created_at),
+                "created_at": super::rfc3339(r.created_at),
                 "links": {"self": format!("/api/v1/audits/{}", r.id), "html": format!("/audits/{}", r.id)},
             })).collect::<Vec<_>>()
         }))
@@ -522,7 +505,7 @@ async fn create_test_api(
         );
     }
     match service
-        .create_test(Some(client_of(&service, peer, &headers)))
+        .create_test(Some(service.client_of(peer, &headers)))
         .await
     {
         Ok(t) => (StatusCode::CREATED, axum::Json(test_json(&t, "waiting"))).into_response(),
@@ -536,8 +519,8 @@ fn test_json(t: &super::TestAddress, status: &str) -> serde_json::Value {
         "id": t.id,
         "address": t.address,
         "status": status,
-        "created_at": super::pages::rfc3339(t.created_at),
-        "expires_at": super::pages::rfc3339(t.expires_at),
+        "created_at": super::rfc3339(t.created_at),
+        "expires_at": super::rfc3339(t.expires_at),
         "links": {"self": format!("/api/v1/tests/{}", t.id), "html": format!("/tests/{}", t.id)},
     })
 }
@@ -573,7 +556,7 @@ async fn get_test_api(State(service): State<Arc<Service>>, Path(id): Path<String
         "id": r.id,
         "status": r.state.as_str(),
         "verdict": r.verdict,
-        "received_at": super::pages::rfc3339(r.created_at),
+        "received_at": super::rfc3339(r.created_at),
         "links": {"self": format!("/api/v1/audits/{}", r.id), "html": format!("/audits/{}", r.id)},
     })).collect::<Vec<_>>());
     body["report"] = latest.unwrap_or(serde_json::Value::Null);

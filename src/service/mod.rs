@@ -593,6 +593,17 @@ fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
+/// Unix milliseconds as RFC 3339 (UTC, seconds).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// A new permalink: 128 random bits in hex.
 fn new_id() -> String {
     use ring::rand::SecureRandom;
@@ -651,6 +662,20 @@ impl Service {
         }
         *service.workers.lock().await = handles;
         Ok(service)
+    }
+
+    /// The client of a request, for `--rate`: the peer, or whom a trusted
+    /// proxy's `X-Forwarded-For` names.
+    pub(crate) fn client_of(
+        &self,
+        peer: std::net::SocketAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> IpAddr {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        self.config.client(peer.ip(), forwarded)
     }
 
     pub fn store(&self) -> &Store {

@@ -14,7 +14,7 @@ use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
 use super::store::{Listed, State as AuditState};
-use super::{ListQuery, Service, authorised_token, list_params, valid_id};
+use super::{ListQuery, Service, authorised_token, list_params, rfc3339, valid_id};
 
 /// The cookie that carries the token after a login.
 pub const COOKIE: &str = "mailaudit_token";
@@ -81,17 +81,6 @@ fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
         )
             .into_response(),
     }
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, seconds).
-pub(super) fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// A size in bytes as people say it (`10 MiB`).
@@ -262,7 +251,7 @@ pub(super) async fn create_test(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let client = super::http::client_of(&service, peer, &headers);
+    let client = service.client_of(peer, &headers);
     match service.create_test(Some(client)).await {
         Ok(t) => Redirect::to(&format!("/tests/{}", t.id)).into_response(),
         Err(super::Refused::Invalid(why)) => {

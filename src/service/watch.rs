@@ -200,8 +200,8 @@ pub fn watch_json(w: &WatchRow, last: Option<&WatchRun>) -> serde_json::Value {
         "ips": request["ips"],
         "selectors": request["selectors"],
         "checks": request["checks"],
-        "created_at": super::pages::rfc3339(w.created_at),
-        "next_run": super::pages::rfc3339(w.next_run),
+        "created_at": super::rfc3339(w.created_at),
+        "next_run": super::rfc3339(w.next_run),
         "runs": w.runs,
         "last": last.map(run_json),
         "links": {"self": format!("/api/v1/watches/{}", w.id), "html": format!("/watches/{}", w.id)},
@@ -212,7 +212,7 @@ pub fn watch_json(w: &WatchRow, last: Option<&WatchRun>) -> serde_json::Value {
 pub fn run_json(r: &WatchRun) -> serde_json::Value {
     serde_json::json!({
         "audit": r.audit_id,
-        "ran_at": super::pages::rfc3339(r.ran_at),
+        "ran_at": super::rfc3339(r.ran_at),
         "verdict": r.verdict,
         "score": r.score,
         "errors": r.errors,

@@ -12,24 +12,13 @@ use mailaudit::report::terminal::safe;
 use mailaudit::rules::Rules;
 use mailaudit::service::store::{Store, WatchRow};
 use mailaudit::service::watch::{Which, add, every_words, list, run_json, watch_json};
-use mailaudit::service::{AuditRequest, Refused, Service, ServiceConfig};
+use mailaudit::service::{AuditRequest, Refused, Service, ServiceConfig, rfc3339};
 use serde_json::json;
 
 use crate::app::{
     AppError, DnsPlan, Exit, blocklist_config, smtp_target, trust_anchors, web_options,
 };
 use crate::cli::{WatchAction, WatchArgs, WatchRunArgs};
-
-/// Unix milliseconds as an RFC 3339 time (UTC, seconds).
-fn when(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
 
 fn refused(e: Refused) -> AppError {
     match e {
@@ -87,7 +76,7 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                     row.target,
                     every_words(row.every_ms),
                     row.id,
-                    when(row.next_run)
+                    rfc3339(row.next_run)
                 );
                 Ok(Exit::Ok)
             }
@@ -101,7 +90,7 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                 } else {
                     for (w, last) in &out {
                         let last = match last {
-                            Some(r) => format!("{} at {} (score {}/10)", r.verdict, when(r.ran_at), r.score),
+                            Some(r) => format!("{} at {} (score {}/10)", r.verdict, rfc3339(r.ran_at), r.score),
                             None => "not run yet".into(),
                         };
                         println!(
@@ -110,7 +99,7 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                             every_words(w.every_ms),
                             w.runs,
                             last,
-                            when(w.next_run)
+                            rfc3339(w.next_run)
                         );
                     }
                 }
@@ -138,7 +127,7 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                 for r in &runs {
                     println!(
                         "  {}  {:<26} score {:>2}/10  {} error(s), {} warning(s), {} unknown  audit {}",
-                        when(r.ran_at),
+                        rfc3339(r.ran_at),
                         r.verdict,
                         r.score,
                         r.errors,
