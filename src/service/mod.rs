@@ -569,6 +569,11 @@ struct Metrics {
     dns_questions: AtomicU64,
     /// Messages accepted at test addresses.
     received: AtomicU64,
+    /// Runs of watches made, alerts they confirmed, and deliveries of
+    /// them (webhook, mail) that failed.
+    watch_runs: AtomicU64,
+    watch_alerts: AtomicU64,
+    watch_undelivered: AtomicU64,
 }
 
 /// The running service: one engine, one store, one queue.
@@ -935,7 +940,7 @@ impl Service {
     /// The Prometheus text exposition of the service's counters.
     pub async fn metrics(&self) -> String {
         let m = &self.metrics;
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "messages_received_total",
                 "Messages accepted at test addresses.",
@@ -968,6 +973,17 @@ impl Service {
                 "dns_questions_total",
                 "DNS questions the audits asked.",
                 &m.dns_questions,
+            ),
+            ("watch_runs_total", "Runs of watches made.", &m.watch_runs),
+            (
+                "watch_alerts_total",
+                "Changes the watches' runs confirmed and alerted.",
+                &m.watch_alerts,
+            ),
+            (
+                "watch_alerts_undelivered_total",
+                "Alert deliveries (webhook, mail) that failed.",
+                &m.watch_undelivered,
             ),
         ];
         let mut out = String::new();

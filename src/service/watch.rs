@@ -6,6 +6,7 @@
 //! through a relay (docs/monitoring.md).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -354,6 +355,12 @@ impl Service {
         if !ran.alerts.is_empty() {
             ran.undelivered = self.deliver(&ran).await;
         }
+        let m = &self.metrics;
+        m.watch_runs.fetch_add(1, Ordering::Relaxed);
+        m.watch_alerts
+            .fetch_add(ran.alerts.len() as u64, Ordering::Relaxed);
+        m.watch_undelivered
+            .fetch_add(ran.undelivered.len() as u64, Ordering::Relaxed);
         Ok(ran)
     }
 

@@ -418,6 +418,22 @@ async fn the_api_and_the_pages_show_watches_and_their_history() {
         .await
         .unwrap();
     assert!(list_page.contains(&format!("/watches/{id}")));
+    let metrics = c
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mailaudit_watch_runs_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mailaudit_watch_alerts_total 0\n"),
+        "{metrics}"
+    );
     let gone = c
         .delete(server.url(&format!("/api/v1/watches/{id}")))
         .send()
@@ -781,4 +797,48 @@ fn the_watch_commands() {
         &["watch", "history", "nowhere.test", "--data", data],
         "not watched",
     );
+}
+
+/// A webhook that cannot be reached: tried three times, then the run says
+/// so (and the history keeps the alert: the run is stored either way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_webhook_is_said_and_the_run_kept() {
+    let env = Env::new(LISTS).await;
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let (_dir, url) = crate::serve::sqlite();
+    mailaudit::service::watch::add(
+        &Store::open(&url).await.unwrap(),
+        &ServiceConfig::default(),
+        &AuditRequest {
+            domain: "clean.test".into(),
+            ips: vec!["192.0.2.1".into()],
+            selectors: Vec::new(),
+            checks: vec!["spf".into()],
+        },
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    run_once(&env, &url, &hook).await;
+    env.server.set_fault_for(
+        "clean.test",
+        hickory_proto::rr::RecordType::TXT,
+        Fault::NoData,
+    );
+    run_once(&env, &url, &hook).await;
+    let ran = run_once(&env, &url, &hook).await;
+    assert_eq!(ran[0].alerts.len(), 2, "{:?}", ran[0].alerts);
+    assert_eq!(ran[0].undelivered.len(), 1, "{:?}", ran[0].undelivered);
+    assert!(ran[0].undelivered[0].starts_with(&format!("the webhook {hook}: ")));
+    let store = Store::open(&url).await.unwrap();
+    let watch = store.watch("clean.test").await.unwrap().unwrap();
+    let runs = store.watch_runs(&watch.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(runs[0].alerts.contains("new-error"));
 }
