@@ -579,7 +579,12 @@ struct WatchBody {
 }
 
 /// `POST /api/v1/watches`: a new watch (201).
-async fn add_watch_api(State(service): State<Arc<Service>>, req: Request) -> Response {
+async fn add_watch_api(
+    State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let client = service.client_of(peer, req.headers());
     let body = match axum::Json::<WatchBody>::from_request(req, &()).await {
         Ok(axum::Json(b)) => b,
         Err(e) => return body_refused(e.status(), e.body_text()),
@@ -594,7 +599,7 @@ async fn add_watch_api(State(service): State<Arc<Service>>, req: Request) -> Res
         selectors: body.selectors,
         checks: body.checks,
     };
-    match service.add_watch(&request, every).await {
+    match service.add_watch(&request, every, Some(client)).await {
         Ok(row) => (
             StatusCode::CREATED,
             axum::Json(super::watch::watch_json(&row, None)),

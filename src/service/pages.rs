@@ -416,8 +416,11 @@ pub(super) struct WatchFields {
 /// wrong.
 pub(super) async fn add_watch(
     State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     form: Result<Form<WatchFields>, FormRejection>,
 ) -> Response {
+    let client = service.client_of(peer, &headers);
     let Ok(Form(f)) = form else {
         return watches_with(
             &service,
@@ -446,7 +449,7 @@ pub(super) async fn add_watch(
         checks: Vec::new(),
     };
     let result = match crate::input::period(every) {
-        Ok(d) => service.add_watch(&request, d).await,
+        Ok(d) => service.add_watch(&request, d, Some(client)).await,
         Err(why) => Err(super::Refused::Invalid(format!("every: {why}"))),
     };
     match result {
@@ -455,7 +458,14 @@ pub(super) async fn add_watch(
             let (status, why) = match r {
                 super::Refused::Invalid(why) => (StatusCode::BAD_REQUEST, why),
                 super::Refused::Store(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-                other => (StatusCode::SERVICE_UNAVAILABLE, format!("{other:?}")),
+                super::Refused::Limited(wait) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many requests from this address; try again in {wait} s."),
+                ),
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is busy or shutting down; try again later.".to_string(),
+                ),
             };
             watches_with(&service, status, Some(&why), &f.domain, &f.ips, every).await
         }

@@ -235,12 +235,17 @@ pub async fn list(store: &Store) -> Result<Vec<(WatchRow, Option<WatchRun>)>, St
 }
 
 impl Service {
-    /// [`add`] to this service's store.
+    /// [`add`] to this service's store, for `client` (counted against
+    /// `--rate` like a submitted audit: a watch is audits to come).
     pub async fn add_watch(
         &self,
         request: &AuditRequest,
         every: Duration,
+        client: Option<std::net::IpAddr>,
     ) -> Result<WatchRow, Refused> {
+        if let Some(client) = client {
+            self.rate_limit(client).await?;
+        }
         add(&self.store, &self.config, request, every).await
     }
 

@@ -842,3 +842,36 @@ async fn an_unreachable_webhook_is_said_and_the_run_kept() {
     assert_eq!(runs.len(), 3);
     assert!(runs[0].alerts.contains("new-error"));
 }
+
+/// Adding a watch counts against --rate like a submitted audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_watches_counts_against_the_rate() {
+    use crate::serve::{Server, client, config, post_json, sqlite};
+    let env = Env::new(LISTS).await;
+    let (_dir, url) = sqlite();
+    let server = Server::start(
+        &env,
+        &url,
+        ServiceConfig {
+            rate_per_minute: Some(1),
+            ..config()
+        },
+    )
+    .await;
+    let c = client();
+    let (status, _) = post_json(
+        &c,
+        &server.url("/api/v1/watches"),
+        &serde_json::json!({"domain": "clean.test"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = post_json(
+        &c,
+        &server.url("/api/v1/watches"),
+        &serde_json::json!({"domain": "shop.test"}),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    server.stop().await;
+}
