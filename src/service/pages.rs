@@ -520,7 +520,7 @@ pub(super) async fn remove_watch(
 /// only: nothing from outside is in it.
 fn chart(runs: &[super::store::WatchRun]) -> String {
     use std::fmt::Write;
-    let (w, h, left, bottom, top) = (640.0_f64, 200.0_f64, 34.0_f64, 24.0_f64, 10.0_f64);
+    let (w, h, left, bottom, top) = (420.0_f64, 190.0_f64, 30.0_f64, 28.0_f64, 10.0_f64);
     let oldest_first: Vec<&super::store::WatchRun> = runs.iter().rev().collect();
     let n = oldest_first.len().max(2) as f64;
     let x = |i: usize| left + (w - left - 10.0) * i as f64 / (n - 1.0);
@@ -548,7 +548,7 @@ fn chart(runs: &[super::store::WatchRun]) -> String {
         let yy = y(v, 10.0);
         let _ = write!(
             svg,
-            r##"<line x1="{left}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e6e8ec"/><text x="4" y="{:.1}" font-size="11" fill="#5a6476">{label}</text>"##,
+            r##"<line x1="{left}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e6e8ec"/><text x="2" y="{:.1}" font-size="13" fill="#5a6476">{label}</text>"##,
             w - 10.0,
             yy + 4.0
         );
@@ -589,7 +589,7 @@ fn chart(runs: &[super::store::WatchRun]) -> String {
         };
         let _ = write!(
             svg,
-            r##"<text x="{left}" y="{:.1}" font-size="11" fill="#5a6476">{}</text><text x="{:.1}" y="{:.1}" font-size="11" fill="#5a6476" text-anchor="end">{}</text>"##,
+            r##"<text x="{left}" y="{:.1}" font-size="12" fill="#5a6476">{}</text><text x="{:.1}" y="{:.1}" font-size="12" fill="#5a6476" text-anchor="end">{}</text>"##,
             h - 4.0,
             day(first.ran_at),
             w - 10.0,
