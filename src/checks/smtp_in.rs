@@ -14,7 +14,7 @@ use crate::facts::Facts;
 use crate::facts::reverse::Confirmation;
 use crate::facts::spf::{self, SpfResult};
 use crate::findings::Finding;
-use crate::message::received::Connection;
+use crate::message::received::{Connection, Tls};
 use crate::report::model::{Block, Detail};
 
 crate::check_finding_ids! {
@@ -25,6 +25,9 @@ crate::check_finding_ids! {
     SMTP_IN_HELO_SPF_FAIL = "smtp-in.helo-spf-fail",
     /// A lookup failed: SPF for the connection is unknown.
     SMTP_IN_DNS_ERROR = "smtp-in.dns-error",
+    /// The message came through one of the operator's trusted relays and
+    /// no Received field names the host before it: who sent it is unknown.
+    SMTP_IN_SENDER_UNKNOWN = "smtp-in.sender-unknown",
 }
 
 check! {
@@ -40,11 +43,48 @@ check! {
         let Some(c) = facts.target.connection.as_ref() else {
             return Ran::skipped("no delivery to a test address: the connection facts come from mailaudit serve --smtp-listen");
         };
-        run(facts, c).await
+        if !facts.target.trust.relays_to(c.client_ip) {
+            return run(facts, c, None).await;
+        }
+        // Handed over by one of the operator's own relays (an MTA in front
+        // of the listener): the sender is the host the path names before
+        // them, as the relays recorded it.
+        let via = format!("{}:{}", c.client_ip, c.client_port);
+        match facts.messages.first().and_then(|m| m.path.sending_hop()).filter(|h| !h.ours) {
+            Some(h) if h.ip.is_some() => {
+                let sent = Connection {
+                    client_ip: h.ip.expect("checked"),
+                    client_port: 0,
+                    helo: h.from.clone().unwrap_or_default(),
+                    tls: (h.tls == Some(true)).then(|| Tls {
+                        version: h.tls_version.clone().unwrap_or_else(|| "TLS".into()),
+                        cipher: String::new(),
+                    }),
+                    received_at: h.at.unwrap_or(c.received_at),
+                    receiver: h.by.clone().unwrap_or_else(|| c.receiver.clone()),
+                    ..c.clone()
+                };
+                run(facts, &sent, Some(via)).await
+            }
+            _ => {
+                let reason = format!(
+                    "the message came through the trusted relay {} and no Received field names the host that handed it over",
+                    c.client_ip
+                );
+                let finding = Finding::new(
+                    SMTP_IN_SENDER_UNKNOWN,
+                    c.client_ip.to_string(),
+                    format!("Who sent the message is unknown: {reason}; SPF, reverse DNS and listings of the sender were not judged."),
+                )
+                .with("via", &via)
+                .unknown();
+                Ran::done(Unseen { via, sender: None, reason }, vec![finding])
+            }
+        }
     }
 }
 
-async fn run(facts: &Facts<'_>, c: &Connection) -> Ran {
+async fn run(facts: &Facts<'_>, c: &Connection, via: Option<String>) -> Ran {
     let subject = c.client_ip.to_string();
     let (rdns, mfrom, helo) = futures::join!(
         facts.reverse(c.client_ip),
@@ -165,7 +205,12 @@ async fn run(facts: &Facts<'_>, c: &Connection) -> Ran {
         Confirmation::Capped { names } => format!("unknown ({names} PTR names, not all followed)"),
     };
     let detail = Delivery {
-        client: format!("{}:{}", c.client_ip, c.client_port),
+        client: if via.is_some() {
+            c.client_ip.to_string()
+        } else {
+            format!("{}:{}", c.client_ip, c.client_port)
+        },
+        via,
         iprev,
         helo: c.helo.clone(),
         mail_from: c.mail_from.clone(),
@@ -173,7 +218,7 @@ async fn run(facts: &Facts<'_>, c: &Connection) -> Ran {
         tls: c
             .tls
             .as_ref()
-            .map(|t| format!("{} {}", t.version, t.cipher)),
+            .map(|t| format!("{} {}", t.version, t.cipher).trim_end().to_string()),
         received_at: time::OffsetDateTime::from_unix_timestamp(c.received_at)
             .ok()
             .and_then(|t| {
@@ -198,8 +243,13 @@ async fn run(facts: &Facts<'_>, c: &Connection) -> Ran {
 /// The JSON `checks.smtp-in` entry.
 #[derive(Debug, Serialize)]
 pub struct Delivery {
-    /// address:port
+    /// address:port (the address alone when `via` is set)
     pub client: String,
+    /// The operator's trusted relay (address:port) that handed the
+    /// message to the listener; the client is the host before it, as the
+    /// path names it. Absent for a direct delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// Forward-confirmed reverse DNS of the address, as receivers record
     /// it (`iprev`, RFC 8601 §3): pass, fail, temperror, with the names.
     pub iprev: String,
@@ -246,7 +296,10 @@ impl Detail for Delivery {
         vec![Block::Lines {
             title: "The connection".into(),
             items: vec![
-                format!("Client: {}", self.client),
+                match &self.via {
+                    Some(v) => format!("Client: {} (through your relay {v})", self.client),
+                    None => format!("Client: {}", self.client),
+                },
                 format!("Reverse DNS (iprev): {}", self.iprev),
                 format!("HELO: {}", self.helo),
                 format!("MAIL FROM: {}", none(&self.mail_from)),
@@ -281,5 +334,39 @@ impl Detail for Delivery {
             out.push(format!("delivered over TLS ({tls})"));
         }
         out
+    }
+}
+
+/// The JSON `checks.smtp-in` entry when the sender could not be told: the
+/// relay it came through, and why.
+#[derive(Debug, Serialize)]
+pub struct Unseen {
+    pub via: String,
+    /// Always null: who sent it is unknown.
+    pub sender: Option<String>,
+    pub reason: String,
+}
+
+impl Detail for Unseen {
+    fn wire(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    fn headline(&self) -> String {
+        format!("through your relay {}, sender unknown", self.via)
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        vec![Block::Lines {
+            title: "The connection".into(),
+            items: vec![
+                format!("Through your relay: {}", self.via),
+                format!("Sender: unknown ({})", self.reason),
+            ],
+        }]
+    }
+
+    fn passed(&self, _findings: &[&Finding]) -> Vec<String> {
+        Vec::new()
     }
 }

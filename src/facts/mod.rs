@@ -628,11 +628,14 @@ impl<'a> Facts<'a> {
     }
 
     /// The HELO name of the sending server: the connection's, else
-    /// `--helo`.
+    /// `--helo` (a received message's is its sending hop's, which
+    /// `Request::received` put there when the connection came from one of
+    /// the operator's relays).
     pub fn helo(&self) -> Option<&str> {
         self.target
             .connection
             .as_ref()
+            .filter(|c| !self.target.trust.relays_to(c.client_ip))
             .map(|c| c.helo.as_str())
             .or(self.target.helo.as_deref())
     }

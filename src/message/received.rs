@@ -144,6 +144,13 @@ pub struct Trust {
     pub authserv_id: Option<String>,
 }
 
+impl Trust {
+    /// Whether `ip` is one of the reader's own relays.
+    pub fn relays_to(&self, ip: IpAddr) -> bool {
+        self.relays.iter().any(|n| n.contains(&ip))
+    }
+}
+
 /// Reads the path of a parsed message, with the connection we saw when
 /// it was delivered to us.
 pub fn path(
@@ -196,7 +203,7 @@ pub fn path(
     // top one by the reader's own receiver, each next one by the relay
     // the one above names), so they are believed; those below it could
     // have been written by anyone.
-    let relay = |ip: IpAddr| trust.relays.iter().any(|n| n.contains(&ip));
+    let relay = |ip: IpAddr| trust.relays_to(ip);
     let mut boundary = None;
     let mut believed = 0;
     for (i, h) in newest_first.iter().enumerate() {
@@ -402,7 +409,9 @@ pub fn sender_of(bytes: &[u8], connection: Option<&Connection>, trust: &Trust) -
         .map(|a| a.trim_matches(['<', '>']).to_string());
     Sender {
         ip: hop.and_then(|h| h.ip),
-        helo: match connection {
+        // The connection's HELO, unless it came from one of the reader's
+        // relays: then the sending hop's.
+        helo: match connection.filter(|c| !trust.relays_to(c.client_ip)) {
             Some(c) => Some(c.helo.clone()),
             None => hop
                 .and_then(|h| h.from.clone())

@@ -91,6 +91,10 @@ pub struct TestAddresses {
     pub mail_domain: String,
     /// How long an address takes mail (`--test-lifetime`).
     pub lifetime: Duration,
+    /// `--smtp-listen-trusted-relay`: the operator's own MTAs that hand
+    /// test mail to the listener; a message from one is judged from the
+    /// host the path names before them.
+    pub trusted_relays: Vec<ipnet::IpNet>,
 }
 
 impl ServiceConfig {
@@ -494,7 +498,14 @@ impl Job {
                         bytes: message.bytes.clone(),
                     },
                     Some(connection.clone()),
-                    Default::default(),
+                    crate::message::received::Trust {
+                        relays: config
+                            .tests
+                            .as_ref()
+                            .map(|t| t.trusted_relays.clone())
+                            .unwrap_or_default(),
+                        authserv_id: None,
+                    },
                 );
                 req.target.web = config.web.clone();
                 req.target.rspamd = config.rspamd.clone();

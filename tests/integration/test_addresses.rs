@@ -64,6 +64,7 @@ pub(crate) async fn setup(
         tests: Some(TestAddresses {
             mail_domain: DOMAIN.into(),
             lifetime: Duration::from_secs(3600),
+            trusted_relays: Vec::new(),
         }),
         ..config()
     };
@@ -545,6 +546,14 @@ fn connection(mail_from: &str, helo: &str, tls: bool) -> Connection {
     }
 }
 
+/// The operator's own relays.
+fn relays(cidr: &str) -> Trust {
+    Trust {
+        relays: vec![cidr.parse().unwrap()],
+        authserv_id: None,
+    }
+}
+
 async fn received(env: &Env, c: Connection, message: &str) -> Value {
     let req = Request::received(loaded("arrived.eml", message), Some(c), Trust::default());
     env.run(&req).await
@@ -583,6 +592,16 @@ pub async fn scenario(id: &str) -> Value {
                 &good,
             )
             .await
+        }
+        "smtp-in.sender-unknown" => {
+            // Handed over by the operator's own MTA (trusted), with no
+            // Received field naming anyone before it.
+            let req = Request::received(
+                loaded("arrived.eml", &good),
+                Some(connection("b@sender.test", "mx.audit.test", true)),
+                relays("127.0.0.1/32"),
+            );
+            env.run(&req).await
         }
         "received.no-tls-hop" => {
             received(
@@ -684,4 +703,87 @@ async fn a_real_rspamd_scores_the_message_as_a_section_of_its_own() {
     assert!(opinion["score"].is_number(), "{asked:#}");
     assert!(opinion["action"].is_string());
     assert!(!opinion["symbols"].as_array().unwrap().is_empty());
+}
+
+/// Behind the operator's own MTA (a trusted relay on 127.0.0.1): the
+/// sender is the host the MTA's Received field names, judged as if it had
+/// connected (SPF for the envelope from it, its HELO, its PTR and
+/// listings); the MTA is shown as the way it came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_relay_the_sender_is_the_host_before_it() {
+    let env = Env::new(ZONES).await;
+    let hop = "Received: from mail.bounce.sender.test (mail.bounce.sender.test [192.0.2.1])\r\n\tby mx.audit.test with ESMTPS (TLS1.3) id Q1; Fri, 27 Nov 2026 10:04:00 +0000\r\n";
+    let req = Request::received(
+        loaded("arrived.eml", &format!("{hop}{}", campaign(""))),
+        Some(connection("b@bounce.sender.test", "mx.audit.test", false)),
+        relays("127.0.0.1/32"),
+    );
+    assert_eq!(
+        req.target.ips,
+        ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(req.target.helo.as_deref(), Some("mail.bounce.sender.test"));
+    let doc = env.run(&req).await;
+    let d = &doc["checks"]["smtp-in"];
+    assert_eq!(d["client"], "192.0.2.1", "{d:#}");
+    assert_eq!(d["via"], "127.0.0.1:40000");
+    assert_eq!(d["helo"], "mail.bounce.sender.test");
+    assert_eq!(d["spf_mail_from"]["result"], "pass", "{d:#}");
+    assert_eq!(d["tls"], "TLSv1.3", "{d:#}");
+    assert_eq!(doc["target"]["ips"][0]["ip"], "192.0.2.1");
+    assert!(
+        !ids(&doc).iter().any(|i| i.starts_with("smtp-in.")),
+        "{:?}",
+        ids(&doc)
+    );
+    // The same message, the relay not trusted: it is the sender (and SPF
+    // for bounce.sender.test does not pass from it).
+    let req = Request::received(
+        loaded("arrived.eml", &format!("{hop}{}", campaign(""))),
+        Some(connection("b@bounce.sender.test", "mx.audit.test", false)),
+        Trust::default(),
+    );
+    let doc = env.run(&req).await;
+    assert_eq!(doc["checks"]["smtp-in"]["client"], "127.0.0.1:40000");
+    assert!(doc["checks"]["smtp-in"].get("via").is_none());
+    assert!(ids(&doc).contains(&"smtp-in.spf-not-pass".to_string()));
+    // Nothing before the relay: unknown, never judged from the relay.
+    let doc = scenario("smtp-in.sender-unknown").await;
+    assert_eq!(
+        doc["checks"]["smtp-in"]["status"], "unknown",
+        "{:#}",
+        doc["checks"]["smtp-in"]
+    );
+    assert_eq!(doc["checks"]["smtp-in"]["sender"], serde_json::Value::Null);
+    assert_ne!(doc["verdict"], "ready-to-send");
+}
+
+/// The listener with `--smtp-listen-trusted-relay`: a message the relay
+/// hands over is judged from the host before it, end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_reads_the_sender_behind_its_trusted_relay() {
+    let env = Env::new(ZONES).await;
+    let s = setup(&env, |_, service| {
+        if let Some(t) = service.tests.as_mut() {
+            t.trusted_relays = vec!["127.0.0.1/32".parse().unwrap()];
+        }
+    })
+    .await;
+    let (id, address) = new_test(&s).await;
+    let hop = "Received: from mail.bounce.sender.test (mail.bounce.sender.test [192.0.2.1])\r\n\tby mx.audit.test with ESMTPS id Q1; Fri, 27 Nov 2026 10:04:00 +0000\r\n";
+    let replies = deliver(
+        &s,
+        true,
+        "mx.audit.test",
+        "b@bounce.sender.test",
+        &[&address],
+        &format!("{hop}{}", campaign("")),
+    )
+    .await;
+    assert_eq!(replies.last().unwrap().0, 250, "{replies:?}");
+    let test = arrived(&s, &id).await;
+    let d = &test["report"]["checks"]["smtp-in"];
+    assert_eq!(d["client"], "192.0.2.1", "{d:#}");
+    assert!(d["via"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(d["spf_mail_from"]["result"], "pass");
 }

@@ -560,6 +560,12 @@ pub struct TestAddressArgs {
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = count::<100_000>)]
     pub smtp_listen_max_per_client: usize,
 
+    /// An MTA of yours that hands test mail to the listener (repeatable):
+    /// a message from it is judged from the host its Received field names
+    /// before it, not from the MTA.
+    #[arg(long, value_name = "IP|CIDR", requires = "smtp_listen")]
+    pub smtp_listen_trusted_relay: Vec<String>,
+
     /// How long a test address takes mail (`24h`, `7d`).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = retention)]
     pub test_lifetime: std::time::Duration,

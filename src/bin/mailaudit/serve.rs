@@ -122,6 +122,11 @@ fn smtp_in_config(
         TestAddresses {
             mail_domain,
             lifetime: t.test_lifetime,
+            trusted_relays: t
+                .smtp_listen_trusted_relay
+                .iter()
+                .map(|r| mailaudit::input::ip_or_cidr("--smtp-listen-trusted-relay", r))
+                .collect::<Result<Vec<_>, _>>()?,
         },
         SmtpInConfig {
             hostname,
