@@ -39,6 +39,9 @@ pub struct SmtpInConfig {
     pub max_connections: usize,
     /// Sessions at once from one address.
     pub max_per_client: usize,
+    /// Speak LMTP (RFC 2033) instead of SMTP: LHLO, and a reply for each
+    /// recipient after the data (an MTA in front hands test mail over).
+    pub lmtp: bool,
 }
 
 impl Default for SmtpInConfig {
@@ -53,6 +56,7 @@ impl Default for SmtpInConfig {
             session_limit: Duration::from_secs(600),
             max_connections: 200,
             max_per_client: 20,
+            lmtp: false,
         }
     }
 }
@@ -282,8 +286,9 @@ async fn run(s: &mut Session<'_>, peer: SocketAddr, service: &Service) -> std::i
         .map(|t| t.mail_domain.clone())
         .unwrap_or_default();
     s.reply(&format!(
-        "220 {} ESMTP mailaudit test addresses",
-        config.hostname
+        "220 {} {} mailaudit test addresses",
+        config.hostname,
+        if config.lmtp { "LMTP" } else { "ESMTP" }
     ))
     .await?;
     let mut helo: Option<String> = None;
@@ -310,7 +315,12 @@ async fn run(s: &mut Session<'_>, peer: SocketAddr, service: &Service) -> std::i
             None => (text.trim().to_ascii_uppercase(), String::new()),
         };
         match verb.as_str() {
-            "EHLO" | "HELO" => {
+            // RFC 2033 §4.1: an LMTP server refuses HELO and EHLO; an SMTP
+            // one does not know LHLO.
+            "EHLO" | "HELO" if config.lmtp => {
+                s.reply("500 5.5.1 This is LMTP: say LHLO").await?;
+            }
+            "EHLO" | "HELO" | "LHLO" if (verb == "LHLO") == config.lmtp => {
                 if !printable(&arg) || arg.len() > 255 {
                     s.reply("501 5.5.4 Give your host name").await?;
                     continue;
@@ -504,11 +514,11 @@ async fn run(s: &mut Session<'_>, peer: SocketAddr, service: &Service) -> std::i
                 let mail_from = envelope.mail_from.take().unwrap_or_default();
                 let recipients = std::mem::take(&mut envelope.recipients);
                 if over {
-                    s.reply(&format!(
-                        "552 5.3.4 Message larger than {} octets",
-                        config.max_size
-                    ))
-                    .await?;
+                    let refusal =
+                        format!("552 5.3.4 Message larger than {} octets", config.max_size);
+                    // LMTP: one reply for each recipient taken.
+                    let n = if config.lmtp { recipients.len() } else { 1 };
+                    s.reply(&vec![refusal; n].join("\r\n")).await?;
                     continue;
                 }
                 let connection = Connection {
@@ -524,19 +534,45 @@ async fn run(s: &mut Session<'_>, peer: SocketAddr, service: &Service) -> std::i
                 // One audit per test named (the same test twice is one).
                 let mut ids = Vec::new();
                 let mut failed = None;
-                let mut seen: Vec<&str> = Vec::new();
+                let mut each: Vec<(&str, Result<String, ()>)> = Vec::new();
                 for (_, test) in &recipients {
-                    if seen.contains(&test.id.as_str()) {
+                    if let Some((_, done)) = each.iter().find(|(t, _)| *t == test.id) {
+                        let done = done.clone();
+                        each.push((&test.id, done));
                         continue;
                     }
-                    seen.push(&test.id);
                     match service
                         .receive(test, connection.clone(), message.clone())
                         .await
                     {
-                        Ok(id) => ids.push(id),
-                        Err(e) => failed = Some(e),
+                        Ok(id) => {
+                            ids.push(id.clone());
+                            each.push((&test.id, Ok(id)));
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            each.push((&test.id, Err(())));
+                        }
                     }
+                }
+                if config.lmtp {
+                    // RFC 2033 §4.2: a reply for each recipient, in order.
+                    if matches!(failed, Some(Refused::Closing)) && ids.is_empty() {
+                        s.reply("421 4.3.2 Shutting down, try again later").await?;
+                        return Ok(());
+                    }
+                    let lines: Vec<String> = recipients
+                        .iter()
+                        .zip(&each)
+                        .map(|((address, _), (_, done))| match done {
+                            Ok(id) => format!("250 2.0.0 <{address}> OK: queued as {id}"),
+                            Err(()) => {
+                                format!("451 4.3.0 <{address}> Temporary failure, try again later")
+                            }
+                        })
+                        .collect();
+                    s.reply(&lines.join("\r\n")).await?;
+                    continue;
                 }
                 match (ids.is_empty(), failed) {
                     (false, _) => {

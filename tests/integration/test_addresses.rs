@@ -787,3 +787,47 @@ async fn the_listener_reads_the_sender_behind_its_trusted_relay() {
     assert!(d["via"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert_eq!(d["spf_mail_from"]["result"], "pass");
 }
+
+/// `--smtp-listen-lmtp`: LHLO (EHLO refused), and after the data one reply
+/// for each recipient, in order: two test addresses, two audits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_lmtp_each_recipient_gets_its_reply() {
+    let env = Env::new(ZONES).await;
+    let s = setup(&env, |smtp, service| {
+        smtp.lmtp = true;
+        if let Some(t) = service.tests.as_mut() {
+            t.trusted_relays = vec!["127.0.0.1/32".parse().unwrap()];
+        }
+    })
+    .await;
+    let (first, a) = new_test(&s).await;
+    let (second, b) = new_test(&s).await;
+    let (mut c, greeting) = Client::connect(s.smtp).await;
+    assert_eq!(greeting.0, 220);
+    assert!(greeting.1.contains("LMTP"), "{greeting:?}");
+    assert_eq!(c.command("EHLO mx.audit.test").await.0, 500);
+    let lhlo = c.command("LHLO mx.audit.test").await;
+    assert_eq!(lhlo.0, 250, "{lhlo:?}");
+    assert_eq!(c.command("MAIL FROM:<b@bounce.sender.test>").await.0, 250);
+    assert_eq!(c.command(&format!("RCPT TO:<{a}>")).await.0, 250);
+    assert_eq!(c.command("RCPT TO:<test-nothere@audit.test>").await.0, 550);
+    assert_eq!(c.command(&format!("RCPT TO:<{b}>")).await.0, 250);
+    assert_eq!(c.command("DATA").await.0, 354);
+    let hop = "Received: from mail.bounce.sender.test (mail.bounce.sender.test [192.0.2.1])\r\n\tby mx.audit.test with ESMTPS id Q1; Fri, 27 Nov 2026 10:04:00 +0000\r\n";
+    let body = format!("{hop}{}", campaign("")).replace("\r\n.", "\r\n..");
+    c.write(format!("{body}.\r\n").as_bytes()).await.unwrap();
+    // One reply per recipient taken, in order.
+    let one = c.reply().await;
+    let two = c.reply().await;
+    assert_eq!(one.0, 250, "{one:?}");
+    assert!(one.1.contains(&format!("<{a}>")), "{one:?}");
+    assert_eq!(two.0, 250, "{two:?}");
+    assert!(two.1.contains(&format!("<{b}>")), "{two:?}");
+    c.command("QUIT").await;
+    for id in [first, second] {
+        let test = arrived(&s, &id).await;
+        let d = &test["report"]["checks"]["smtp-in"];
+        assert_eq!(d["client"], "192.0.2.1", "{d:#}");
+        assert_eq!(d["spf_mail_from"]["result"], "pass");
+    }
+}

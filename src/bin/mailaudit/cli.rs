@@ -560,6 +560,11 @@ pub struct TestAddressArgs {
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = count::<100_000>)]
     pub smtp_listen_max_per_client: usize,
 
+    /// Speak LMTP (LHLO, a reply per recipient) instead of SMTP, for an MTA
+    /// of yours that hands test mail over (with --smtp-listen-trusted-relay).
+    #[arg(long, requires = "smtp_listen")]
+    pub smtp_listen_lmtp: bool,
+
     /// An MTA of yours that hands test mail to the listener (repeatable):
     /// a message from it is judged from the host its Received field names
     /// before it, not from the MTA.

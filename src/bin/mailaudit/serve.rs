@@ -136,6 +136,7 @@ fn smtp_in_config(
             session_limit: t.smtp_listen_session_limit,
             max_connections: t.smtp_listen_max_connections,
             max_per_client: t.smtp_listen_max_per_client,
+            lmtp: t.smtp_listen_lmtp,
         },
     )))
 }
