@@ -609,6 +609,21 @@ fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
+/// A finished report's verdict as stored, and the report in every format
+/// (made once: a permalink serves what the audit saw, in any of them).
+fn rendered(report: &crate::report::model::Report) -> (String, Vec<(&'static str, String)>) {
+    let options = crate::report::TextOptions::default();
+    let verdict = serde_json::to_value(report.verdict())
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let reports = crate::report::FORMATS
+        .iter()
+        .map(|f| (f.name(), f.render(report, &options)))
+        .collect();
+    (verdict, reports)
+}
+
 /// Unix milliseconds as RFC 3339 (UTC, seconds).
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
@@ -926,15 +941,7 @@ impl Service {
     /// permalink serves what the audit saw, in any of them); its verdict
     /// as stored.
     async fn finish(&self, id: &str, report: &crate::report::model::Report) -> String {
-        let options = crate::report::TextOptions::default();
-        let verdict = serde_json::to_value(report.verdict())
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        let reports: Vec<(&str, String)> = crate::report::FORMATS
-            .iter()
-            .map(|f| (f.name(), f.render(report, &options)))
-            .collect();
+        let (verdict, reports) = rendered(report);
         self.metrics
             .dns_questions
             .fetch_add(report.stats.queries, Ordering::Relaxed);

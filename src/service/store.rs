@@ -154,8 +154,6 @@ pub enum Owner<'a> {
     None,
     /// A message that arrived at this test address.
     Test(&'a str),
-    /// A run of this watch.
-    Watch(&'a str),
 }
 
 #[derive(Clone)]
@@ -205,8 +203,8 @@ impl Store {
         Ok(())
     }
 
-    /// A new audit, queued; `owner` ties a received message to its test,
-    /// a watch's run to its watch.
+    /// A new audit, queued; `owner` ties a received message to its test
+    /// (a watch's run is stored whole by `store_watch_run`).
     pub async fn insert(
         &self,
         id: &str,
@@ -216,13 +214,12 @@ impl Store {
         request: &str,
         owner: Owner<'_>,
     ) -> Result<(), StoreError> {
-        let (test_id, watch_id) = match owner {
-            Owner::None => (None, None),
-            Owner::Test(t) => (Some(t), None),
-            Owner::Watch(w) => (None, Some(w)),
+        let test_id = match owner {
+            Owner::None => None,
+            Owner::Test(t) => Some(t),
         };
         sqlx::query(
-            "INSERT INTO audits (id, created_at, kind, domain, request, status, test_id, watch_id) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
+            "INSERT INTO audits (id, created_at, kind, domain, request, status, test_id) VALUES ($1, $2, $3, $4, $5, 'queued', $6)",
         )
         .bind(id)
         .bind(created_at)
@@ -230,7 +227,6 @@ impl Store {
         .bind(domain)
         .bind(request)
         .bind(test_id)
-        .bind(watch_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -521,6 +517,57 @@ impl Store {
         memory: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        Self::watch_run_rows(&mut tx, watch_id, run, memory).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A whole run of a watch in one transaction: its audit (done, with
+    /// `request` as the request and `reports` in each format), the
+    /// history row and the watch's memory after it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn store_watch_run(
+        &self,
+        watch_id: &str,
+        target: &str,
+        started: i64,
+        request: &str,
+        reports: &[(&str, String)],
+        run: &WatchRun,
+        memory: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO audits (id, created_at, kind, domain, request, status, verdict, finished_at, watch_id) VALUES ($1, $2, 'watch', $3, $4, 'done', $5, $6, $7)",
+        )
+        .bind(&run.audit_id)
+        .bind(started)
+        .bind(target)
+        .bind(request)
+        .bind(&run.verdict)
+        .bind(run.ran_at)
+        .bind(watch_id)
+        .execute(&mut *tx)
+        .await?;
+        for (format, body) in reports {
+            sqlx::query("INSERT INTO reports (id, format, body) VALUES ($1, $2, $3)")
+                .bind(&run.audit_id)
+                .bind(*format)
+                .bind(body.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Self::watch_run_rows(&mut tx, watch_id, run, memory).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn watch_run_rows(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        watch_id: &str,
+        run: &WatchRun,
+        memory: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO watch_runs (watch_id, audit_id, ran_at, verdict, score, errors, warnings, unknown, alerts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -533,14 +580,13 @@ impl Store {
         .bind(run.warnings)
         .bind(run.unknown)
         .bind(&run.alerts)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("UPDATE watches SET memory = $2, runs = runs + 1 WHERE id = $1")
             .bind(watch_id)
             .bind(memory)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::store::{Owner, Store, StoreError, WatchRow, WatchRun};
+use super::store::{Store, StoreError, WatchRow, WatchRun};
 use super::{AuditRequest, Job, Refused, Service, ServiceConfig, new_id, now_ms};
 use crate::report::baseline::Baseline;
 use crate::watch::{Alert, Memory};
@@ -299,18 +299,7 @@ impl Service {
         let id = new_id();
         let job = serde_json::to_string(&job).expect("serialises");
         let store_err = |e: StoreError| e.to_string();
-        self.store
-            .insert(
-                &id,
-                now_ms(),
-                "watch",
-                Some(&row.target),
-                &job,
-                Owner::Watch(&row.id),
-            )
-            .await
-            .map_err(store_err)?;
-        self.store.set_running(&id).await.map_err(store_err)?;
+        let started = now_ms();
         let mut report = self.engine.run(&engine_request).await;
         report.made.command = vec![
             "mailaudit".into(),
@@ -330,7 +319,7 @@ impl Service {
         }
         let mut memory: Memory = serde_json::from_str(&row.memory).unwrap_or_default();
         let alerts = crate::watch::step(&mut memory, &report, self.config.watch.confirm_runs);
-        let verdict = self.finish(&id, &report).await;
+        let (verdict, reports) = super::rendered(&report);
         let run = WatchRun {
             audit_id: id.clone(),
             ran_at: now_ms(),
@@ -341,14 +330,26 @@ impl Service {
             unknown: report.unknown_checks() as i64,
             alerts: serde_json::to_string(&alerts).expect("serialises"),
         };
+        // The audit, its reports, the history row and the memory: one
+        // transaction, so a run is stored whole or not at all.
         self.store
-            .record_watch_run(
+            .store_watch_run(
                 &row.id,
+                &row.target,
+                started,
+                &job,
+                &reports,
                 &run,
                 &serde_json::to_string(&memory).expect("serialises"),
             )
             .await
             .map_err(store_err)?;
+        let m = &self.metrics;
+        m.dns_questions
+            .fetch_add(report.stats.queries, Ordering::Relaxed);
+        m.finished.fetch_add(1, Ordering::Relaxed);
+        m.run_ms
+            .fetch_add((now_ms() - started).max(0) as u64, Ordering::Relaxed);
         let mut ran = Ran {
             watch: row.id.clone(),
             target: row.target.clone(),
