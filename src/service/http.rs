@@ -76,6 +76,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/watches", get(pages::watches).post(pages::add_watch))
         .route("/watches/{id}", get(pages::watch))
         .route("/watches/{id}/remove", post(pages::remove_watch))
+        .route("/watches/{id}/run", post(pages::run_watch))
+        .route("/api/v1/watches/{id}/run", post(run_watch_api))
         .layer(middleware::from_fn_with_state(service.clone(), guard));
     open.merge(guarded)
         .fallback(not_found)
@@ -638,6 +640,7 @@ async fn get_watch_api(State(service): State<Arc<Service>>, Path(id): Path<Strin
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     let mut body = super::watch::watch_json(&row, runs.first());
+    body["running"] = json!(service.watch_running(&row.id));
     body["runs"] = json!(runs.iter().map(super::watch::run_json).collect::<Vec<_>>());
     axum::Json(body).into_response()
 }
@@ -651,5 +654,32 @@ async fn remove_watch_api(State(service): State<Arc<Service>>, Path(id): Path<St
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, "no such watch"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `POST /api/v1/watches/ID/run`: run it now (202), unless a run of it is
+/// under way (409).
+async fn run_watch_api(
+    State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !valid_id(&id) {
+        return error(StatusCode::NOT_FOUND, "no such watch");
+    }
+    let client = service.client_of(peer, &headers);
+    match service.run_watch_now(&id, Some(client)).await {
+        Ok(true) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({
+                "status": "running",
+                "links": {"self": format!("/api/v1/watches/{id}"), "html": format!("/watches/{id}")},
+            })),
+        )
+            .into_response(),
+        Ok(false) => error(StatusCode::CONFLICT, "a run of this watch is under way"),
+        Err(Refused::Invalid(_)) => error(StatusCode::NOT_FOUND, "no such watch"),
+        Err(r) => refused(r),
     }
 }

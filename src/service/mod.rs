@@ -602,6 +602,9 @@ pub struct Service {
     stop: signal::Sender<bool>,
     metrics: Metrics,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Watches being run now (by the schedule or on request): one run of
+    /// a watch at a time.
+    watching: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Unix milliseconds now.
@@ -675,6 +678,7 @@ impl Service {
             stop,
             metrics: Metrics::default(),
             workers: Mutex::new(Vec::new()),
+            watching: std::sync::Mutex::new(std::collections::HashSet::new()),
         });
         for id in unfinished {
             service.queued.fetch_add(1, Ordering::Relaxed);

@@ -489,15 +489,47 @@ pub(super) async fn watch(State(service): State<Arc<Service>>, Path(id): Path<St
         .unwrap_or_default();
     let w = super::watch::watch_json(&row, runs.first());
     let shown: Vec<serde_json::Value> = runs.iter().map(super::watch::run_json).collect();
-    page(
+    let mut r = page(
         StatusCode::OK,
         "watch.html.j2",
         context! {
             w => minijinja::Value::from(minijinja::value::Serde(&w)),
             runs => minijinja::Value::from(minijinja::value::Serde(&shown)),
             chart => (runs.len() >= 2).then(|| chart(&runs)),
+            running => service.watch_running(&row.id),
         },
-    )
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `POST /watches/ID/run`: run it now, back to its page (which reloads
+/// itself while the run is under way).
+pub(super) async fn run_watch(
+    State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !valid_id(&id) {
+        return not_found();
+    }
+    let client = service.client_of(peer, &headers);
+    match service.run_watch_now(&id, Some(client)).await {
+        Ok(_) => Redirect::to(&format!("/watches/{id}")).into_response(),
+        Err(super::Refused::Invalid(_)) => not_found(),
+        Err(super::Refused::Limited(wait)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many requests from this address; try again in {wait} s."),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is busy or shutting down; try again later.",
+        )
+            .into_response(),
+    }
 }
 
 /// `POST /watches/ID/remove`: to the list.

@@ -270,9 +270,10 @@ impl Service {
             .map(|row| {
                 let service = Arc::clone(self);
                 async move {
-                    match service.run_watch(&row).await {
-                        Ok(ran) => Some(ran),
-                        Err(e) => {
+                    match service.run_watch_once(&row).await {
+                        None => None,
+                        Some(Ok(ran)) => Some(ran),
+                        Some(Err(e)) => {
                             tracing::error!(watch = %row.id, target = %row.target, "the run failed: {e}");
                             None
                         }
@@ -285,6 +286,55 @@ impl Service {
         let mut ran: Vec<Ran> = ran.into_iter().flatten().collect();
         ran.sort_by(|a, b| a.target.cmp(&b.target));
         Ok(ran)
+    }
+
+    /// Whether a run of the watch `id` is under way here.
+    pub fn watch_running(&self, id: &str) -> bool {
+        self.watching.lock().expect("watching lock").contains(id)
+    }
+
+    /// Runs the watch `id` now, in the background, for `client` (counted
+    /// against `--rate`): false when it is running already.
+    pub async fn run_watch_now(
+        self: &Arc<Self>,
+        id: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<bool, Refused> {
+        if self.closing() {
+            return Err(Refused::Closing);
+        }
+        let Some(row) = self.store.watch(id).await? else {
+            return Err(Refused::Invalid("no such watch".into()));
+        };
+        if self.watch_running(&row.id) {
+            return Ok(false);
+        }
+        if let Some(client) = client {
+            self.rate_limit(client).await?;
+        }
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Some(Err(e)) = service.run_watch_once(&row).await {
+                tracing::error!(watch = %row.id, target = %row.target, "the run failed: {e}");
+            }
+        });
+        Ok(true)
+    }
+
+    /// [`Service::run_watch`], unless the watch is being run already
+    /// (`None` then).
+    async fn run_watch_once(&self, row: &WatchRow) -> Option<Result<Ran, String>> {
+        if !self
+            .watching
+            .lock()
+            .expect("watching lock")
+            .insert(row.id.clone())
+        {
+            return None;
+        }
+        let ran = self.run_watch(row).await;
+        self.watching.lock().expect("watching lock").remove(&row.id);
+        Some(ran)
     }
 
     /// One run of a watch: the audit, stored; the comparison with the last

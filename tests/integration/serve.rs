@@ -921,6 +921,7 @@ async fn the_openapi_file_names_the_routes_there_are() {
             "/api/v1/tests/{id}",
             "/api/v1/watches",
             "/api/v1/watches/{id}",
+            "/api/v1/watches/{id}/run",
             "/healthz",
             "/metrics"
         ]

@@ -348,6 +348,9 @@ async fn the_api_and_the_pages_show_watches_and_their_history() {
     assert_eq!(status, 200);
     assert_eq!(list["watches"].as_array().unwrap().len(), 1);
     assert_eq!(list["watches"][0]["last"]["verdict"], "ready-to-send");
+    // Nothing is running, and the page offers to run it now.
+    let (_, idle) = get_json(&c, &server.url(&format!("/api/v1/watches/{id}"))).await;
+    assert_eq!(idle["running"], false);
     let (status, one) = get_json(&c, &server.url(&format!("/api/v1/watches/{id}"))).await;
     assert_eq!(status, 200);
     assert_eq!(one["runs"].as_array().unwrap().len(), 2);
@@ -418,6 +421,54 @@ async fn the_api_and_the_pages_show_watches_and_their_history() {
         .await
         .unwrap();
     assert!(list_page.contains(&format!("/watches/{id}")));
+    // Run now: 202, and while it runs (a domain not asked about before,
+    // slow answers) a second ask is 409; the run is then in the history.
+    let (status, shop) = post_json(
+        &c,
+        &server.url("/api/v1/watches"),
+        &serde_json::json!({"domain": "shop.test", "checks": ["spf", "dmarc"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{shop}");
+    let shop = shop["id"].as_str().unwrap().to_string();
+    env.server.set_latency(Duration::from_millis(300));
+    let run = c
+        .post(server.url(&format!("/api/v1/watches/{shop}/run")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 202);
+    let again = c
+        .post(server.url(&format!("/api/v1/watches/{shop}/run")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let (_, one) = get_json(&c, &server.url(&format!("/api/v1/watches/{shop}"))).await;
+    assert_eq!(one["running"], true);
+    let page = c
+        .get(server.url(&format!("/watches/{shop}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "it reloads itself while running"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let (_, one) = get_json(&c, &server.url(&format!("/api/v1/watches/{shop}"))).await;
+        if one["running"] == false {
+            assert_eq!(one["runs"].as_array().unwrap().len(), 1, "{one}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{one}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.server.set_latency(Duration::ZERO);
     let metrics = c
         .get(server.url("/metrics"))
         .send()
@@ -427,7 +478,7 @@ async fn the_api_and_the_pages_show_watches_and_their_history() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("mailaudit_watch_runs_total 2\n"),
+        metrics.contains("mailaudit_watch_runs_total 3\n"),
         "{metrics}"
     );
     assert!(
