@@ -455,20 +455,26 @@ pub(super) async fn add_watch(
     match result {
         Ok(row) => Redirect::to(&format!("/watches/{}", row.id)).into_response(),
         Err(r) => {
-            let (status, why) = match r {
-                super::Refused::Invalid(why) => (StatusCode::BAD_REQUEST, why),
-                super::Refused::Store(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-                super::Refused::Limited(wait) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("Too many requests from this address; try again in {wait} s."),
-                ),
-                _ => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The service is busy or shutting down; try again later.".to_string(),
-                ),
-            };
+            let (status, why) = refusal(r);
             watches_with(&service, status, Some(&why), &f.domain, &f.ips, every).await
         }
+    }
+}
+
+/// A refused watch request, as the watch pages say it: the status and a
+/// sentence.
+fn refusal(r: super::Refused) -> (StatusCode, String) {
+    match r {
+        super::Refused::Invalid(why) => (StatusCode::BAD_REQUEST, why),
+        super::Refused::Store(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        super::Refused::Limited(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many requests from this address; try again in {wait} s."),
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is busy or shutting down; try again later.".to_string(),
+        ),
     }
 }
 
@@ -519,16 +525,7 @@ pub(super) async fn run_watch(
     match service.run_watch_now(&id, Some(client)).await {
         Ok(_) => Redirect::to(&format!("/watches/{id}")).into_response(),
         Err(super::Refused::Invalid(_)) => not_found(),
-        Err(super::Refused::Limited(wait)) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many requests from this address; try again in {wait} s."),
-        )
-            .into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is busy or shutting down; try again later.",
-        )
-            .into_response(),
+        Err(r) => refusal(r).into_response(),
     }
 }
 

@@ -269,16 +269,7 @@ impl Service {
         let ran: Vec<Option<Ran>> = futures::stream::iter(rows)
             .map(|row| {
                 let service = Arc::clone(self);
-                async move {
-                    match service.run_watch_once(&row).await {
-                        None => None,
-                        Some(Ok(ran)) => Some(ran),
-                        Some(Err(e)) => {
-                            tracing::error!(watch = %row.id, target = %row.target, "the run failed: {e}");
-                            None
-                        }
-                    }
-                }
+                async move { service.run_watch_once(&row).await }
             })
             .buffer_unordered(parallel)
             .collect()
@@ -313,17 +304,13 @@ impl Service {
             self.rate_limit(client).await?;
         }
         let service = Arc::clone(self);
-        tokio::spawn(async move {
-            if let Some(Err(e)) = service.run_watch_once(&row).await {
-                tracing::error!(watch = %row.id, target = %row.target, "the run failed: {e}");
-            }
-        });
+        tokio::spawn(async move { service.run_watch_once(&row).await });
         Ok(true)
     }
 
-    /// [`Service::run_watch`], unless the watch is being run already
-    /// (`None` then).
-    async fn run_watch_once(&self, row: &WatchRow) -> Option<Result<Ran, String>> {
+    /// [`Service::run_watch`], unless the watch is being run already; a
+    /// run that could not be made is logged (`None` either way).
+    async fn run_watch_once(&self, row: &WatchRow) -> Option<Ran> {
         if !self
             .watching
             .lock()
@@ -334,7 +321,10 @@ impl Service {
         }
         let ran = self.run_watch(row).await;
         self.watching.lock().expect("watching lock").remove(&row.id);
-        Some(ran)
+        ran.map_err(|e| {
+            tracing::error!(watch = %row.id, target = %row.target, "the run failed: {e}");
+        })
+        .ok()
     }
 
     /// One run of a watch: the audit, stored; the comparison with the last
@@ -394,12 +384,6 @@ impl Service {
             )
             .await
             .map_err(store_err)?;
-        let m = &self.metrics;
-        m.dns_questions
-            .fetch_add(report.stats.queries, Ordering::Relaxed);
-        m.finished.fetch_add(1, Ordering::Relaxed);
-        m.run_ms
-            .fetch_add((now_ms() - started).max(0) as u64, Ordering::Relaxed);
         let mut ran = Ran {
             watch: row.id.clone(),
             target: row.target.clone(),
@@ -412,6 +396,11 @@ impl Service {
             ran.undelivered = self.deliver(&ran).await;
         }
         let m = &self.metrics;
+        m.dns_questions
+            .fetch_add(report.stats.queries, Ordering::Relaxed);
+        m.finished.fetch_add(1, Ordering::Relaxed);
+        m.run_ms
+            .fetch_add((run.ran_at - started).max(0) as u64, Ordering::Relaxed);
         m.watch_runs.fetch_add(1, Ordering::Relaxed);
         m.watch_alerts
             .fetch_add(ran.alerts.len() as u64, Ordering::Relaxed);
@@ -442,9 +431,7 @@ impl Service {
             },
             audit: &ran.audit,
             verdict: &ran.verdict,
-            sent_at: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            sent_at: super::rfc3339(now_ms()),
             alerts: &ran.alerts,
         };
         let body = serde_json::to_vec(&notice).expect("serialises");

@@ -72,6 +72,23 @@ impl Receiver {
     }
 }
 
+/// Watches `domain` (with `ips`, `checks` only) every `every` in `store`.
+async fn watching(store: &Store, domain: &str, ips: &[&str], checks: &[&str], every: Duration) {
+    mailaudit::service::watch::add(
+        store,
+        &ServiceConfig::default(),
+        &AuditRequest {
+            domain: domain.into(),
+            ips: ips.iter().map(|i| i.to_string()).collect(),
+            selectors: Vec::new(),
+            checks: checks.iter().map(|c| c.to_string()).collect(),
+        },
+        every,
+    )
+    .await
+    .expect("the watch");
+}
+
 fn kinds(notice: &Value) -> Vec<String> {
     notice["alerts"]
         .as_array()
@@ -125,19 +142,14 @@ async fn the_story(url: &str, target: &str) {
         if let Some(old) = store.watch(target).await.unwrap() {
             store.remove_watch(&old.id).await.unwrap();
         }
-        mailaudit::service::watch::add(
+        watching(
             &store,
-            &ServiceConfig::default(),
-            &AuditRequest {
-                domain: target.into(),
-                ips: vec!["192.0.2.10".into()],
-                selectors: Vec::new(),
-                checks: vec!["dnsbl".into()],
-            },
+            target,
+            &["192.0.2.10"],
+            &["dnsbl"],
             Duration::from_secs(6 * 3600),
         )
-        .await
-        .expect("the watch");
+        .await;
     }
     let step = |state: &'static str| {
         answer(&env, state);
@@ -250,19 +262,14 @@ async fn an_error_that_appears_and_goes_is_alerted_once_each_way() {
     let (_dir, url) = crate::serve::sqlite();
     {
         let store = Store::open(&url).await.unwrap();
-        mailaudit::service::watch::add(
+        watching(
             &store,
-            &ServiceConfig::default(),
-            &AuditRequest {
-                domain: "clean.test".into(),
-                ips: vec!["192.0.2.1".into()],
-                selectors: Vec::new(),
-                checks: vec!["spf".into()],
-            },
+            "clean.test",
+            &["192.0.2.1"],
+            &["spf"],
             Duration::from_secs(3600),
         )
-        .await
-        .unwrap();
+        .await;
     }
     let mut alerts = Vec::new();
     for state in [
@@ -515,19 +522,14 @@ async fn alert_mail_goes_through_the_relay_over_starttls() {
     let (_dir, url) = crate::serve::sqlite();
     {
         let store = Store::open(&url).await.unwrap();
-        mailaudit::service::watch::add(
+        watching(
             &store,
-            &ServiceConfig::default(),
-            &AuditRequest {
-                domain: "clean.test".into(),
-                ips: vec!["192.0.2.1".into()],
-                selectors: Vec::new(),
-                checks: vec!["spf".into()],
-            },
+            "clean.test",
+            &["192.0.2.1"],
+            &["spf"],
             Duration::from_secs(3600),
         )
-        .await
-        .unwrap();
+        .await;
     }
     let config = ServiceConfig {
         workers: 0,
@@ -586,19 +588,14 @@ async fn per_list_limits_hold_across_watches_run_together() {
         ("clean.test", "192.0.2.32/30"),
         ("shop.test", "192.0.2.48/30"),
     ] {
-        mailaudit::service::watch::add(
+        watching(
             &store,
-            &ServiceConfig::default(),
-            &AuditRequest {
-                domain: domain.into(),
-                ips: vec![ips.into()],
-                selectors: Vec::new(),
-                checks: vec!["dnsbl".into()],
-            },
+            domain,
+            &[ips],
+            &["dnsbl"],
             Duration::from_secs(3600),
         )
-        .await
-        .unwrap();
+        .await;
     }
     // The list's health is known first (its tests may be asked together);
     // then, with nothing cached but the health, every answer takes a while,
@@ -638,19 +635,14 @@ async fn an_expiring_certificate_is_alerted_once() {
     let fine = start(good()).await;
     let expiring = start(Config::with_tls(MX, cert(&[MX], -80, 5))).await;
     let (_dir, url) = crate::serve::sqlite();
-    mailaudit::service::watch::add(
+    watching(
         &Store::open(&url).await.unwrap(),
-        &ServiceConfig::default(),
-        &AuditRequest {
-            domain: "smtp.test".into(),
-            ips: Vec::new(),
-            selectors: Vec::new(),
-            checks: vec!["smtp".into()],
-        },
+        "smtp.test",
+        &[],
+        &["smtp"],
         Duration::from_secs(3600),
     )
-    .await
-    .unwrap();
+    .await;
     let mut alerts = Vec::new();
     for port in [
         fine.addr.port(),
@@ -863,19 +855,14 @@ async fn an_unreachable_webhook_is_said_and_the_run_kept() {
         .port();
     let hook = format!("http://127.0.0.1:{port}/hook");
     let (_dir, url) = crate::serve::sqlite();
-    mailaudit::service::watch::add(
+    watching(
         &Store::open(&url).await.unwrap(),
-        &ServiceConfig::default(),
-        &AuditRequest {
-            domain: "clean.test".into(),
-            ips: vec!["192.0.2.1".into()],
-            selectors: Vec::new(),
-            checks: vec!["spf".into()],
-        },
+        "clean.test",
+        &["192.0.2.1"],
+        &["spf"],
         Duration::from_secs(3600),
     )
-    .await
-    .unwrap();
+    .await;
     run_once(&env, &url, &hook).await;
     env.server.set_fault_for(
         "clean.test",

@@ -141,6 +141,71 @@ fn smtp_in_config(
     )))
 }
 
+/// What `serve` and `watch run` build their engine from, and the
+/// operator's probe and fetch settings, from the flags they share.
+pub struct Operator {
+    pub dns: DnsPlan,
+    pub rules: Rules,
+    pub blocklist: Option<mailaudit::blocklist::BlocklistConfig>,
+    pub smtp: Option<mailaudit::facts::SmtpTarget>,
+    pub web: Option<mailaudit::web::WebOptions>,
+}
+
+impl Operator {
+    /// The flags, checked; `reach`: which addresses the probe and the
+    /// fetches may connect to.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_args(
+        smtp_args: &crate::cli::SmtpArgs,
+        fetch: bool,
+        reach: Reach,
+        rules: &crate::cli::RulesArgs,
+        no_blocklist: bool,
+        blocklist: &crate::cli::BlocklistArgs,
+        dns: &crate::cli::DnsArgs,
+    ) -> Result<Operator, AppError> {
+        // One read of --ca-file for the probe and the fetches.
+        let roots = (smtp_args.smtp || fetch)
+            .then(|| trust_anchors(smtp_args).map(Arc::new))
+            .transpose()?;
+        let smtp = match &roots {
+            Some(roots) if smtp_args.smtp => Some(smtp_target(
+                smtp_args,
+                Vec::new(),
+                Arc::clone(roots),
+                reach,
+            )?),
+            _ => None,
+        };
+        let web = roots
+            .filter(|_| fetch)
+            .map(|roots| web_options(smtp_args, roots, reach));
+        let rules_dir = rules.dir.as_deref();
+        Ok(Operator {
+            rules: Rules::load(rules_dir)?,
+            blocklist: (!no_blocklist)
+                .then(|| blocklist_config(blocklist, rules_dir))
+                .transpose()?,
+            dns: DnsPlan::from_args(dns)?,
+            smtp,
+            web,
+        })
+    }
+
+    /// The engine, and the embedded DNS server it asks when offline (it
+    /// serves as long as that is kept).
+    pub async fn engine(
+        self,
+    ) -> Result<(Engine, Option<mailaudit::dns::server::ZoneServer>), AppError> {
+        let (resolver, server) = self.dns.start().await?;
+        let mut engine = Engine::new(resolver, self.rules);
+        if let Some(config) = self.blocklist {
+            engine = engine.with_blocklist(BlocklistEngine::new(config));
+        }
+        Ok((engine, server))
+    }
+}
+
 /// The alert flags, checked: how watches run and whom they tell.
 pub fn watch_config(args: &AlertArgs) -> Result<WatchConfig, AppError> {
     let webhook = match &args.webhook {
@@ -251,28 +316,15 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
     } else {
         Reach::Public
     };
-    // One read of --ca-file for the probe and the fetches.
-    let roots = (args.smtp.smtp || args.fetch)
-        .then(|| trust_anchors(&args.smtp).map(Arc::new))
-        .transpose()?;
-    let smtp = match &roots {
-        Some(roots) if args.smtp.smtp => Some(smtp_target(
-            &args.smtp,
-            Vec::new(),
-            Arc::clone(roots),
-            reach,
-        )?),
-        _ => None,
-    };
-    let web = roots
-        .filter(|_| args.fetch)
-        .map(|roots| web_options(&args.smtp, roots, reach));
-    let rules_dir = args.rules.dir.as_deref();
-    let rules = Rules::load(rules_dir)?;
-    let blocklist = (!args.no_blocklist)
-        .then(|| blocklist_config(&args.blocklist, rules_dir))
-        .transpose()?;
-    let dns = DnsPlan::from_args(&args.dns)?;
+    let operator = Operator::from_args(
+        &args.smtp,
+        args.fetch,
+        reach,
+        &args.rules,
+        args.no_blocklist,
+        &args.blocklist,
+        &args.dns,
+    )?;
     let url = database_url(&args.store)?;
     let smtp_in = smtp_in_config(&args)?;
     let config = ServiceConfig {
@@ -282,11 +334,11 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         tokens,
         max_addresses: args.max_addresses,
         retention: args.retention,
-        zone_files: dns.zone_files.clone(),
+        zone_files: operator.dns.zone_files.clone(),
         rate_per_minute: args.rate,
         spool: spool_dir(&args.store)?,
-        smtp,
-        web,
+        smtp: operator.smtp.clone(),
+        web: operator.web.clone(),
         trusted_proxies: args.trusted_proxy.clone(),
         tests: smtp_in.as_ref().map(|(_, tests, _)| tests.clone()),
         rspamd: crate::app::rspamd(&args.spam_filter)?,
@@ -315,11 +367,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, AppError> {
         let store = Store::open(&url)
             .await
             .map_err(|e| InputError(format!("--database: {e}")))?;
-        let (resolver, _server) = dns.start().await?;
-        let mut engine = Engine::new(resolver, rules);
-        if let Some(config) = blocklist {
-            engine = engine.with_blocklist(BlocklistEngine::new(config));
-        }
+        let (engine, _server) = operator.engine().await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| AppError::Runtime(format!("--listen {}: {e}", args.listen)))?;

@@ -2,23 +2,17 @@
 //! that are due (from cron or a systemd timer) and show a watch's history,
 //! in the store `serve` uses (docs/monitoring.md).
 
-use std::sync::Arc;
-
-use mailaudit::blocklist::BlocklistEngine;
-use mailaudit::engine::Engine;
 use mailaudit::input::InputError;
 use mailaudit::reach::Reach;
 use mailaudit::report::terminal::safe;
-use mailaudit::rules::Rules;
 use mailaudit::service::store::{Store, WatchRow};
 use mailaudit::service::watch::{Which, add, every_words, list, run_json, watch_json};
 use mailaudit::service::{AuditRequest, Refused, Service, ServiceConfig, rfc3339};
 use serde_json::json;
 
-use crate::app::{
-    AppError, DnsPlan, Exit, blocklist_config, smtp_target, trust_anchors, web_options,
-};
+use crate::app::{AppError, Exit};
 use crate::cli::{WatchAction, WatchArgs, WatchRunArgs};
+use crate::serve::Operator;
 
 fn refused(e: Refused) -> AppError {
     match e {
@@ -144,12 +138,8 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
                 Ok(Exit::Ok)
             }
             WatchAction::Run(r) => {
-                let (engine_parts, config) = run_setup.expect("checked above");
-                let (resolver, _server) = engine_parts.dns.start().await?;
-                let mut engine = Engine::new(resolver, engine_parts.rules);
-                if let Some(b) = engine_parts.blocklist {
-                    engine = engine.with_blocklist(BlocklistEngine::new(b));
-                }
+                let (operator, config) = run_setup.expect("checked above");
+                let (engine, _server) = operator.engine().await?;
                 let service = Service::start(engine, store, config)
                     .await
                     .map_err(store_error)?;
@@ -188,60 +178,33 @@ pub fn run(args: WatchArgs) -> Result<Exit, AppError> {
     })
 }
 
-/// What `watch run` builds its engine from.
-struct EngineParts {
-    dns: DnsPlan,
-    rules: Rules,
-    blocklist: Option<mailaudit::blocklist::BlocklistConfig>,
-}
-
 /// The flags of `watch run`, checked: the engine's parts and the
 /// service's configuration (no queue of its own: a `serve` beside it
 /// keeps its own).
-fn run_setup(args: &WatchRunArgs) -> Result<(EngineParts, ServiceConfig), AppError> {
-    let roots = (args.smtp.smtp || args.fetch)
-        .then(|| trust_anchors(&args.smtp).map(Arc::new))
-        .transpose()?;
-    let smtp = match &roots {
-        Some(roots) if args.smtp.smtp => Some(smtp_target(
-            &args.smtp,
-            Vec::new(),
-            Arc::clone(roots),
-            Reach::Any,
-        )?),
-        _ => None,
-    };
-    let web = match (&args.dns.web, roots) {
-        (Some(dir), _) => {
-            return Err(InputError(format!(
-                "--web {}: watches fetch from the sites themselves (--fetch)",
-                dir.display()
-            ))
-            .into());
-        }
-        (None, Some(roots)) if args.fetch => Some(web_options(&args.smtp, roots, Reach::Any)),
-        _ => None,
-    };
-    let rules_dir = args.rules.dir.as_deref();
-    let rules = Rules::load(rules_dir)?;
-    let blocklist = (!args.no_blocklist)
-        .then(|| blocklist_config(&args.blocklist, rules_dir))
-        .transpose()?;
-    let dns = DnsPlan::from_args(&args.dns)?;
+fn run_setup(args: &WatchRunArgs) -> Result<(Operator, ServiceConfig), AppError> {
+    if let Some(dir) = &args.dns.web {
+        return Err(InputError(format!(
+            "--web {}: watches fetch from the sites themselves (--fetch)",
+            dir.display()
+        ))
+        .into());
+    }
+    let operator = Operator::from_args(
+        &args.smtp,
+        args.fetch,
+        Reach::Any,
+        &args.rules,
+        args.no_blocklist,
+        &args.blocklist,
+        &args.dns,
+    )?;
     let config = ServiceConfig {
         workers: 0,
-        zone_files: dns.zone_files.clone(),
-        smtp,
-        web,
+        zone_files: operator.dns.zone_files.clone(),
+        smtp: operator.smtp.clone(),
+        web: operator.web.clone(),
         watch: crate::serve::watch_config(&args.alerts)?,
         ..ServiceConfig::default()
     };
-    Ok((
-        EngineParts {
-            dns,
-            rules,
-            blocklist,
-        },
-        config,
-    ))
+    Ok((operator, config))
 }
