@@ -507,6 +507,42 @@ async fn hostile_headers_and_envelope_reach_no_page_or_terminal_raw() {
         .await
         .unwrap();
     assert!(!md.contains("<script>"), "raw HTML in the Markdown report");
+    // A HELO that a spreadsheet would run as a formula: no CSV cell of the
+    // report starts with one (today the CSV's rows are findings, and no
+    // finding's cell starts with the HELO; this holds the day one does).
+    let (id, address) = new_test(&s).await;
+    let replies = deliver(
+        &s,
+        false,
+        "=HYPERLINK(\"http://x\")",
+        "bounces@sender.test",
+        &[&address],
+        &msg,
+    )
+    .await;
+    assert_eq!(replies.last().unwrap().0, 250, "{replies:?}");
+    let test = arrived(&s, &id).await;
+    let audit = test["messages"][0]["id"].as_str().unwrap().to_string();
+    let csv = c
+        .get(s.server.url(&format!("/audits/{audit}.csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut cells = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv.as_bytes());
+    for row in cells.records() {
+        for cell in row.unwrap().iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "a CSV cell a spreadsheet would run: {cell:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
